@@ -1,0 +1,330 @@
+//! The network charter (genesis): who takes part, with which keys and nodes.
+//! Its hash is the network id, bound into every signature.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Digest, PublicKeyBytes};
+use crate::codec::{self, FORMAT_VERSION, MAX_CHARTER_BYTES};
+use crate::error::DecodeError;
+use crate::model::{AuthorId, AuthorityName, CountryCode, Date, ObserverId, Roles};
+
+/// Domain separation for the network id: `SHA-256(CHARTER_CONTEXT || charter)`.
+pub const CHARTER_CONTEXT: &[u8] = b"kp-ledger:charter\0";
+
+/// Longest free-text name in a charter, in bytes.
+const MAX_TITLE: usize = 256;
+/// Longest libp2p peer id string (base58 of a multihash), in bytes.
+const MAX_PEER_ID: usize = 128;
+
+/// One signing authority of a participant.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AuthorityEntry {
+    /// Short name, unique within the participant (`mme`, `customs`).
+    pub name: AuthorityName,
+    /// Full name as printed on certificates.
+    pub title: String,
+    /// The authority's Ed25519 key at genesis.
+    pub key: PublicKeyBytes,
+    pub roles: Roles,
+    /// Pre-rotation commitment: SHA-256 of the next key, if committed.
+    pub next_key_digest: Option<Digest>,
+}
+
+/// A KP participant (a country, or the EU).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ParticipantEntry {
+    pub code: CountryCode,
+    pub name: String,
+    pub authorities: Vec<AuthorityEntry>,
+    /// libp2p peer ids (base58) of this participant's nodes.
+    pub nodes: Vec<String>,
+}
+
+/// An observer (industry, civil society): no vote, read-only node.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ObserverEntry {
+    pub id: ObserverId,
+    pub name: String,
+    pub key: PublicKeyBytes,
+    pub nodes: Vec<String>,
+}
+
+/// The network charter.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Charter {
+    /// Format version of the charter (currently 1).
+    pub version: u8,
+    /// Network name: 1-64 characters of a-z, 0-9, '.', '-' and '/' (it is used
+    /// in checkpoint origins, which allow no spaces or '+').
+    pub network: String,
+    pub created_on: Date,
+    /// The participant chairing the KP at genesis.
+    pub chair: CountryCode,
+    /// Sorted by code, each code once.
+    pub participants: Vec<ParticipantEntry>,
+    /// Sorted by id, each id once.
+    pub observers: Vec<ObserverEntry>,
+}
+
+/// What role a libp2p peer id plays in the charter.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum NodeMember {
+    Participant(CountryCode),
+    Observer(ObserverId),
+}
+
+impl Charter {
+    /// An empty charter to fill in.
+    pub fn new(network: &str, created_on: Date, chair: CountryCode) -> Charter {
+        Charter {
+            version: FORMAT_VERSION,
+            network: network.to_owned(),
+            created_on,
+            chair,
+            participants: Vec::new(),
+            observers: Vec::new(),
+        }
+    }
+
+    /// The canonical bytes of the charter.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes and validates canonical charter bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Charter, DecodeError> {
+        let c: Charter = codec::decode(bytes, MAX_CHARTER_BYTES)?;
+        c.validate().map_err(DecodeError::Malformed)?;
+        Ok(c)
+    }
+
+    /// The network id: `SHA-256("kp-ledger:charter\0" || canonical charter)`.
+    pub fn network_id(&self) -> Digest {
+        crate::hash::sha256(&[CHARTER_CONTEXT, &self.encode()])
+    }
+
+    /// Parses a charter from its JSON form (as written by `kpl charter`) and
+    /// validates it.
+    pub fn from_json(text: &str) -> Result<Charter, String> {
+        if text.len() > 4 * MAX_CHARTER_BYTES {
+            return Err(format!(
+                "charter file is larger than {} bytes",
+                4 * MAX_CHARTER_BYTES
+            ));
+        }
+        let c: Charter = serde_json::from_str(text).map_err(|e| format!("charter JSON: {e}"))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("charter serialises to JSON")
+    }
+
+    /// Reads and validates a charter JSON file, bounded in size.
+    pub fn load(path: &Path) -> Result<Charter, String> {
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if meta.len() > 4 * MAX_CHARTER_BYTES as u64 {
+            return Err(format!(
+                "{}: larger than {} bytes",
+                path.display(),
+                4 * MAX_CHARTER_BYTES
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Charter::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Checks every rule a charter must follow.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.version != FORMAT_VERSION {
+            return Err(format!(
+                "charter version {} is not supported (expected {FORMAT_VERSION})",
+                self.version
+            ));
+        }
+        let n = &self.network;
+        if n.is_empty()
+            || n.len() > 64
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-./".contains(&b))
+        {
+            return Err(format!(
+                "network name `{n}`: 1 to 64 characters of a-z, 0-9, '.', '-' and '/'"
+            ));
+        }
+        if self.participants.is_empty() {
+            return Err("a charter needs at least one participant".into());
+        }
+        if !self.participants.windows(2).all(|w| w[0].code < w[1].code) {
+            return Err("participants must be sorted by code, each code once".into());
+        }
+        if !self.observers.windows(2).all(|w| w[0].id < w[1].id) {
+            return Err("observers must be sorted by id, each id once".into());
+        }
+        if self.participant(self.chair).is_none() {
+            return Err(format!("the chair {} is not a participant", self.chair));
+        }
+        let mut keys = BTreeSet::new();
+        let mut nodes = BTreeSet::new();
+        for p in &self.participants {
+            check_title("participant name", &p.name)?;
+            if p.authorities.is_empty() {
+                return Err(format!("participant {} has no authority", p.code));
+            }
+            if !p.authorities.windows(2).all(|w| w[0].name < w[1].name) {
+                return Err(format!(
+                    "participant {}: authorities must be sorted by name, each name once",
+                    p.code
+                ));
+            }
+            for a in &p.authorities {
+                check_title("authority title", &a.title)?;
+                check_key(&format!("{}/{}", p.code, a.name), &a.key)?;
+                if !keys.insert(a.key) {
+                    return Err(format!(
+                        "key of {}/{} is used twice in the charter",
+                        p.code, a.name
+                    ));
+                }
+                if a.roles == Roles::NONE {
+                    return Err(format!("authority {}/{} has no role", p.code, a.name));
+                }
+            }
+            for node in &p.nodes {
+                check_peer_id(node)?;
+                if !nodes.insert(node.clone()) {
+                    return Err(format!("node {node} is listed twice in the charter"));
+                }
+            }
+        }
+        for o in &self.observers {
+            check_title("observer name", &o.name)?;
+            check_key(&format!("observer {}", o.id), &o.key)?;
+            if !keys.insert(o.key) {
+                return Err(format!(
+                    "key of observer {} is used twice in the charter",
+                    o.id
+                ));
+            }
+            for node in &o.nodes {
+                check_peer_id(node)?;
+                if !nodes.insert(node.clone()) {
+                    return Err(format!("node {node} is listed twice in the charter"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn participant(&self, code: CountryCode) -> Option<&ParticipantEntry> {
+        self.participants
+            .binary_search_by(|p| p.code.cmp(&code))
+            .ok()
+            .map(|i| &self.participants[i])
+    }
+
+    pub fn is_participant(&self, code: CountryCode) -> bool {
+        self.participant(code).is_some()
+    }
+
+    /// The genesis entry of an author.
+    pub fn authority(&self, author: &AuthorId) -> Option<&AuthorityEntry> {
+        self.participant(author.participant)?
+            .authorities
+            .iter()
+            .find(|a| a.name == author.authority)
+    }
+
+    /// Every author of the network, in order.
+    pub fn authors(&self) -> impl Iterator<Item = (AuthorId, &AuthorityEntry)> {
+        self.participants.iter().flat_map(|p| {
+            p.authorities.iter().map(move |a| {
+                (
+                    AuthorId {
+                        participant: p.code,
+                        authority: a.name.clone(),
+                    },
+                    a,
+                )
+            })
+        })
+    }
+
+    pub fn observer(&self, id: &ObserverId) -> Option<&ObserverEntry> {
+        self.observers.iter().find(|o| &o.id == id)
+    }
+
+    /// Who a libp2p peer id belongs to, if anyone.
+    pub fn node_member(&self, peer_id: &str) -> Option<NodeMember> {
+        for p in &self.participants {
+            if p.nodes.iter().any(|n| n == peer_id) {
+                return Some(NodeMember::Participant(p.code));
+            }
+        }
+        for o in &self.observers {
+            if o.nodes.iter().any(|n| n == peer_id) {
+                return Some(NodeMember::Observer(o.id.clone()));
+            }
+        }
+        None
+    }
+
+    /// Adds a participant, keeping the list sorted; refuses a duplicate.
+    pub fn add_participant(&mut self, p: ParticipantEntry) -> Result<(), String> {
+        match self.participants.binary_search_by(|x| x.code.cmp(&p.code)) {
+            Ok(_) => Err(format!("participant {} is already in the charter", p.code)),
+            Err(i) => {
+                self.participants.insert(i, p);
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds an observer, keeping the list sorted; refuses a duplicate.
+    pub fn add_observer(&mut self, o: ObserverEntry) -> Result<(), String> {
+        match self.observers.binary_search_by(|x| x.id.cmp(&o.id)) {
+            Ok(_) => Err(format!("observer {} is already in the charter", o.id)),
+            Err(i) => {
+                self.observers.insert(i, o);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl ParticipantEntry {
+    pub fn authority(&self, name: &AuthorityName) -> Option<&AuthorityEntry> {
+        self.authorities.iter().find(|a| &a.name == name)
+    }
+}
+
+fn check_title(field: &str, s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > MAX_TITLE || s.chars().any(char::is_control) {
+        return Err(format!(
+            "{field} `{s}`: 1 to {MAX_TITLE} bytes with no control characters"
+        ));
+    }
+    Ok(())
+}
+
+fn check_key(who: &str, key: &PublicKeyBytes) -> Result<(), String> {
+    VerifyingKey::from_bytes(key.as_bytes())
+        .map(|_| ())
+        .map_err(|_| format!("{who}: key {key} is not a valid Ed25519 public key"))
+}
+
+fn check_peer_id(s: &str) -> Result<(), String> {
+    const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    if s.is_empty() || s.len() > MAX_PEER_ID || !s.bytes().all(|b| B58.contains(&b)) {
+        return Err(format!(
+            "`{s}` is not a libp2p peer id (base58, at most {MAX_PEER_ID} characters)"
+        ));
+    }
+    Ok(())
+}

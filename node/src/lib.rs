@@ -1,0 +1,1 @@
+//! KP Ledger participant node (networking, API, daemon). Built in issue #3.
