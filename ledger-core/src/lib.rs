@@ -25,6 +25,8 @@ pub mod feed;
 pub mod fork;
 pub mod hash;
 pub mod model;
+pub mod store;
+pub mod testkit;
 pub mod validate;
 
 pub use bytes::{Digest, FixedBytes, PublicKeyBytes, SignatureBytes};
@@ -33,3 +35,4 @@ pub use error::{BodyError, DecodeError, EventError};
 pub use event::{AuthorityKey, EventContent, EventId, SignedEvent};
 pub use fork::ForkProof;
 pub use model::*;
+pub use store::{AppendOutcome, Ledger, StoreOptions};
