@@ -24,6 +24,7 @@ pub mod event;
 pub mod feed;
 pub mod fork;
 pub mod hash;
+pub mod keys;
 pub mod model;
 pub mod store;
 pub mod testkit;
