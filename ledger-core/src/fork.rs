@@ -87,7 +87,16 @@ impl ForkProof {
         codec::encode(self)
     }
 
+    /// Decodes a proof from untrusted bytes: size-checked first (like
+    /// `SignedEvent::decode`), then the version byte, then canonical bincode.
     pub fn decode(bytes: &[u8]) -> Result<ForkProof, ForkProofError> {
+        if bytes.len() > MAX_FORK_PROOF_BYTES {
+            return Err(DecodeError::TooLarge {
+                size: bytes.len(),
+                max: MAX_FORK_PROOF_BYTES,
+            }
+            .into());
+        }
         if let Some(&v) = bytes.first() {
             if v != FORMAT_VERSION {
                 return Err(DecodeError::UnsupportedVersion {
