@@ -1,0 +1,955 @@
+//! The network task: owns the swarm, runs the membership gate, gossip and
+//! the anti-entropy state machine.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use ledger_core::codec::{MAX_EVENT_BYTES, MAX_FORK_PROOF_BYTES};
+use ledger_core::{AuthorId, Charter, SignedEvent};
+use libp2p::allow_block_list::{self, AllowedPeers};
+use libp2p::connection_limits::{self, ConnectionLimits};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError, TopicHash};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{DialError, ListenError, NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use super::gossip::{self, TopicKind};
+use super::wire::{self, FeedHeadWire, SyncCodec, SyncRequest, SyncResponse};
+use super::{
+    charter_peers, Command, Keypair, NetConfig, NetCounters, NetError, NetEvent, NetLimits,
+    NetStatus, NetworkHandle, SyncSource,
+};
+
+/// Identify protocol version string.
+pub(crate) const IDENTIFY_PROTOCOL: &str = "/kp-ledger/1.0.0";
+/// Most addresses taken from one identify message.
+const MAX_IDENTIFY_ADDRS: usize = 8;
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    // First, so that a non-member's connection is denied before any other
+    // behaviour sets up a handler for it.
+    gate: allow_block_list::Behaviour<AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+pub(crate) async fn spawn(
+    config: NetConfig,
+    keypair: Keypair,
+    charter: &Charter,
+    source: Arc<dyn SyncSource>,
+) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
+    let network = charter.network_id();
+    let allowed = charter_peers(charter);
+    let limits = config.limits.clone();
+
+    let mut bootstrap = Vec::new();
+    for addr in &config.bootstrap {
+        match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => bootstrap.push((peer, addr.clone())),
+            _ => {
+                return Err(NetError::BadAddress(format!(
+                    "bootstrap address {addr} does not end in /p2p/<peer id>"
+                )))
+            }
+        }
+    }
+
+    let local_peer_id = keypair.public().to_peer_id();
+    let gossipsub = gossip::behaviour(&keypair, &network).map_err(NetError::Other)?;
+    let mut gate = allow_block_list::Behaviour::<AllowedPeers>::default();
+    for p in &allowed {
+        gate.allow_peer(*p);
+    }
+    let conn_limits = ConnectionLimits::default()
+        .with_max_established_per_peer(Some(limits.max_connections_per_peer))
+        .with_max_established(Some(limits.max_connections))
+        .with_max_pending_incoming(Some(limits.max_pending_incoming));
+    let identify = identify::Behaviour::new(
+        identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), keypair.public())
+            .with_agent_version(format!("kpl-node/{}", env!("CARGO_PKG_VERSION"))),
+    );
+    let codec = SyncCodec::default();
+    let sync = request_response::Behaviour::with_codec(
+        codec.clone(),
+        [(wire::SYNC_PROTOCOL, ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(limits.request_timeout)
+            .with_max_concurrent_streams(
+                limits.max_inbound_requests_per_peer + limits.max_outbound_requests_per_peer + 2,
+            ),
+    );
+    let behaviour = Behaviour {
+        gate,
+        limits: connection_limits::Behaviour::new(conn_limits),
+        identify,
+        gossipsub,
+        sync,
+    };
+
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Other(format!("transport: {e}")))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetError::Other(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(limits.idle_connection_timeout))
+        .build();
+
+    let events_topic = gossip::events_topic(&network);
+    let forks_topic = gossip::forks_topic(&network);
+    for t in [&events_topic, &forks_topic] {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(t)
+            .map_err(|e| NetError::Other(format!("subscribe: {e}")))?;
+    }
+
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Other(format!("listen on {addr}: {e}")))?;
+    }
+    let mut listen_addrs = Vec::new();
+    if !config.listen.is_empty() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while listen_addrs.is_empty() {
+            match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
+                Ok(SwarmEvent::NewListenAddr { address, .. }) => {
+                    info!(%address, "listening");
+                    listen_addrs.push(address);
+                }
+                Ok(SwarmEvent::ListenerClosed { reason, .. }) => {
+                    return Err(NetError::Other(format!("listener closed: {reason:?}")));
+                }
+                Ok(other) => debug!(?other, "event before listening"),
+                Err(_) => break,
+            }
+        }
+    }
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(limits.command_queue.max(1));
+    let (events_tx, events_rx) = mpsc::channel(limits.event_queue.max(1));
+    let (internal_tx, internal_rx) = mpsc::channel(limits.max_inbound_requests_total.max(1) + 16);
+
+    let mut driver = Driver {
+        swarm,
+        source,
+        limits,
+        sync_interval: config.sync_interval,
+        events_tx,
+        cmd_rx,
+        internal_tx,
+        internal_rx,
+        allowed,
+        events_topic,
+        forks_topic,
+        bootstrap,
+        listen_addrs,
+        peers: HashMap::new(),
+        outbound: HashMap::new(),
+        fetches: HashMap::new(),
+        serving_total: 0,
+        codec,
+        counters: NetCounters::default(),
+    };
+    driver.dial_bootstrap();
+    tokio::spawn(driver.run());
+    Ok((
+        NetworkHandle {
+            tx: cmd_tx,
+            local_peer_id,
+        },
+        events_rx,
+    ))
+}
+
+/// Results of work done off the network task.
+enum Internal {
+    /// A sync request was served (`None`: the source failed).
+    Served {
+        peer: PeerId,
+        channel: ResponseChannel<SyncResponse>,
+        response: Option<SyncResponse>,
+    },
+    /// The local heads were read to compare with a peer's.
+    LocalHeads {
+        peer: PeerId,
+        remote: Vec<FeedHeadWire>,
+        local: Option<Vec<FeedHeadWire>>,
+    },
+}
+
+#[derive(Default)]
+struct PeerState {
+    /// Sync requests in flight to this peer.
+    outbound: usize,
+    /// A round (heads request, then comparison) is under way.
+    in_round: bool,
+    /// Feeds to fetch from this peer, in turn.
+    queue: VecDeque<AuthorId>,
+    /// Requests of this peer being served.
+    serving: usize,
+}
+
+enum Outbound {
+    Heads {
+        peer: PeerId,
+    },
+    Range {
+        peer: PeerId,
+        author: AuthorId,
+        from_seq: u64,
+        max: u32,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum FetchState {
+    Queued,
+    Requested,
+    Applying { count: u64, deadline: Instant },
+}
+
+/// Catching up one feed from one peer. At most one per author, so each
+/// feed's events reach the application in order and only once per round.
+struct Fetch {
+    peer: PeerId,
+    next_seq: u64,
+    target_seq: u64,
+    state: FetchState,
+}
+
+struct Driver {
+    swarm: Swarm<Behaviour>,
+    source: Arc<dyn SyncSource>,
+    limits: NetLimits,
+    sync_interval: Duration,
+    events_tx: mpsc::Sender<NetEvent>,
+    cmd_rx: mpsc::Receiver<Command>,
+    internal_tx: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
+    allowed: HashSet<PeerId>,
+    events_topic: IdentTopic,
+    forks_topic: IdentTopic,
+    bootstrap: Vec<(PeerId, Multiaddr)>,
+    listen_addrs: Vec<Multiaddr>,
+    peers: HashMap<PeerId, PeerState>,
+    outbound: HashMap<OutboundRequestId, Outbound>,
+    fetches: HashMap<AuthorId, Fetch>,
+    serving_total: usize,
+    /// Shares the refused-frame counter with the behaviour's codec.
+    codec: SyncCodec,
+    counters: NetCounters,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let period = self.sync_interval.max(Duration::from_millis(100));
+        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let shutdown_reply: Option<oneshot::Sender<()>> = loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => break None,
+                    Some(Command::Shutdown { reply }) => break Some(reply),
+                    Some(cmd) => self.on_command(cmd),
+                },
+                Some(work) = self.internal_rx.recv() => self.on_internal(work),
+                _ = tick.tick() => self.on_tick(),
+            }
+        };
+        info!("network task stopping");
+        drop(self);
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    fn emit(&mut self, ev: NetEvent) -> bool {
+        self.events_tx.try_send(ev).is_ok()
+    }
+
+    // ----- swarm events -------------------------------------------------
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.on_gossip(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                if self.allowed.contains(&peer_id) {
+                    for addr in info.listen_addrs.into_iter().take(MAX_IDENTIFY_ADDRS) {
+                        self.swarm.add_peer_address(peer_id, addr);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if !self.allowed.contains(&peer_id) {
+                    // The gate denies these; this is a second line.
+                    self.counters.denied_connections += 1;
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                if num_established.get() == 1 {
+                    info!(peer = %peer_id, "member connected");
+                    self.peers.entry(peer_id).or_default();
+                    if !self.emit(NetEvent::PeerConnected { peer: peer_id }) {
+                        debug!("event queue full: PeerConnected dropped");
+                    }
+                    self.start_round(peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 && self.peers.remove(&peer_id).is_some() {
+                    info!(peer = %peer_id, "member disconnected");
+                    self.fetches.retain(|_, f| f.peer != peer_id);
+                    if !self.emit(NetEvent::PeerDisconnected { peer: peer_id }) {
+                        debug!("event queue full: PeerDisconnected dropped");
+                    }
+                }
+            }
+            SwarmEvent::IncomingConnectionError {
+                error: ListenError::Denied { cause },
+                peer_id,
+                ..
+            } => {
+                self.counters.denied_connections += 1;
+                debug!(?peer_id, %cause, "incoming connection denied");
+            }
+            SwarmEvent::OutgoingConnectionError {
+                error: DialError::Denied { cause },
+                peer_id,
+                ..
+            } => {
+                self.counters.denied_connections += 1;
+                debug!(?peer_id, %cause, "outgoing connection denied");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            other => debug!(?other, "swarm event"),
+        }
+    }
+
+    fn on_gossip(&mut self, ev: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = ev
+        else {
+            return;
+        };
+        let from_member = self.allowed.contains(&propagation_source)
+            && message.source.is_some_and(|s| self.allowed.contains(&s));
+        if !from_member {
+            self.counters.non_member_messages += 1;
+            warn!(forwarder = %propagation_source, source = ?message.source, "gossip from a non-member rejected");
+            self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
+            return;
+        }
+        let kind = gossip::topic_kind(
+            &message.topic,
+            &self.events_topic.hash(),
+            &self.forks_topic.hash(),
+        );
+        let ev = match kind {
+            TopicKind::Events => NetEvent::GossipEvent {
+                bytes: message.data,
+                from: propagation_source,
+                msg_id: message_id.clone(),
+            },
+            TopicKind::Forks => NetEvent::ForkProof {
+                bytes: message.data,
+                from: propagation_source,
+                msg_id: message_id.clone(),
+            },
+            TopicKind::Other => {
+                self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
+                return;
+            }
+        };
+        if !self.emit(ev) {
+            self.counters.dropped_gossip += 1;
+            warn!("event queue full: gossip message dropped");
+            self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
+        }
+    }
+
+    fn report(&mut self, id: &gossipsub::MessageId, peer: &PeerId, verdict: MessageAcceptance) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, peer, verdict);
+    }
+
+    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        use request_response::{Event, Message};
+        match ev {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.serve(peer, request, channel),
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self.on_response(peer, request_id, response),
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.counters.failed_requests += 1;
+                debug!(%peer, %error, "sync request failed");
+                if let Some(ob) = self.outbound.remove(&request_id) {
+                    self.request_done(&ob);
+                    match ob {
+                        Outbound::Heads { peer } => {
+                            if let Some(ps) = self.peers.get_mut(&peer) {
+                                ps.in_round = false;
+                            }
+                        }
+                        Outbound::Range { author, .. } => {
+                            self.fetches.remove(&author);
+                        }
+                    }
+                    self.pump(peer);
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                self.counters.failed_requests += 1;
+                debug!(%peer, %error, "serving a sync request failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    // ----- serving --------------------------------------------------------
+
+    fn serve(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        if !self.allowed.contains(&peer) {
+            // Dropping the channel closes the stream without an answer.
+            return;
+        }
+        let ps = self.peers.entry(peer).or_default();
+        if ps.serving >= self.limits.max_inbound_requests_per_peer
+            || self.serving_total >= self.limits.max_inbound_requests_total
+        {
+            self.counters.busy_responses += 1;
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, SyncResponse::Busy);
+            return;
+        }
+        ps.serving += 1;
+        self.serving_total += 1;
+        let source = Arc::clone(&self.source);
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let response = tokio::task::spawn_blocking(move || match request {
+                SyncRequest::Heads => SyncResponse::Heads(wire::bound_heads(source.heads())),
+                SyncRequest::Range {
+                    author,
+                    from_seq,
+                    max,
+                } => {
+                    let max = (max as usize).min(wire::MAX_RANGE_EVENTS);
+                    SyncResponse::Events(wire::bound_events(
+                        source.range(&author, from_seq, max),
+                        max,
+                    ))
+                }
+            })
+            .await
+            .ok();
+            let _ = tx
+                .send(Internal::Served {
+                    peer,
+                    channel,
+                    response,
+                })
+                .await;
+        });
+    }
+
+    fn on_internal(&mut self, work: Internal) {
+        match work {
+            Internal::Served {
+                peer,
+                channel,
+                response,
+            } => {
+                self.serving_total = self.serving_total.saturating_sub(1);
+                if let Some(ps) = self.peers.get_mut(&peer) {
+                    ps.serving = ps.serving.saturating_sub(1);
+                }
+                match response {
+                    Some(r) => {
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, r);
+                    }
+                    None => warn!(%peer, "the sync source failed; request dropped"),
+                }
+            }
+            Internal::LocalHeads {
+                peer,
+                remote,
+                local,
+            } => {
+                let Some(ps) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                ps.in_round = false;
+                let Some(local) = local else {
+                    warn!("the sync source failed to list heads");
+                    return;
+                };
+                self.plan(peer, remote, local);
+            }
+        }
+    }
+
+    // ----- anti-entropy ---------------------------------------------------
+
+    /// Starts a round with `peer`: ask for its heads.
+    fn start_round(&mut self, peer: PeerId) {
+        let Some(ps) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if ps.in_round || ps.outbound >= self.limits.max_outbound_requests_per_peer.max(1) {
+            return;
+        }
+        ps.in_round = true;
+        ps.outbound += 1;
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::Heads);
+        self.outbound.insert(id, Outbound::Heads { peer });
+    }
+
+    fn request_done(&mut self, ob: &Outbound) {
+        let peer = match ob {
+            Outbound::Heads { peer } | Outbound::Range { peer, .. } => peer,
+        };
+        if let Some(ps) = self.peers.get_mut(peer) {
+            ps.outbound = ps.outbound.saturating_sub(1);
+        }
+    }
+
+    fn on_response(&mut self, peer: PeerId, id: OutboundRequestId, response: SyncResponse) {
+        let Some(ob) = self.outbound.remove(&id) else {
+            return;
+        };
+        self.request_done(&ob);
+        match ob {
+            Outbound::Heads { peer } => match response {
+                SyncResponse::Heads(remote) => {
+                    let source = Arc::clone(&self.source);
+                    let tx = self.internal_tx.clone();
+                    tokio::spawn(async move {
+                        let local = tokio::task::spawn_blocking(move || source.heads())
+                            .await
+                            .ok();
+                        let _ = tx
+                            .send(Internal::LocalHeads {
+                                peer,
+                                remote,
+                                local,
+                            })
+                            .await;
+                    });
+                }
+                other => {
+                    if !matches!(other, SyncResponse::Busy) {
+                        self.counters.bad_ranges += 1;
+                    }
+                    if let Some(ps) = self.peers.get_mut(&peer) {
+                        ps.in_round = false;
+                    }
+                }
+            },
+            Outbound::Range {
+                peer,
+                author,
+                from_seq,
+                max,
+            } => self.on_range(peer, author, from_seq, max, response),
+        }
+        self.pump(peer);
+    }
+
+    /// Compares heads and queues the feeds `peer` has more of.
+    fn plan(&mut self, peer: PeerId, remote: Vec<FeedHeadWire>, local: Vec<FeedHeadWire>) {
+        let local: HashMap<AuthorId, u64> = local.into_iter().map(|h| (h.author, h.seq)).collect();
+        let Some(ps) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for h in remote.into_iter().take(wire::MAX_HEADS) {
+            let have = local.get(&h.author).copied().unwrap_or(0);
+            if h.seq <= have || self.fetches.contains_key(&h.author) {
+                continue;
+            }
+            debug!(%peer, author = %h.author, have, remote = h.seq, "feed behind");
+            ps.queue.push_back(h.author.clone());
+            self.fetches.insert(
+                h.author,
+                Fetch {
+                    peer,
+                    next_seq: have + 1,
+                    target_seq: h.seq,
+                    state: FetchState::Queued,
+                },
+            );
+        }
+        self.pump(peer);
+    }
+
+    /// Sends queued range requests to `peer` up to its in-flight limit.
+    fn pump(&mut self, peer: PeerId) {
+        let max_inflight = self.limits.max_outbound_requests_per_peer.max(1);
+        let batch = u64::from(
+            self.limits
+                .range_batch
+                .clamp(1, wire::MAX_RANGE_EVENTS as u32),
+        );
+        let Some(ps) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        while ps.outbound < max_inflight {
+            let Some(author) = ps.queue.pop_front() else {
+                return;
+            };
+            let Some(f) = self.fetches.get_mut(&author) else {
+                continue;
+            };
+            if f.peer != peer || f.state != FetchState::Queued {
+                continue;
+            }
+            let max = batch.min(f.target_seq - f.next_seq + 1) as u32;
+            let from_seq = f.next_seq;
+            f.state = FetchState::Requested;
+            ps.outbound += 1;
+            let id = self.swarm.behaviour_mut().sync.send_request(
+                &peer,
+                SyncRequest::Range {
+                    author: author.clone(),
+                    from_seq,
+                    max,
+                },
+            );
+            self.outbound.insert(
+                id,
+                Outbound::Range {
+                    peer,
+                    author,
+                    from_seq,
+                    max,
+                },
+            );
+        }
+    }
+
+    fn on_range(
+        &mut self,
+        peer: PeerId,
+        author: AuthorId,
+        from_seq: u64,
+        max: u32,
+        response: SyncResponse,
+    ) {
+        let current = matches!(
+            self.fetches.get(&author),
+            Some(f) if f.peer == peer && f.next_seq == from_seq && f.state == FetchState::Requested
+        );
+        if !current {
+            return;
+        }
+        let events = match response {
+            SyncResponse::Events(events) => events,
+            SyncResponse::Busy => {
+                // Try again at the next round.
+                self.fetches.remove(&author);
+                return;
+            }
+            SyncResponse::Heads(_) => {
+                self.counters.bad_ranges += 1;
+                self.fetches.remove(&author);
+                return;
+            }
+        };
+        if events.is_empty() {
+            self.fetches.remove(&author);
+            return;
+        }
+        if let Err(why) = check_range(&events, &author, from_seq, max) {
+            self.counters.bad_ranges += 1;
+            warn!(%peer, %author, from_seq, why, "bad range refused");
+            self.fetches.remove(&author);
+            return;
+        }
+        let count = events.len() as u64;
+        let ev = NetEvent::FetchedEvents {
+            from: peer,
+            author: author.clone(),
+            from_seq,
+            events,
+        };
+        if self.emit(ev) {
+            self.counters.fetched_events += count;
+            if let Some(f) = self.fetches.get_mut(&author) {
+                f.state = FetchState::Applying {
+                    count,
+                    deadline: Instant::now() + self.limits.apply_timeout,
+                };
+            }
+        } else {
+            self.counters.dropped_fetches += 1;
+            warn!("event queue full: fetched range dropped");
+            self.fetches.remove(&author);
+        }
+    }
+
+    fn on_fetch_applied(&mut self, author: AuthorId, from_seq: u64, applied: bool) {
+        let Some(f) = self.fetches.get_mut(&author) else {
+            return;
+        };
+        let FetchState::Applying { count, .. } = f.state else {
+            return;
+        };
+        if f.next_seq != from_seq {
+            return;
+        }
+        if !applied {
+            self.fetches.remove(&author);
+            return;
+        }
+        match f.next_seq.checked_add(count) {
+            Some(next) if next <= f.target_seq => f.next_seq = next,
+            _ => {
+                // Caught up with the head this round started from.
+                self.fetches.remove(&author);
+                return;
+            }
+        }
+        f.state = FetchState::Queued;
+        let peer = f.peer;
+        match self.peers.get_mut(&peer) {
+            Some(ps) => ps.queue.push_back(author),
+            None => {
+                self.fetches.remove(&author);
+                return;
+            }
+        }
+        self.pump(peer);
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        self.fetches.retain(|_, f| match f.state {
+            FetchState::Applying { deadline, .. } => deadline > now,
+            _ => true,
+        });
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for p in peers {
+            self.start_round(p);
+        }
+        self.dial_bootstrap();
+    }
+
+    fn dial_bootstrap(&mut self) {
+        for (peer, addr) in self.bootstrap.clone() {
+            if self.swarm.is_connected(&peer) || !self.allowed.contains(&peer) {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!(%addr, %e, "bootstrap dial failed");
+            }
+        }
+    }
+
+    // ----- commands -------------------------------------------------------
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish {
+                forks,
+                bytes,
+                reply,
+            } => {
+                let _ = reply.send(self.publish(forks, bytes));
+            }
+            Command::Report {
+                msg_id,
+                peer,
+                verdict,
+            } => self.report(&msg_id, &peer, verdict),
+            Command::FetchApplied {
+                author,
+                from_seq,
+                applied,
+            } => self.on_fetch_applied(author, from_seq, applied),
+            Command::Dial { addr, reply } => {
+                let opts = match addr.iter().last() {
+                    Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
+                        .addresses(vec![addr.clone()])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build(),
+                    _ => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                };
+                let r = self
+                    .swarm
+                    .dial(opts)
+                    .map_err(|e| NetError::Other(format!("dial {addr}: {e}")));
+                let _ = reply.send(r);
+            }
+            Command::SetAllowed { peers } => self.set_allowed(peers),
+            Command::SyncNow => {
+                let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+                for p in peers {
+                    self.start_round(p);
+                }
+            }
+            Command::Status { reply } => {
+                let mut connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                connected.sort();
+                let _ = reply.send(NetStatus {
+                    local_peer_id: *self.swarm.local_peer_id(),
+                    listen_addrs: self.listen_addrs.clone(),
+                    connected,
+                    counters: NetCounters {
+                        bad_frames: self.codec.bad_frames(),
+                        ..self.counters.clone()
+                    },
+                });
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    fn publish(&mut self, forks: bool, bytes: Vec<u8>) -> Result<gossipsub::MessageId, NetError> {
+        let (topic, max): (TopicHash, usize) = if forks {
+            (self.forks_topic.hash(), MAX_FORK_PROOF_BYTES)
+        } else {
+            (self.events_topic.hash(), MAX_EVENT_BYTES)
+        };
+        if bytes.len() > max {
+            return Err(NetError::TooLarge {
+                size: bytes.len(),
+                max,
+            });
+        }
+        let id = if forks {
+            gossip::other_message_id(&bytes)
+        } else {
+            gossip::event_message_id(&bytes)
+        };
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+            Ok(id) => Ok(id),
+            Err(PublishError::Duplicate) => Ok(id),
+            Err(PublishError::NoPeersSubscribedToTopic) => Err(NetError::NoPeers),
+            Err(PublishError::MessageTooLarge) => Err(NetError::TooLarge {
+                size: max,
+                max: if forks {
+                    gossip::MAX_FORK_MESSAGE_BYTES
+                } else {
+                    gossip::MAX_EVENT_MESSAGE_BYTES
+                },
+            }),
+            Err(e) => Err(NetError::Other(format!("publish: {e}"))),
+        }
+    }
+
+    fn set_allowed(&mut self, peers: HashSet<PeerId>) {
+        let gate = &mut self.swarm.behaviour_mut().gate;
+        for p in self.allowed.difference(&peers) {
+            // Closes every connection to `p`.
+            gate.disallow_peer(*p);
+        }
+        for p in peers.difference(&self.allowed) {
+            gate.allow_peer(*p);
+        }
+        info!(members = peers.len(), "allowed peers updated");
+        self.allowed = peers;
+    }
+}
+
+/// Checks that `events` are at most `max` encoded events of `author`, with
+/// consecutive sequence numbers from `from_seq`. Signatures are not checked.
+fn check_range(
+    events: &[Vec<u8>],
+    author: &AuthorId,
+    from_seq: u64,
+    max: u32,
+) -> Result<(), String> {
+    if events.len() > max as usize {
+        return Err(format!("{} events for {max} asked", events.len()));
+    }
+    for (i, bytes) in events.iter().enumerate() {
+        let ev = SignedEvent::decode(bytes).map_err(|e| format!("event {i}: {e}"))?;
+        if ev.author() != author {
+            return Err(format!("event {i} is by {}", ev.author()));
+        }
+        let want = from_seq + i as u64;
+        if ev.seq() != want {
+            return Err(format!("event {i} has seq {} instead of {want}", ev.seq()));
+        }
+    }
+    Ok(())
+}
