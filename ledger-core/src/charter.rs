@@ -314,9 +314,15 @@ fn check_title(field: &str, s: &str) -> Result<(), String> {
 }
 
 fn check_key(who: &str, key: &PublicKeyBytes) -> Result<(), String> {
-    VerifyingKey::from_bytes(key.as_bytes())
-        .map(|_| ())
-        .map_err(|_| format!("{who}: key {key} is not a valid Ed25519 public key"))
+    match VerifyingKey::from_bytes(key.as_bytes()) {
+        Ok(k) if !k.is_weak() => Ok(()),
+        Ok(_) => Err(format!(
+            "{who}: key {key} is a weak (small-order) Ed25519 key"
+        )),
+        Err(_) => Err(format!(
+            "{who}: key {key} is not a valid Ed25519 public key"
+        )),
+    }
 }
 
 fn check_peer_id(s: &str) -> Result<(), String> {

@@ -70,6 +70,8 @@ pub enum BodyError {
     },
     #[error("a confirmation of an import into {0} must be signed by an authority of the importing participant")]
     SelfImport(String),
+    #[error("{field}: {date} is outside the accepted range 2000-01-01 to 9999-12-31")]
+    DateOutOfRange { field: &'static str, date: String },
     #[error("the new key is the same as the key it replaces")]
     RotationToSameKey,
 }

@@ -135,9 +135,15 @@ impl SignedEvent {
     }
 }
 
-/// Verifies many (event, key) pairs at once with Ed25519 batch verification;
-/// `true` only if every signature is valid. On `false`, check one by one to
-/// find the bad one.
+/// Verifies many (event, key) pairs at once with ed25519-dalek's batch
+/// verification; `true` only if every signature is valid.
+///
+/// **Not the acceptance rule.** Batch verification uses the cofactored
+/// equation and so accepts some signatures (an `R` with a small-order
+/// component) that [`SignedEvent::verify_signature`]'s strict RFC 8032 check
+/// refuses. KP Ledger accepts an event only under the strict rule (see
+/// `docs/FORMAT.md`); this function is kept for measurement and as a fast
+/// negative test. Use [`verify_strict_many`] to check many events.
 pub fn verify_batch(items: &[(&SignedEvent, VerifyingKey)]) -> bool {
     if items.is_empty() {
         return true;
@@ -153,6 +159,34 @@ pub fn verify_batch(items: &[(&SignedEvent, VerifyingKey)]) -> bool {
         .collect();
     let keys: Vec<VerifyingKey> = items.iter().map(|(_, k)| *k).collect();
     ed25519_dalek::verify_batch(&msg_refs, &sigs, &keys).is_ok()
+}
+
+/// Strictly verifies many (event, key) pairs, spread over every core.
+/// Returns one verdict per pair, in order. Same rule as
+/// [`SignedEvent::verify_signature`], so every node and every auditor reaches
+/// the same verdict however events are grouped.
+pub fn verify_strict_many(items: &[(&SignedEvent, VerifyingKey)]) -> Vec<bool> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if items.len() < 32 || threads < 2 {
+        return items.iter().map(|(e, k)| e.verify_signature(k)).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(e, k)| e.verify_signature(k))
+                        .collect::<Vec<bool>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// An authority's signing key.

@@ -5,8 +5,8 @@
 
 use crate::error::BodyError;
 use crate::model::{
-    AuthorId, Certificate, Correction, CountryCode, EventBody, HsCode, ImportConfirmation, Origin,
-    Party,
+    AuthorId, Certificate, Correction, CountryCode, Date, EventBody, HsCode, ImportConfirmation,
+    Origin, Party,
 };
 
 /// Longest free-text field (names, addresses, notes), in bytes.
@@ -44,6 +44,8 @@ pub fn validate_body(author: &AuthorId, body: &EventBody) -> Result<(), BodyErro
 fn validate_certificate(author: &AuthorId, c: &Certificate) -> Result<(), BodyError> {
     own_certificate_number(author, &c.number)?;
     validate_origin(&c.origin)?;
+    date("issued_on", c.issued_on)?;
+    date("expires_on", c.expires_on)?;
     if c.expires_on < c.issued_on {
         return Err(BodyError::ExpiryBeforeIssue {
             issued: c.issued_on.to_string(),
@@ -90,7 +92,7 @@ fn validate_confirmation(author: &AuthorId, c: &ImportConfirmation) -> Result<()
     }
     nonzero("parcels", c.parcels as u64)?;
     nonzero("carat_hundredths", c.carat_hundredths)?;
-    Ok(())
+    date("received_on", c.received_on)
 }
 
 fn validate_correction(c: &Correction) -> Result<(), BodyError> {
@@ -100,7 +102,7 @@ fn validate_correction(c: &Correction) -> Result<(), BodyError> {
         Correction::CaratHundredths(v) => nonzero("carat_hundredths", *v),
         Correction::ValueUsdCents(v) => nonzero("value_usd_cents", *v),
         Correction::Parcels(v) => nonzero("parcels", *v as u64),
-        Correction::ExpiresOn(_) => Ok(()),
+        Correction::ExpiresOn(d) => date("expires_on", *d),
         Correction::HsCodes(codes) => hs_codes(codes),
         Correction::Origin(o) => validate_origin(o),
         Correction::Destination(_) => Ok(()),
@@ -154,6 +156,18 @@ fn own_certificate_number(author: &AuthorId, n: &str) -> Result<(), BodyError> {
         return Err(BodyError::CertificateNumberPrefix {
             number: n.to_owned(),
             issuer: author.participant.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn date(field: &'static str, d: Date) -> Result<(), BodyError> {
+    let lo = Date::from_ymd(2000, 1, 1).map_err(|_| BodyError::Empty { field })?;
+    let hi = Date::from_ymd(9999, 12, 31).map_err(|_| BodyError::Empty { field })?;
+    if d < lo || d > hi {
+        return Err(BodyError::DateOutOfRange {
+            field,
+            date: d.to_string(),
         });
     }
     Ok(())

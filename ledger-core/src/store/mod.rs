@@ -32,7 +32,7 @@ use crate::bytes::Digest;
 use crate::charter::Charter;
 use crate::codec::{self, MAX_CHARTER_BYTES};
 use crate::error::{EventError, StoreError};
-use crate::event::{verify_batch, AuthorityKey, EventContent, EventId, SignedEvent};
+use crate::event::{verify_strict_many, AuthorityKey, EventContent, EventId, SignedEvent};
 use crate::feed::FeedState;
 use crate::fork::ForkProof;
 use crate::model::{AuthorId, EventBody};
@@ -163,6 +163,9 @@ impl std::fmt::Display for VerifyFailure {
 }
 
 /// A record written to the log but not yet indexed.
+// Events are the common case and live only until the next group commit, so
+// they stay inline; the rarer fork proof is boxed.
+#[allow(clippy::large_enum_variant)]
 enum Pending {
     Event {
         offset: u64,
@@ -173,8 +176,38 @@ enum Pending {
     Fork {
         offset: u64,
         len: u32,
-        proof: ForkProof,
+        proof: Box<ForkProof>,
     },
+}
+
+/// Records prepared under the writer's lock, written with one `write`.
+struct Staging {
+    /// Framed records.
+    buf: Vec<u8>,
+    /// (offset, record) of each, in order.
+    staged: Vec<(u64, Pending)>,
+    /// Feed states before this batch, to restore if the write fails.
+    before: HashMap<AuthorId, FeedState>,
+    /// Log offset where `buf` will start.
+    base: u64,
+}
+
+impl Staging {
+    fn new(base: u64) -> Staging {
+        Staging {
+            buf: Vec::new(),
+            staged: Vec::new(),
+            before: HashMap::new(),
+            base,
+        }
+    }
+
+    /// Frames a record; returns its offset.
+    fn push(&mut self, kind: u8, payload: &[u8]) -> u64 {
+        let offset = self.base + self.buf.len() as u64;
+        frame(kind, payload, &mut self.buf);
+        offset
+    }
 }
 
 struct State {
@@ -493,26 +526,17 @@ impl Ledger {
     pub fn append_batch(&self, events: Vec<SignedEvent>) -> Result<Vec<AppendOutcome>, StoreError> {
         self.check_poisoned()?;
         let mut outcomes = Vec::with_capacity(events.len());
+        // Check signatures on every core before taking the writer's lock.
+        let pre = self.preverify(&events);
         let target;
         {
             let mut st = lock(&self.state);
-            let mut buf = Vec::new();
-            let mut staged: Vec<(u64, Pending)> = Vec::new();
-            let mut feeds_before: HashMap<AuthorId, FeedState> = HashMap::new();
-            let base = st.log.end;
-            for ev in events {
-                let o = self.offer(
-                    &mut st,
-                    ev,
-                    &mut buf,
-                    &mut staged,
-                    &mut feeds_before,
-                    base,
-                    true,
-                )?;
+            let mut stage = Staging::new(st.log.end);
+            for (ev, pre) in events.into_iter().zip(pre) {
+                let o = self.offer(&mut st, ev, pre, &mut stage, true)?;
                 outcomes.push(o);
             }
-            target = self.write_staged(&mut st, buf, staged, feeds_before)?;
+            target = self.write_staged(&mut st, stage)?;
         }
         self.wait_durable(target)?;
         Ok(outcomes)
@@ -572,20 +596,16 @@ impl Ledger {
                 contents.push(unsigned.content);
             }
             let signed = sign_parallel(key, contents);
-            let mut buf = Vec::new();
-            let mut staged = Vec::new();
-            let mut before = HashMap::new();
-            before.insert(author.clone(), feed);
-            let base = st.log.end;
+            let mut stage = Staging::new(st.log.end);
+            stage.before.insert(author.clone(), feed);
             for ev in signed {
                 let id = ev.id();
                 let payload = ev.encode();
-                let offset = base + buf.len() as u64;
-                frame(KIND_EVENT, &payload, &mut buf);
+                let offset = stage.push(KIND_EVENT, &payload);
                 result.push((id, ev.content.seq));
                 let f = st.feeds.get_mut(author).expect("checked above");
                 f.advance(&ev, id);
-                staged.push((
+                stage.staged.push((
                     offset,
                     Pending::Event {
                         offset,
@@ -595,10 +615,53 @@ impl Ledger {
                     },
                 ));
             }
-            target = self.write_staged(&mut st, buf, staged, before)?;
+            target = self.write_staged(&mut st, stage)?;
         }
         self.wait_durable(target)?;
         Ok(result)
+    }
+
+    /// Verifies, in parallel and without the writer's lock, the signatures
+    /// of events that extend their feeds as things stand. Returns, per event,
+    /// the key its signature verified with (or `None`: not checked here).
+    fn preverify(&self, events: &[SignedEvent]) -> Vec<Option<ed25519_dalek::VerifyingKey>> {
+        let mut out = vec![None; events.len()];
+        if events.len() < 32 {
+            return out;
+        }
+        let mut shadow: HashMap<AuthorId, FeedState> = {
+            let st = lock(&self.state);
+            let mut m = HashMap::new();
+            for ev in events {
+                if !m.contains_key(ev.author()) {
+                    if let Some(f) = st.feeds.get(ev.author()) {
+                        m.insert(ev.author().clone(), f.clone());
+                    }
+                }
+            }
+            m
+        };
+        let mut items = Vec::new();
+        let mut idx = Vec::new();
+        for (i, ev) in events.iter().enumerate() {
+            let Some(f) = shadow.get_mut(ev.author()) else {
+                continue;
+            };
+            if ev.content.seq == f.head_seq + 1 && ev.content.prev == f.head_id {
+                if let Ok(k) = f.signing_key_for(ev) {
+                    items.push((ev, k));
+                    idx.push(i);
+                }
+                f.advance(ev, ev.id());
+            }
+        }
+        let verdicts = verify_strict_many(&items);
+        for ((i, ok), (_, k)) in idx.into_iter().zip(verdicts).zip(items) {
+            if ok {
+                out[i] = Some(k);
+            }
+        }
+        out
     }
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
@@ -613,10 +676,8 @@ impl Ledger {
         &self,
         st: &mut State,
         ev: SignedEvent,
-        buf: &mut Vec<u8>,
-        staged: &mut Vec<(u64, Pending)>,
-        before: &mut HashMap<AuthorId, FeedState>,
-        base: u64,
+        pre: Option<ed25519_dalek::VerifyingKey>,
+        stage: &mut Staging,
         release: bool,
     ) -> Result<AppendOutcome, StoreError> {
         let c = &ev.content;
@@ -660,7 +721,7 @@ impl Ledger {
             }
             let evidence = self.key_evidence(st, &author, c.seq)?;
             let proof = ForkProof::new(self.network, existing.event, ev, evidence);
-            let new = self.stage_fork(st, &proof, buf, staged, base);
+            let new = self.stage_fork(st, &proof, stage);
             return Ok(AppendOutcome::Forked {
                 proof: Box::new(proof),
                 new,
@@ -669,36 +730,37 @@ impl Ledger {
         if c.seq > feed.head_seq + 1 {
             return self.hold(&author, c.seq, &id, &ev, feed.head_seq);
         }
-        if let Err(e) = feed.check_next(&self.network, &ev) {
+        let checked = match pre {
+            // Signature already verified (strictly) with the key this feed requires.
+            Some(k) if feed.signing_key_for(&ev).ok() == Some(k) => {
+                feed.check_next_unsigned(&self.network, &ev)
+            }
+            _ => feed.check_next(&self.network, &ev),
+        };
+        if let Err(e) = checked {
             return Ok(AppendOutcome::Rejected(e));
         }
-        before.entry(author.clone()).or_insert_with(|| feed.clone());
-        self.stage_event(st, ev, id, buf, staged, base);
+        stage
+            .before
+            .entry(author.clone())
+            .or_insert_with(|| feed.clone());
+        self.stage_event(st, ev, id, stage);
         if release {
             // Apply events that were waiting for this one.
-            self.release_held(st, &author, buf, staged, before, base)?;
+            self.release_held(st, &author, stage)?;
         }
         Ok(AppendOutcome::Appended { id, seq })
     }
 
-    fn stage_event(
-        &self,
-        st: &mut State,
-        ev: SignedEvent,
-        id: EventId,
-        buf: &mut Vec<u8>,
-        staged: &mut Vec<(u64, Pending)>,
-        base: u64,
-    ) {
+    fn stage_event(&self, st: &mut State, ev: SignedEvent, id: EventId, stage: &mut Staging) {
         let payload = ev.encode();
-        let offset = base + buf.len() as u64;
-        frame(KIND_EVENT, &payload, buf);
+        let offset = stage.push(KIND_EVENT, &payload);
         if let Some(f) = st.feeds.get_mut(ev.author()) {
             f.advance(&ev, id);
         }
         st.unindexed
             .insert((ev.author().clone(), ev.content.seq), (id, ev.clone()));
-        staged.push((
+        stage.staged.push((
             offset,
             Pending::Event {
                 offset,
@@ -709,14 +771,7 @@ impl Ledger {
         ));
     }
 
-    fn stage_fork(
-        &self,
-        st: &mut State,
-        proof: &ForkProof,
-        buf: &mut Vec<u8>,
-        staged: &mut Vec<(u64, Pending)>,
-        base: u64,
-    ) -> bool {
+    fn stage_fork(&self, st: &mut State, proof: &ForkProof, stage: &mut Staging) -> bool {
         let k = fork_key(proof);
         let count = st.fork_counts.get(proof.author()).copied().unwrap_or(0);
         if st.unindexed_forks.contains(&k)
@@ -726,16 +781,15 @@ impl Ledger {
             return false;
         }
         let payload = proof.encode();
-        let offset = base + buf.len() as u64;
-        frame(KIND_FORK_PROOF, &payload, buf);
+        let offset = stage.push(KIND_FORK_PROOF, &payload);
         st.unindexed_forks.insert(k);
         *st.fork_counts.entry(proof.author().clone()).or_default() += 1;
-        staged.push((
+        stage.staged.push((
             offset,
             Pending::Fork {
                 offset,
                 len: payload.len() as u32 + 1,
-                proof: proof.clone(),
+                proof: Box::new(proof.clone()),
             },
         ));
         true
@@ -777,10 +831,7 @@ impl Ledger {
         &self,
         st: &mut State,
         author: &AuthorId,
-        buf: &mut Vec<u8>,
-        staged: &mut Vec<(u64, Pending)>,
-        before: &mut HashMap<AuthorId, FeedState>,
-        base: u64,
+        stage: &mut Staging,
     ) -> Result<(), StoreError> {
         loop {
             let next = st.feeds[author].head_seq + 1;
@@ -804,7 +855,7 @@ impl Ledger {
             }
             let mut progressed = false;
             for ev in candidates {
-                let o = self.offer(st, ev, buf, staged, before, base, false)?;
+                let o = self.offer(st, ev, None, stage, false)?;
                 if matches!(o, AppendOutcome::Appended { .. }) {
                     progressed = true;
                 }
@@ -837,13 +888,13 @@ impl Ledger {
     }
 
     /// Writes staged records to the log; on failure restores the feed states.
-    fn write_staged(
-        &self,
-        st: &mut State,
-        buf: Vec<u8>,
-        staged: Vec<(u64, Pending)>,
-        before: HashMap<AuthorId, FeedState>,
-    ) -> Result<u64, StoreError> {
+    fn write_staged(&self, st: &mut State, stage: Staging) -> Result<u64, StoreError> {
+        let Staging {
+            buf,
+            staged,
+            before,
+            ..
+        } = stage;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -1182,14 +1233,9 @@ impl Ledger {
         self.check_poisoned()?;
         let (new, target) = {
             let mut st = lock(&self.state);
-            let mut buf = Vec::new();
-            let mut staged = Vec::new();
-            let base = st.log.end;
-            let new = self.stage_fork(&mut st, &proof, &mut buf, &mut staged, base);
-            (
-                new,
-                self.write_staged(&mut st, buf, staged, HashMap::new())?,
-            )
+            let mut stage = Staging::new(st.log.end);
+            let new = self.stage_fork(&mut st, &proof, &mut stage);
+            (new, self.write_staged(&mut st, stage)?)
         };
         self.wait_durable(target)?;
         Ok(new)
@@ -1273,10 +1319,11 @@ pub fn verify_log(
         log_bytes: total,
         ..Default::default()
     };
-    // Signatures are checked in batches; a batch holds (offset, event, key).
+    // Signatures are checked strictly, many at a time on every core; a
+    // batch holds (offset, event, key).
     let mut batch: Vec<(u64, SignedEvent, ed25519_dalek::VerifyingKey)> = Vec::new();
     let mut failure: Option<VerifyFailure> = None;
-    const BATCH: usize = 256;
+    const BATCH: usize = 1024;
 
     fn flush_batch(
         batch: &mut Vec<(u64, SignedEvent, ed25519_dalek::VerifyingKey)>,
@@ -1288,9 +1335,10 @@ pub fn verify_log(
         }
         let items: Vec<(&SignedEvent, ed25519_dalek::VerifyingKey)> =
             batch.iter().map(|(_, e, k)| (e, *k)).collect();
-        if !verify_batch(&items) {
-            for (off, e, k) in batch.iter() {
-                if !e.verify_signature(k) {
+        let verdicts = verify_strict_many(&items);
+        if verdicts.iter().any(|ok| !ok) {
+            for ((off, e, _), ok) in batch.iter().zip(verdicts) {
+                if !ok {
                     *failure = Some(VerifyFailure {
                         offset: *off,
                         author: Some(e.author().clone()),
