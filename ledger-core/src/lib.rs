@@ -16,6 +16,7 @@
 //! - [`store`]: the durable `Ledger` (append-only log + sled indexes, group commit).
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod bytes;
 pub mod charter;
 pub mod codec;

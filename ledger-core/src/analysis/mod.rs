@@ -1,0 +1,392 @@
+//! Pure analysis of a ledger replica: the audit (`kpl audit`), trade
+//! statistics with mirror checks (`kpl stats`) and provenance trees
+//! (`kpl trace`). The CLI and the node's HTTP API both call this module.
+//!
+//! No I/O and no clock: "now" is always a parameter. No floats: carats are
+//! integer hundredths of a carat, money integer US cents, tolerances basis
+//! points (1 bp = 0.01 %).
+//!
+//! Everything starts from a [`LedgerView`], an in-memory index built from
+//! the events of a replica (in any order: the result does not depend on
+//! arrival order) and its fork proofs.
+//!
+//! # Conventions (part of the documented interface)
+//!
+//! - **Event order.** Where several events about one certificate must be
+//!   ordered (corrections, voids, confirmations), they are ordered by
+//!   `(timestamp_ms, author, seq, id)`: the same on every replica.
+//! - **Duplicate numbers.** When one number was issued more than once, the
+//!   earliest issue (in event order) is the *primary* one: confirmations are
+//!   checked against it, statistics count it once. Every issue is kept.
+//! - **Corrections** apply, in event order, to the issue event named by
+//!   their `original` field. A correction whose `original` is not an issue of
+//!   that number is not applied (and is reported as `unknown_certificate`).
+//! - **Confirmations.** A participant's latest confirmation of a certificate
+//!   supersedes its earlier ones (a re-sent or corrected confirmation); only
+//!   the latest counts for mismatches, statistics and re-export balances.
+//!   Every confirmation event still counts for `voided_then_confirmed`.
+//! - **Voids.** A certificate with at least one void event is voided, from
+//!   its earliest void.
+//!
+//! JSON field names of every output type are snake_case and stable.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::charter::Charter;
+use crate::error::StoreError;
+use crate::event::{EventId, SignedEvent};
+use crate::fork::ForkProof;
+use crate::model::{
+    AuthorId, Certificate, Correction, CountryCode, EventBody, ImportConfirmation, VoidReason,
+};
+use crate::store::Ledger;
+
+pub mod audit;
+pub mod format;
+pub mod stats;
+pub mod trace;
+
+pub use audit::{
+    AuditParams, Finding, FindingKind, Severity, DEFAULT_CONFIRMATION_GRACE_DAYS,
+    DEFAULT_FUTURE_TOLERANCE_MS, DEFAULT_TOLERANCE_BP,
+};
+pub use format::{
+    format_carats, format_carats_signed, format_usd, format_usd_signed, group_thousands,
+};
+pub use stats::{MirrorRow, ParticipantTrade, Period, TradeFigures, TradeStats};
+pub use trace::{TraceConfirmation, TraceNode, MAX_TRACE_DEPTH, MAX_TRACE_NODES};
+
+/// Where an event sits: its id, author, place in the feed and timestamp.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRef {
+    pub id: EventId,
+    pub author: AuthorId,
+    pub seq: u64,
+    pub timestamp_ms: u64,
+}
+
+impl EventRef {
+    fn new(id: EventId, ev: &SignedEvent) -> EventRef {
+        EventRef {
+            id,
+            author: ev.content.author.clone(),
+            seq: ev.content.seq,
+            timestamp_ms: ev.content.timestamp_ms,
+        }
+    }
+
+    /// The deterministic order of events: `(timestamp_ms, author, seq, id)`.
+    pub fn order_key(&self) -> (u64, &AuthorId, u64, &EventId) {
+        (self.timestamp_ms, &self.author, self.seq, &self.id)
+    }
+
+    /// The participant that signed it.
+    pub fn participant(&self) -> CountryCode {
+        self.author.participant
+    }
+}
+
+/// One `CertificateIssued` event of a number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueRecord {
+    pub event: EventRef,
+    /// The certificate as signed.
+    pub issued: Certificate,
+    /// The certificate with every applicable correction applied in order.
+    pub effective: Certificate,
+}
+
+/// One `ImportConfirmed` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationRecord {
+    pub event: EventRef,
+    pub confirmation: ImportConfirmation,
+    /// A later confirmation of the same certificate by the same participant
+    /// replaces this one.
+    pub superseded: bool,
+}
+
+/// One `CertificateVoided` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoidRecord {
+    pub event: EventRef,
+    pub reason: VoidReason,
+    pub note: String,
+}
+
+/// One `CertificateCorrected` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionRecord {
+    pub event: EventRef,
+    /// Id of the issue event it corrects.
+    pub original: EventId,
+    pub correction: Correction,
+    pub note: String,
+    /// Whether `original` named an issue of this number (and so the
+    /// correction was applied).
+    pub applied: bool,
+}
+
+/// Everything the view knows about one certificate number. Each list is in
+/// event order (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateState {
+    pub number: String,
+    /// Issue events; the first is the primary one. Empty when nobody issued
+    /// the number (a forged or unknown certificate).
+    pub issues: Vec<IssueRecord>,
+    pub confirmations: Vec<ConfirmationRecord>,
+    pub voids: Vec<VoidRecord>,
+    pub corrections: Vec<CorrectionRecord>,
+}
+
+impl CertificateState {
+    fn new(number: &str) -> CertificateState {
+        CertificateState {
+            number: number.to_owned(),
+            issues: Vec::new(),
+            confirmations: Vec::new(),
+            voids: Vec::new(),
+            corrections: Vec::new(),
+        }
+    }
+
+    /// The primary issue event, if the number was issued.
+    pub fn primary(&self) -> Option<&IssueRecord> {
+        self.issues.first()
+    }
+
+    /// The effective (corrected) certificate of the primary issue.
+    pub fn effective(&self) -> Option<&Certificate> {
+        self.primary().map(|i| &i.effective)
+    }
+
+    /// The participant that issued it (author of the primary issue).
+    pub fn issuer(&self) -> Option<CountryCode> {
+        self.primary().map(|i| i.event.participant())
+    }
+
+    /// The participant the number claims as issuer (its two-letter prefix).
+    pub fn claimed_issuer(&self) -> Option<CountryCode> {
+        crate::validate::certificate_issuer(&self.number)
+    }
+
+    /// The issuer if known, else the claimed issuer.
+    pub fn issuer_or_claimed(&self) -> Option<CountryCode> {
+        self.issuer().or_else(|| self.claimed_issuer())
+    }
+
+    /// The earliest void, if any.
+    pub fn first_void(&self) -> Option<&VoidRecord> {
+        self.voids.first()
+    }
+
+    pub fn is_voided(&self) -> bool {
+        !self.voids.is_empty()
+    }
+
+    /// Confirmations that are not superseded: at most one per participant,
+    /// in event order.
+    pub fn current_confirmations(&self) -> impl Iterator<Item = &ConfirmationRecord> {
+        self.confirmations.iter().filter(|c| !c.superseded)
+    }
+
+    /// The current confirmation by `participant`, if any.
+    pub fn confirmation_by(&self, participant: CountryCode) -> Option<&ConfirmationRecord> {
+        self.current_confirmations()
+            .find(|c| c.event.participant() == participant)
+    }
+}
+
+/// A compact record of every event, for the per-feed checks.
+#[derive(Clone, Debug)]
+struct EventSummary {
+    event: EventRef,
+    prev: Option<EventId>,
+    certificate: Option<String>,
+}
+
+/// An in-memory index of a replica, built once and then queried.
+#[derive(Clone, Debug)]
+pub struct LedgerView {
+    participants: BTreeSet<CountryCode>,
+    certificates: BTreeMap<String, CertificateState>,
+    /// Every event, sorted by (author, seq, id).
+    events: Vec<EventSummary>,
+    fork_proofs: Vec<ForkProof>,
+}
+
+impl LedgerView {
+    /// Indexes `events` (any order; an id seen twice is kept once) and the
+    /// stored fork proofs. The charter gives the set of KP participants.
+    pub fn build(
+        charter: &Charter,
+        events: impl Iterator<Item = (EventId, SignedEvent)>,
+        fork_proofs: Vec<ForkProof>,
+    ) -> LedgerView {
+        let participants = charter.participants.iter().map(|p| p.code).collect();
+        let mut seen: HashSet<EventId> = HashSet::new();
+        let mut certificates: BTreeMap<String, CertificateState> = BTreeMap::new();
+        let mut summaries = Vec::new();
+        for (id, ev) in events {
+            if !seen.insert(id) {
+                continue;
+            }
+            let event = EventRef::new(id, &ev);
+            summaries.push(EventSummary {
+                event: event.clone(),
+                prev: ev.content.prev,
+                certificate: ev.content.body.certificate_number().map(str::to_owned),
+            });
+            let Some(number) = ev.content.body.certificate_number() else {
+                continue;
+            };
+            let state = certificates
+                .entry(number.to_owned())
+                .or_insert_with(|| CertificateState::new(number));
+            match ev.content.body {
+                EventBody::CertificateIssued(c) => state.issues.push(IssueRecord {
+                    event,
+                    effective: c.clone(),
+                    issued: c,
+                }),
+                EventBody::ImportConfirmed(c) => state.confirmations.push(ConfirmationRecord {
+                    event,
+                    confirmation: c,
+                    superseded: false,
+                }),
+                EventBody::CertificateVoided { reason, note, .. } => state.voids.push(VoidRecord {
+                    event,
+                    reason,
+                    note,
+                }),
+                EventBody::CertificateCorrected {
+                    original,
+                    correction,
+                    note,
+                    ..
+                } => state.corrections.push(CorrectionRecord {
+                    event,
+                    original,
+                    correction,
+                    note,
+                    applied: false,
+                }),
+                EventBody::AuthorityKeyRotated { .. } => {}
+            }
+        }
+        for state in certificates.values_mut() {
+            state
+                .issues
+                .sort_by(|a, b| a.event.order_key().cmp(&b.event.order_key()));
+            state
+                .confirmations
+                .sort_by(|a, b| a.event.order_key().cmp(&b.event.order_key()));
+            state
+                .voids
+                .sort_by(|a, b| a.event.order_key().cmp(&b.event.order_key()));
+            state
+                .corrections
+                .sort_by(|a, b| a.event.order_key().cmp(&b.event.order_key()));
+            // The latest confirmation per participant is the current one.
+            let mut latest: BTreeSet<CountryCode> = BTreeSet::new();
+            for c in state.confirmations.iter_mut().rev() {
+                c.superseded = !latest.insert(c.event.participant());
+            }
+            for corr in &mut state.corrections {
+                if let Some(issue) = state
+                    .issues
+                    .iter_mut()
+                    .find(|i| i.event.id == corr.original)
+                {
+                    apply_correction(&mut issue.effective, &corr.correction);
+                    corr.applied = true;
+                }
+            }
+        }
+        summaries.sort_by(|a, b| {
+            (&a.event.author, a.event.seq, &a.event.id).cmp(&(
+                &b.event.author,
+                b.event.seq,
+                &b.event.id,
+            ))
+        });
+        let mut proofs = fork_proofs;
+        proofs.sort_by(|a, b| (a.author(), a.seq(), a.ids()).cmp(&(b.author(), b.seq(), b.ids())));
+        proofs.dedup_by(|a, b| a.ids() == b.ids());
+        LedgerView {
+            participants,
+            certificates,
+            events: summaries,
+            fork_proofs: proofs,
+        }
+    }
+
+    /// Builds the view of a whole store: its durable events and fork proofs.
+    pub fn from_ledger(ledger: &Ledger) -> Result<LedgerView, StoreError> {
+        let mut events = Vec::new();
+        ledger.for_each_event(|id, ev| events.push((*id, ev.clone())))?;
+        let proofs = ledger.fork_proofs()?;
+        Ok(LedgerView::build(
+            ledger.charter(),
+            events.into_iter(),
+            proofs,
+        ))
+    }
+
+    /// Whether `code` is a KP participant in the charter.
+    pub fn is_participant(&self, code: CountryCode) -> bool {
+        self.participants.contains(&code)
+    }
+
+    /// The KP participants of the charter, in order.
+    pub fn participants(&self) -> impl Iterator<Item = CountryCode> + '_ {
+        self.participants.iter().copied()
+    }
+
+    /// Everything known about a certificate number (issued or only referred to).
+    pub fn certificate(&self, number: &str) -> Option<&CertificateState> {
+        self.certificates.get(number)
+    }
+
+    /// Every certificate number the view knows, in number order.
+    pub fn certificates(&self) -> impl Iterator<Item = &CertificateState> {
+        self.certificates.values()
+    }
+
+    /// Number of distinct events indexed.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The fork proofs, sorted by (author, seq).
+    pub fn fork_proofs(&self) -> &[ForkProof] {
+        &self.fork_proofs
+    }
+}
+
+fn apply_correction(cert: &mut Certificate, correction: &Correction) {
+    match correction {
+        Correction::Exporter(p) => cert.exporter = p.clone(),
+        Correction::Importer(p) => cert.importer = p.clone(),
+        Correction::CaratHundredths(v) => cert.carat_hundredths = *v,
+        Correction::ValueUsdCents(v) => cert.value_usd_cents = *v,
+        Correction::Parcels(v) => cert.parcels = *v,
+        Correction::ExpiresOn(d) => cert.expires_on = *d,
+        Correction::HsCodes(h) => cert.hs_codes = h.clone(),
+        Correction::Origin(o) => cert.origin = o.clone(),
+        Correction::Destination(d) => cert.destination = *d,
+    }
+}
+
+/// The stable snake_case name of a void reason.
+pub(crate) fn void_reason(r: VoidReason) -> &'static str {
+    match r {
+        VoidReason::Cancelled => "cancelled",
+        VoidReason::Lost => "lost",
+        VoidReason::Stolen => "stolen",
+        VoidReason::Seized => "seized",
+    }
+}

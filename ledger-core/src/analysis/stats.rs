@@ -1,0 +1,283 @@
+//! Trade statistics as the KP reports them (quarterly: carats, US$ and
+//! certificate counts per participant) and the **mirror table**, the check
+//! the KP statistics were designed for: what A recorded exporting to B
+//! beside what B confirmed importing from A.
+//!
+//! Rules (documented interface):
+//! - **Exports** of a participant: the certificates it issued (author of the
+//!   primary issue) whose issue date falls in the period, with their
+//!   corrected carats and value. **Voided certificates are excluded**: a
+//!   voided certificate did not cover a shipment (cancelled) or the
+//!   shipment was lost, stolen or seized. A number issued twice counts once.
+//! - **Imports** of a participant: its current confirmations (see the module
+//!   documentation of [`crate::analysis`]) whose received date falls in the
+//!   period, whatever the state of the certificate (a confirmation of an
+//!   unknown or voided certificate is still something the importer
+//!   recorded; the audit flags it). `certificates` counts confirmations.
+//! - **Mirror** rows pair exports by destination (the corrected
+//!   destination) with imports by the exporter the confirmation names.
+//!   Differences are `exports - imports`, signed. Because exports are dated
+//!   by issue and imports by receipt, a shipment crossing the end of a
+//!   period shows as a difference in both periods.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::LedgerView;
+use crate::model::{CountryCode, Date};
+
+/// A calendar year or one quarter of it, as inclusive dates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub year: i32,
+    /// 1 to 4, or `None` for the whole year.
+    pub quarter: Option<u8>,
+    /// First day, inclusive.
+    pub from: Date,
+    /// Last day, inclusive.
+    pub to: Date,
+}
+
+impl Period {
+    /// The year `year` (1..=9999), or its quarter `quarter` (1..=4).
+    pub fn new(year: i32, quarter: Option<u8>) -> Result<Period, String> {
+        let (m1, m2) = match quarter {
+            None => (1, 12),
+            Some(q @ 1..=4) => (3 * q as u32 - 2, 3 * q as u32),
+            Some(q) => return Err(format!("quarter {q} is not 1, 2, 3 or 4")),
+        };
+        let from = Date::from_ymd(year, m1, 1)?;
+        let last = if m2 == 12 {
+            Date::from_ymd(year, 12, 31)?
+        } else {
+            Date::from_ymd(year, m2 + 1, 1)?.add_days(-1)
+        };
+        Ok(Period {
+            year,
+            quarter,
+            from,
+            to: last,
+        })
+    }
+
+    pub fn contains(&self, d: Date) -> bool {
+        self.from <= d && d <= self.to
+    }
+}
+
+/// Carats, value and certificate count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeFigures {
+    pub certificates: u64,
+    pub carat_hundredths: u64,
+    pub value_usd_cents: u64,
+}
+
+impl TradeFigures {
+    fn add(&mut self, carats: u64, cents: u64) {
+        self.certificates += 1;
+        self.carat_hundredths = self.carat_hundredths.saturating_add(carats);
+        self.value_usd_cents = self.value_usd_cents.saturating_add(cents);
+    }
+
+    fn add_all(&mut self, o: &TradeFigures) {
+        self.certificates += o.certificates;
+        self.carat_hundredths = self.carat_hundredths.saturating_add(o.carat_hundredths);
+        self.value_usd_cents = self.value_usd_cents.saturating_add(o.value_usd_cents);
+    }
+
+    fn csv(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "{},{},{}",
+            self.certificates, self.carat_hundredths, self.value_usd_cents
+        );
+    }
+}
+
+/// One participant's trade in the period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantTrade {
+    pub participant: CountryCode,
+    pub exports: TradeFigures,
+    pub imports: TradeFigures,
+}
+
+/// One ordered pair: `exporter`'s recorded exports to `importer` beside
+/// `importer`'s confirmed imports from `exporter`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorRow {
+    pub exporter: CountryCode,
+    pub importer: CountryCode,
+    pub exports: TradeFigures,
+    pub imports: TradeFigures,
+    /// `exports.certificates - imports.certificates`.
+    pub diff_certificates: i64,
+    /// `exports.carat_hundredths - imports.carat_hundredths`.
+    pub diff_carat_hundredths: i64,
+    /// `exports.value_usd_cents - imports.value_usd_cents`.
+    pub diff_value_usd_cents: i64,
+}
+
+/// Statistics of one period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeStats {
+    pub period: Period,
+    /// Every charter participant (zeros included) and anyone else with
+    /// trade in the period, by code.
+    pub participants: Vec<ParticipantTrade>,
+    /// Every pair with trade on either side, by (exporter, importer).
+    pub mirror: Vec<MirrorRow>,
+    /// Sums over `participants`.
+    pub total_exports: TradeFigures,
+    pub total_imports: TradeFigures,
+}
+
+/// Column names of [`TradeStats::participants_to_csv`].
+pub const PARTICIPANTS_CSV_HEADER: &str = "participant,export_certificates,export_carat_hundredths,export_value_usd_cents,import_certificates,import_carat_hundredths,import_value_usd_cents";
+
+/// Column names of [`TradeStats::mirror_to_csv`].
+pub const MIRROR_CSV_HEADER: &str = "exporter,importer,export_certificates,export_carat_hundredths,export_value_usd_cents,import_certificates,import_carat_hundredths,import_value_usd_cents,diff_certificates,diff_carat_hundredths,diff_value_usd_cents";
+
+fn diff(a: u64, b: u64) -> i64 {
+    let d = a as i128 - b as i128;
+    d.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+impl TradeStats {
+    /// The per-participant table as CSV (header [`PARTICIPANTS_CSV_HEADER`],
+    /// integer hundredths of a carat and US cents, `\n` line ends).
+    pub fn participants_to_csv(&self) -> String {
+        let mut out = String::from(PARTICIPANTS_CSV_HEADER);
+        out.push('\n');
+        for p in &self.participants {
+            let _ = write!(out, "{},", p.participant);
+            p.exports.csv(&mut out);
+            out.push(',');
+            p.imports.csv(&mut out);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The mirror table as CSV (header [`MIRROR_CSV_HEADER`]).
+    pub fn mirror_to_csv(&self) -> String {
+        let mut out = String::from(MIRROR_CSV_HEADER);
+        out.push('\n');
+        for r in &self.mirror {
+            let _ = write!(out, "{},{},", r.exporter, r.importer);
+            r.exports.csv(&mut out);
+            out.push(',');
+            r.imports.csv(&mut out);
+            let _ = writeln!(
+                out,
+                ",{},{},{}",
+                r.diff_certificates, r.diff_carat_hundredths, r.diff_value_usd_cents
+            );
+        }
+        out
+    }
+}
+
+impl LedgerView {
+    /// Statistics for `year`, or one quarter (1..=4) of it. An invalid year
+    /// or quarter gives empty tables for a period with no days (`from` after
+    /// `to`); use [`Period::new`] to validate input first.
+    pub fn stats(&self, year: i32, quarter: Option<u8>) -> TradeStats {
+        let period = Period::new(year, quarter).unwrap_or(Period {
+            year,
+            quarter,
+            from: Date::from_days(1),
+            to: Date::from_days(0),
+        });
+        self.stats_for(period)
+    }
+
+    /// Statistics for a period.
+    pub fn stats_for(&self, period: Period) -> TradeStats {
+        let mut parts: BTreeMap<CountryCode, ParticipantTrade> = self
+            .participants
+            .iter()
+            .map(|&p| {
+                (
+                    p,
+                    ParticipantTrade {
+                        participant: p,
+                        exports: TradeFigures::default(),
+                        imports: TradeFigures::default(),
+                    },
+                )
+            })
+            .collect();
+        let mut pairs: BTreeMap<(CountryCode, CountryCode), (TradeFigures, TradeFigures)> =
+            BTreeMap::new();
+        let entry = |parts: &mut BTreeMap<CountryCode, ParticipantTrade>, p: CountryCode| {
+            parts.entry(p).or_insert_with(|| ParticipantTrade {
+                participant: p,
+                exports: TradeFigures::default(),
+                imports: TradeFigures::default(),
+            });
+        };
+        for st in self.certificates.values() {
+            if let Some(primary) = st.primary() {
+                let c = &primary.effective;
+                if !st.is_voided() && period.contains(c.issued_on) {
+                    let issuer = primary.event.participant();
+                    entry(&mut parts, issuer);
+                    if let Some(p) = parts.get_mut(&issuer) {
+                        p.exports.add(c.carat_hundredths, c.value_usd_cents);
+                    }
+                    pairs
+                        .entry((issuer, c.destination))
+                        .or_default()
+                        .0
+                        .add(c.carat_hundredths, c.value_usd_cents);
+                }
+            }
+            for conf in st.current_confirmations() {
+                let c = &conf.confirmation;
+                if !period.contains(c.received_on) {
+                    continue;
+                }
+                let importer = conf.event.participant();
+                entry(&mut parts, importer);
+                if let Some(p) = parts.get_mut(&importer) {
+                    p.imports.add(c.carat_hundredths, c.value_usd_cents);
+                }
+                pairs
+                    .entry((c.exporter_participant, importer))
+                    .or_default()
+                    .1
+                    .add(c.carat_hundredths, c.value_usd_cents);
+            }
+        }
+        let participants: Vec<ParticipantTrade> = parts.into_values().collect();
+        let mut total_exports = TradeFigures::default();
+        let mut total_imports = TradeFigures::default();
+        for p in &participants {
+            total_exports.add_all(&p.exports);
+            total_imports.add_all(&p.imports);
+        }
+        let mirror = pairs
+            .into_iter()
+            .map(|((exporter, importer), (exports, imports))| MirrorRow {
+                exporter,
+                importer,
+                diff_certificates: diff(exports.certificates, imports.certificates),
+                diff_carat_hundredths: diff(exports.carat_hundredths, imports.carat_hundredths),
+                diff_value_usd_cents: diff(exports.value_usd_cents, imports.value_usd_cents),
+                exports,
+                imports,
+            })
+            .collect();
+        TradeStats {
+            period,
+            participants,
+            mirror,
+            total_exports,
+            total_imports,
+        }
+    }
+}
