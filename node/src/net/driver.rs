@@ -205,6 +205,8 @@ struct PeerState {
     queue: VecDeque<AuthorId>,
     /// Requests of this peer being served.
     serving: usize,
+    /// The feed heads this peer announced in its last `Heads` answer.
+    heads: Vec<crate::net::FeedHeadWire>,
 }
 
 enum Outbound {
@@ -597,6 +599,9 @@ impl Driver {
         match ob {
             Outbound::Heads { peer } => match response {
                 SyncResponse::Heads(remote) => {
+                    if let Some(ps) = self.peers.get_mut(&peer) {
+                        ps.heads = remote.clone();
+                    }
                     let source = Arc::clone(&self.source);
                     let tx = self.internal_tx.clone();
                     tokio::spawn(async move {
@@ -873,6 +878,11 @@ impl Driver {
                     local_peer_id: *self.swarm.local_peer_id(),
                     listen_addrs: self.listen_addrs.clone(),
                     connected,
+                    peer_heads: self
+                        .peers
+                        .iter()
+                        .map(|(p, st)| (*p, st.heads.clone()))
+                        .collect(),
                     counters: NetCounters {
                         bad_frames: self.codec.bad_frames(),
                         ..self.counters.clone()

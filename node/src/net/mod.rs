@@ -193,6 +193,9 @@ pub struct NetStatus {
     pub local_peer_id: PeerId,
     pub listen_addrs: Vec<Multiaddr>,
     pub connected: Vec<PeerId>,
+    /// The feed heads each connected member announced in its last `Heads`
+    /// answer (for sync lag).
+    pub peer_heads: std::collections::HashMap<PeerId, Vec<FeedHeadWire>>,
     pub counters: NetCounters,
 }
 

@@ -1,0 +1,727 @@
+//! The HTTP API (JSON). Reads are open; writes need the bearer token from
+//! the node's token file, and are refused on observer nodes. A write is
+//! answered only after its event is durable. Every endpoint is documented in
+//! `node/API.md`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ledger_core::analysis::{AuditParams, LedgerView};
+use ledger_core::error::{BodyError, EventError, StoreError};
+use ledger_core::store::{CertificateRecord, StoredEvent};
+use ledger_core::{
+    AuthorId, Certificate, Correction, CountryCode, Date, Digest, EventBody, ForkProof,
+    ImportConfirmation, SignedEvent, VoidReason,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::service::{now_ms, Identity, Node, WriteError};
+
+/// Largest single-event request body.
+const MAX_BODY: usize = 256 * 1024;
+/// Largest batch request body.
+const MAX_BATCH_BODY: usize = 16 * 1024 * 1024;
+/// Most certificates in one batch request.
+const MAX_BATCH: usize = 1000;
+/// Most events in one feed page.
+const MAX_PAGE: usize = 1000;
+
+/// An API error: status, and a JSON body naming the field and the rule.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    field: Option<String>,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+    fn bad(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid",
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "field": self.field, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        let text = r.body_text();
+        // serde names the field in backticks ("missing field `number`").
+        let field = text.split('`').nth(1).map(str::to_owned).or_else(|| {
+            text.split(" at line")
+                .next()
+                .and_then(|p| p.rsplit(": ").next())
+                .map(str::to_owned)
+        });
+        ApiError {
+            status: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            },
+            code: "invalid_json",
+            field,
+            message: text,
+        }
+    }
+}
+
+/// The field a body rule is about.
+fn body_field(e: &BodyError) -> String {
+    match e {
+        BodyError::CertificateNumberPrefix { .. } | BodyError::CertificateNumberSyntax(_) => {
+            "number".into()
+        }
+        BodyError::ExpiryBeforeIssue { .. } => "expires_on".into(),
+        BodyError::Zero { field } | BodyError::Empty { field } => (*field).into(),
+        BodyError::TooLong { field, .. } | BodyError::TooMany { field, .. } => (*field).into(),
+        BodyError::ControlCharacter { field } | BodyError::DateOutOfRange { field, .. } => {
+            (*field).into()
+        }
+        BodyError::HsCodeOutside7102(_) | BodyError::HsCodeNotKp(_) | BodyError::HsCodesList => {
+            "hs_codes".into()
+        }
+        BodyError::MixedOriginList => "origin".into(),
+        BodyError::SourceList => "source_certificates".into(),
+        BodyError::ConfirmationExporter { .. } => "exporter_participant".into(),
+        BodyError::SelfImport(_) => "certificate".into(),
+        BodyError::RotationToSameKey => "new_key".into(),
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> ApiError {
+        match e {
+            WriteError::ReadOnly => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "read_only",
+                "this is an observer node: observers are read-only and cannot write events",
+            ),
+            WriteError::Store(StoreError::Event(EventError::Body { source, .. })) => {
+                ApiError::bad(&body_field(&source), source.to_string())
+            }
+            WriteError::Store(StoreError::Event(e @ EventError::MissingRole { .. })) => {
+                ApiError::new(StatusCode::FORBIDDEN, "missing_role", e.to_string())
+            }
+            WriteError::Store(e) => ApiError::internal(e.to_string()),
+            WriteError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+type AppState = Arc<Node>;
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Builds the router.
+pub fn router(node: Arc<Node>) -> Router {
+    let writes = Router::new()
+        .route("/v1/certificates", post(issue))
+        .route("/v1/confirmations", post(confirm))
+        .route("/v1/voids", post(void))
+        .route("/v1/corrections", post(correct))
+        .route("/v1/keys/rotate", post(rotate))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    let batch = Router::new()
+        .route("/v1/certificates/batch", post(issue_batch))
+        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY));
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/status", get(status))
+        .route("/v1/feeds", get(feeds))
+        .route("/v1/feed", get(feed_range))
+        .route("/v1/events/{id}", get(event_by_id))
+        .route("/v1/certificates/{number}", get(certificate))
+        .route("/v1/forks", get(forks))
+        .route("/v1/verify", get(verify))
+        .route("/v1/audit", get(audit))
+        .route("/v1/stats", get(stats))
+        .route("/v1/trace/{number}", get(trace))
+        .route("/metrics", get(metrics))
+        .merge(writes)
+        .merge(batch)
+        .with_state(node)
+}
+
+/// Constant-time comparison of the bearer token.
+fn authorised(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let want = node.token.as_bytes();
+    let given = given.trim().as_bytes();
+    let mut diff = (want.len() ^ given.len()) as u8;
+    for (i, w) in want.iter().enumerate() {
+        diff |= w ^ given.get(i).copied().unwrap_or(0);
+    }
+    if diff == 0 && !want.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorised",
+            "writes need `Authorization: Bearer <token>` with the token from the node's api.token file",
+        ))
+    }
+}
+
+/// Checks the token, then that this node may write at all.
+fn writer(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    authorised(node, headers)?;
+    if matches!(node.identity, Identity::Observer { .. }) {
+        return Err(WriteError::ReadOnly.into());
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The JSON view of an event.
+pub fn event_json(id: &Digest, e: &SignedEvent) -> Value {
+    let c = &e.content;
+    json!({
+        "id": id,
+        "author": c.author.to_string(),
+        "seq": c.seq,
+        "prev": c.prev,
+        "timestamp_ms": c.timestamp_ms,
+        "kind": c.body.kind(),
+        "body": c.body,
+        "signature": e.signature,
+    })
+}
+
+fn stored_json(s: &StoredEvent) -> Value {
+    event_json(&s.id, &s.event)
+}
+
+pub fn fork_json(p: &ForkProof) -> Value {
+    let (a, b) = p.ids();
+    json!({
+        "author": p.author().to_string(),
+        "seq": p.seq(),
+        "first": a,
+        "second": b,
+        "first_event": event_json(&a, &p.first),
+        "second_event": event_json(&b, &p.second),
+        "proof_hex": hex::encode(p.encode()),
+    })
+}
+
+fn certificate_json(number: &str, r: &CertificateRecord) -> Value {
+    let status = if !r.fork_proofs.is_empty() {
+        "forked"
+    } else if r.issued.is_empty() {
+        "never_issued"
+    } else if !r.voids.is_empty() {
+        "voided"
+    } else if !r.confirmations.is_empty() {
+        "confirmed"
+    } else {
+        "issued"
+    };
+    json!({
+        "number": number,
+        "status": status,
+        "issued": r.issued.iter().map(stored_json).collect::<Vec<_>>(),
+        "confirmations": r.confirmations.iter().map(stored_json).collect::<Vec<_>>(),
+        "voids": r.voids.iter().map(stored_json).collect::<Vec<_>>(),
+        "corrections": r.corrections.iter().map(stored_json).collect::<Vec<_>>(),
+        "fork_proofs": r.fork_proofs.iter().map(fork_json).collect::<Vec<_>>(),
+    })
+}
+
+fn written(out: &[(Digest, u64)]) -> Value {
+    json!({"id": out[0].0, "seq": out[0].1, "durable": true})
+}
+
+// ------------------------------------------------------------------ reads
+
+async fn health(State(node): State<AppState>) -> Json<Value> {
+    Json(json!({"status": "ok", "network_id": node.ledger.network_id()}))
+}
+
+async fn status(State(node): State<AppState>) -> ApiResult {
+    let net = node.net.status().await.ok();
+    let ledger = node.ledger.clone();
+    let (heads, forks) =
+        blocking(move || Ok((ledger.heads()?, ledger.fork_proofs()?.len()))).await?;
+    let peer_heads = node.peer_heads().await;
+    let lag: std::collections::HashMap<String, u64> =
+        node.sync_lag(&peer_heads).into_iter().collect();
+    let charter = node.ledger.charter();
+    let peers: Vec<Value> = net
+        .as_ref()
+        .map(|s| {
+            s.connected
+                .iter()
+                .map(|p| {
+                    let id = p.to_string();
+                    let member = match charter.node_member(&id) {
+                        Some(ledger_core::charter::NodeMember::Participant(c)) => {
+                            format!("participant {c}")
+                        }
+                        Some(ledger_core::charter::NodeMember::Observer(o)) => {
+                            format!("observer {o}")
+                        }
+                        None => "unknown".into(),
+                    };
+                    json!({"peer_id": id, "member": member, "events_behind": lag.get(&id).copied()})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "network": charter.network,
+        "network_id": node.ledger.network_id(),
+        "peer_id": node.net.local_peer_id().to_string(),
+        "identity": node.identity.describe(),
+        "read_only": matches!(node.identity, Identity::Observer { .. }),
+        "listen_addrs": net.as_ref().map(|s| s.listen_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>()).unwrap_or_default(),
+        "events": heads.iter().map(|h| h.seq).sum::<u64>(),
+        "feeds": heads.iter().map(|h| json!({"author": h.author.to_string(), "seq": h.seq, "id": h.id})).collect::<Vec<_>>(),
+        "fork_proofs": forks,
+        "peers": peers,
+        "uptime_secs": node.started.elapsed().as_secs(),
+        "counters": net.as_ref().map(|s| format!("{:?}", s.counters)),
+    })))
+}
+
+async fn feeds(State(node): State<AppState>) -> ApiResult {
+    let ledger = node.ledger.clone();
+    let (heads, forks) = blocking(move || Ok((ledger.heads()?, ledger.fork_proofs()?))).await?;
+    Ok(Json(json!({
+        "feeds": heads.iter().map(|h| json!({"author": h.author.to_string(), "seq": h.seq, "id": h.id})).collect::<Vec<_>>(),
+        "fork_proofs": forks.iter().map(|p| { let (a, b) = p.ids(); json!({"author": p.author().to_string(), "seq": p.seq(), "first": a, "second": b}) }).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    author: String,
+    #[serde(default = "one")]
+    from: u64,
+    #[serde(default = "hundred")]
+    limit: usize,
+}
+fn one() -> u64 {
+    1
+}
+fn hundred() -> usize {
+    100
+}
+
+async fn feed_range(
+    State(node): State<AppState>,
+    q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let author: AuthorId = q
+        .author
+        .parse()
+        .map_err(|e: String| ApiError::bad("author", e))?;
+    if node.ledger.charter().authority(&author).is_none() {
+        return Err(ApiError::not_found(format!(
+            "{author} is not an author of this network"
+        )));
+    }
+    let limit = q.limit.clamp(1, MAX_PAGE);
+    let ledger = node.ledger.clone();
+    let evs = blocking(move || ledger.feed_range(&author, q.from, limit)).await?;
+    Ok(Json(
+        json!({"events": evs.iter().map(|e| event_json(&e.id(), e)).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn event_by_id(State(node): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = Digest::from_hex(&id).map_err(|e| ApiError::bad("id", e))?;
+    let ledger = node.ledger.clone();
+    match blocking(move || ledger.event_by_id(&id)).await? {
+        Some(s) => Ok(Json(stored_json(&s))),
+        None => Err(ApiError::not_found(format!("no event {id}"))),
+    }
+}
+
+async fn certificate(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
+    if number.len() > 64 {
+        return Err(ApiError::bad(
+            "number",
+            "certificate numbers are at most 64 characters",
+        ));
+    }
+    let ledger = node.ledger.clone();
+    let n = number.clone();
+    let rec = blocking(move || ledger.certificate(&n)).await?;
+    if rec.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no event names certificate {number}"
+        )));
+    }
+    Ok(Json(certificate_json(&number, &rec)))
+}
+
+async fn forks(State(node): State<AppState>) -> ApiResult {
+    let ledger = node.ledger.clone();
+    let forks = blocking(move || ledger.fork_proofs()).await?;
+    Ok(Json(
+        json!({"fork_proofs": forks.iter().map(fork_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn verify(State(node): State<AppState>) -> ApiResult {
+    let ledger = node.ledger.clone();
+    let started = std::time::Instant::now();
+    let r = blocking(move || ledger.verify(|_, _| {})).await?;
+    Ok(Json(json!({
+        "ok": r.failure.is_none(),
+        "events": r.events,
+        "feeds": r.feeds,
+        "fork_proofs": r.fork_proofs,
+        "log_bytes": r.log_bytes,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+        "failure": r.failure.as_ref().map(|f| json!({
+            "offset": f.offset,
+            "author": f.author.as_ref().map(AuthorId::to_string),
+            "seq": f.seq,
+            "event_id": f.id,
+            "reason": f.reason,
+        })),
+    })))
+}
+
+/// Builds the analysis view of the whole replica.
+async fn view(node: &Arc<Node>) -> Result<LedgerView, ApiError> {
+    let ledger = node.ledger.clone();
+    blocking(move || {
+        let mut events = Vec::new();
+        ledger.for_each_event(|id, e| events.push((*id, e.clone())))?;
+        let forks = ledger.fork_proofs()?;
+        Ok(LedgerView::build(
+            ledger.charter(),
+            events.into_iter(),
+            forks,
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    participant: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    grace_days: Option<i32>,
+    tolerance_bp: Option<u32>,
+}
+
+fn date_param(field: &str, v: &Option<String>) -> Result<Option<Date>, ApiError> {
+    v.as_deref()
+        .map(|s| s.parse::<Date>().map_err(|e| ApiError::bad(field, e)))
+        .transpose()
+}
+
+async fn audit(
+    State(node): State<AppState>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let participant = q
+        .participant
+        .as_deref()
+        .map(|p| CountryCode::new(p).map_err(|e| ApiError::bad("participant", e)))
+        .transpose()?;
+    let now = now_ms();
+    let mut params = AuditParams::new(now);
+    params.participant = participant;
+    params.from = date_param("from", &q.from)?;
+    params.to = date_param("to", &q.to)?;
+    if let Some(g) = q.grace_days {
+        params.confirmation_grace_days = g;
+    }
+    if let Some(t) = q.tolerance_bp {
+        params.tolerance_bp = t;
+    }
+    let v = view(&node).await?;
+    let findings = v.audit(&params);
+    Ok(Json(json!({"params": params, "findings": findings})))
+}
+
+#[derive(Deserialize)]
+struct StatsQuery {
+    year: i32,
+    quarter: Option<u8>,
+}
+
+async fn stats(
+    State(node): State<AppState>,
+    q: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    if let Some(qt) = q.quarter {
+        if !(1..=4).contains(&qt) {
+            return Err(ApiError::bad("quarter", "a quarter is 1, 2, 3 or 4"));
+        }
+    }
+    let v = view(&node).await?;
+    Ok(Json(
+        serde_json::to_value(v.stats(q.year, q.quarter))
+            .map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
+}
+
+async fn trace(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
+    let v = view(&node).await?;
+    match v.trace(&number) {
+        Some(t) => Ok(Json(json!({"trace": t, "tree": t.render_tree()}))),
+        None => Err(ApiError::not_found(format!(
+            "certificate {number} was never issued in this ledger"
+        ))),
+    }
+}
+
+async fn metrics(State(node): State<AppState>) -> Response {
+    let ledger = node.ledger.clone();
+    let counts = tokio::task::spawn_blocking(move || {
+        let heads = ledger.heads().unwrap_or_default();
+        let forks = ledger.fork_proofs().map(|f| f.len()).unwrap_or(0);
+        (
+            heads.iter().map(|h| h.seq).sum::<u64>(),
+            heads.len() as u64,
+            forks as u64,
+        )
+    })
+    .await
+    .unwrap_or((0, 0, 0));
+    let peers = node
+        .net
+        .status()
+        .await
+        .map(|s| s.connected.len() as u64)
+        .unwrap_or(0);
+    let lag = node.sync_lag(&node.peer_heads().await);
+    let body = node.metrics.render(
+        &[
+            (
+                "kpl_events_stored",
+                "Events in this node's store.",
+                counts.0,
+            ),
+            ("kpl_feeds", "Feeds in the network.", counts.1),
+            ("kpl_fork_proofs", "Fork proofs held.", counts.2),
+            ("kpl_peers_connected", "Connected member peers.", peers),
+        ],
+        &lag,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+// ----------------------------------------------------------------- writes
+
+async fn issue(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<Certificate>, JsonRejection>,
+) -> ApiResult {
+    writer(&node, &headers)?;
+    let Json(mut cert) = body?;
+    fill_issuing_authority(&node, &mut cert);
+    let out = node.write(vec![EventBody::CertificateIssued(cert)]).await?;
+    Ok(Json(written(&out)))
+}
+
+/// An empty issuing authority defaults to the authority's title in the charter.
+fn fill_issuing_authority(node: &Node, cert: &mut Certificate) {
+    if cert.issuing_authority.is_empty() {
+        if let Identity::Authority { author, .. } = &node.identity {
+            if let Some(a) = node.ledger.charter().authority(author) {
+                cert.issuing_authority = a.title.clone();
+            }
+        }
+    }
+}
+
+async fn issue_batch(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<Vec<Value>>, JsonRejection>,
+) -> ApiResult {
+    writer(&node, &headers)?;
+    let Json(items) = body?;
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::bad(
+            "",
+            format!("at most {MAX_BATCH} certificates per batch"),
+        ));
+    }
+    let Identity::Authority { author, .. } = &node.identity else {
+        return Err(WriteError::ReadOnly.into());
+    };
+    // Check each certificate first so one bad row does not sink the batch.
+    let mut results: Vec<Value> = vec![Value::Null; items.len()];
+    let mut good = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match serde_json::from_value::<Certificate>(item) {
+            Ok(mut cert) => {
+                fill_issuing_authority(&node, &mut cert);
+                let body = EventBody::CertificateIssued(cert);
+                match ledger_core::validate::validate_body(author, &body) {
+                    Ok(()) => {
+                        let number = body.certificate_number().unwrap_or("").to_owned();
+                        if !seen.insert(number.clone()) {
+                            results[i] = json!({"error": {"field": "number", "message": format!("{number} appears twice in this batch")}});
+                        } else {
+                            good.push((i, body));
+                        }
+                    }
+                    Err(e) => {
+                        results[i] =
+                            json!({"error": {"field": body_field(&e), "message": e.to_string()}})
+                    }
+                }
+            }
+            Err(e) => {
+                let m = e.to_string();
+                let field = m.split('`').nth(1).unwrap_or("").to_owned();
+                results[i] = json!({"error": {"field": field, "message": m}});
+            }
+        }
+    }
+    if !good.is_empty() {
+        let (idx, bodies): (Vec<usize>, Vec<EventBody>) = good.into_iter().unzip();
+        let out = node.write(bodies).await?;
+        for (i, (id, seq)) in idx.into_iter().zip(out) {
+            results[i] = json!({"id": id, "seq": seq});
+        }
+    }
+    Ok(Json(json!({"results": results})))
+}
+
+async fn confirm(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ImportConfirmation>, JsonRejection>,
+) -> ApiResult {
+    writer(&node, &headers)?;
+    let Json(c) = body?;
+    let out = node.write(vec![EventBody::ImportConfirmed(c)]).await?;
+    Ok(Json(written(&out)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoidRequest {
+    certificate: String,
+    reason: VoidReason,
+    #[serde(default)]
+    note: String,
+}
+
+async fn void(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<VoidRequest>, JsonRejection>,
+) -> ApiResult {
+    writer(&node, &headers)?;
+    let Json(v) = body?;
+    let out = node
+        .write(vec![EventBody::CertificateVoided {
+            certificate: v.certificate,
+            reason: v.reason,
+            note: v.note,
+        }])
+        .await?;
+    Ok(Json(written(&out)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrectionRequest {
+    certificate: String,
+    /// Id of the issue event corrected; default: the certificate's issue event.
+    original: Option<Digest>,
+    correction: Correction,
+    note: String,
+}
+
+async fn correct(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CorrectionRequest>, JsonRejection>,
+) -> ApiResult {
+    writer(&node, &headers)?;
+    let Json(c) = body?;
+    let original = match c.original {
+        Some(o) => o,
+        None => {
+            let ledger = node.ledger.clone();
+            let n = c.certificate.clone();
+            let rec = blocking(move || ledger.certificate(&n)).await?;
+            rec.issued.first().map(|s| s.id).ok_or_else(|| {
+                ApiError::bad(
+                    "certificate",
+                    format!("{} was never issued: nothing to correct", c.certificate),
+                )
+            })?
+        }
+    };
+    let out = node
+        .write(vec![EventBody::CertificateCorrected {
+            certificate: c.certificate,
+            original,
+            correction: c.correction,
+            note: c.note,
+        }])
+        .await?;
+    Ok(Json(written(&out)))
+}
+
+async fn rotate(State(node): State<AppState>, headers: HeaderMap) -> ApiResult {
+    writer(&node, &headers)?;
+    let (id, seq, kf) = node.rotate_key().await?;
+    Ok(Json(json!({
+        "id": id,
+        "seq": seq,
+        "durable": true,
+        "new_public_key": kf.public_key,
+        "next_key_digest": kf.next_key_digest,
+    })))
+}

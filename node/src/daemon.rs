@@ -1,0 +1,327 @@
+//! The daemon: `init` and `run`, shared by the `kpl-node` binary and
+//! `kpl node`. Opens the store, starts the network and the API, and stops
+//! cleanly on SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use ledger_core::keys::KeyFile;
+use ledger_core::store::{Ledger, StoreOptions};
+use ledger_core::Charter;
+use tracing::{error, info, warn};
+
+use crate::config::{self, LogFormat, NodeConfig};
+use crate::net::{NetConfig, Network};
+use crate::service::{Identity, Node, StoreSource};
+
+/// `kpl-node` / `kpl node` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Create a node: data directory, libp2p identity, API token, node.toml.
+    Init(InitArgs),
+    /// Run the node until SIGTERM or Ctrl-C.
+    Run(RunArgs),
+}
+
+/// Settings that `init` writes and `run` may override.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Overrides {
+    /// The network charter (JSON).
+    #[arg(long)]
+    pub charter: Option<PathBuf>,
+    /// This node's key file: an authority key (participant node) or an observer key.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// libp2p listen multiaddr (repeatable), e.g. /ip4/0.0.0.0/tcp/7118.
+    #[arg(long)]
+    pub listen: Vec<String>,
+    /// Peer to connect to (repeatable): a multiaddr ending in /p2p/<peer id>.
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
+    /// HTTP API address (default 127.0.0.1:7117; keep it on loopback or behind a proxy).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// sled cache size in MiB.
+    #[arg(long)]
+    pub cache_mb: Option<u64>,
+    /// Seconds between anti-entropy rounds.
+    #[arg(long)]
+    pub sync_interval_secs: Option<u64>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Overrides {
+    /// Paths given on the command line are relative to the working
+    /// directory, not to the data directory.
+    fn absolute(mut self) -> Overrides {
+        let abs = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
+        self.charter = self.charter.map(abs);
+        self.key = self.key.map(abs);
+        self
+    }
+
+    fn apply(&self, c: &mut NodeConfig) {
+        if self.charter.is_some() {
+            c.charter = self.charter.clone();
+        }
+        if self.key.is_some() {
+            c.key = self.key.clone();
+        }
+        if !self.listen.is_empty() {
+            c.listen = self.listen.clone();
+        }
+        if !self.bootstrap.is_empty() {
+            c.bootstrap = self.bootstrap.clone();
+        }
+        if let Some(a) = &self.api {
+            c.api = a.clone();
+        }
+        if let Some(m) = self.cache_mb {
+            c.cache_mb = m;
+        }
+        if let Some(s) = self.sync_interval_secs {
+            c.sync_interval_secs = s;
+        }
+        if let Some(f) = self.log_format {
+            c.log_format = f;
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Where the node keeps its store, identity, token and node.toml.
+    #[arg(long, env = "KPL_DATA_DIR")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub settings: Overrides,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[arg(long, env = "KPL_DATA_DIR")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub settings: Overrides,
+}
+
+/// Runs a node subcommand; returns the process exit code.
+pub fn main(cmd: NodeCommand) -> i32 {
+    match cmd {
+        NodeCommand::Init(a) => {
+            let mut c = NodeConfig::default();
+            a.settings.clone().absolute().apply(&mut c);
+            match config::init(&a.data_dir, &c) {
+                Ok(r) => {
+                    if a.json {
+                        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                    } else {
+                        println!("created node in {}", r.data_dir.display());
+                        println!("peer id:    {}", r.peer_id);
+                        println!("api token:  {} (mode 0600)", r.token_file.display());
+                        println!("config:     {}", r.config_file.display());
+                        println!("Add the peer id to the charter (`kpl charter add-node`), then `kpl-node run --data-dir {}`.", r.data_dir.display());
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("kpl-node init: {e}");
+                    2
+                }
+            }
+        }
+        NodeCommand::Run(a) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("kpl-node: cannot start the runtime: {e}");
+                    return 2;
+                }
+            };
+            match rt.block_on(run(a)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    error!("{e}");
+                    eprintln!("kpl-node: {e}");
+                    2
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KPL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_swarm=warn")
+    });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+/// Runs the node until a signal arrives.
+pub async fn run(a: RunArgs) -> Result<(), String> {
+    let mut cfg = NodeConfig::load(&a.data_dir)?;
+    a.settings.clone().absolute().apply(&mut cfg);
+    init_logging(cfg.log_format);
+    let dir = &a.data_dir;
+    let charter_path = config::resolve(
+        dir,
+        cfg.charter
+            .as_ref()
+            .ok_or("no charter configured: set `charter` in node.toml or pass --charter")?,
+    );
+    let charter = Charter::load(&charter_path)?;
+    let key_path = config::resolve(
+        dir,
+        cfg.key
+            .as_ref()
+            .ok_or("no key configured: set `key` in node.toml or pass --key")?,
+    );
+    let kf = KeyFile::load(&key_path)?;
+    let identity = Identity::from_key_file(kf.clone(), key_path.clone())?;
+    check_identity(&charter, &identity, &kf)?;
+    let keypair = config::load_p2p_key(dir)?;
+    let token = config::load_token(dir)?;
+    let peer_id = keypair.public().to_peer_id().to_string();
+    if charter.node_member(&peer_id).is_none() {
+        warn!(%peer_id, "this node's peer id is not in the charter: members will refuse its connections");
+    }
+
+    let opts = StoreOptions {
+        cache_bytes: cfg.cache_mb.max(4) * 1024 * 1024,
+    };
+    let store_dir = dir.join(config::STORE_DIR);
+    let ledger = {
+        let c = charter.clone();
+        tokio::task::spawn_blocking(move || Ledger::open(&store_dir, &c, opts))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let ledger = Arc::new(ledger);
+    info!(
+        network = %charter.network,
+        network_id = %charter.network_id(),
+        identity = %identity.describe(),
+        events = ledger.event_count().unwrap_or(0),
+        "store open"
+    );
+
+    let net_cfg = NetConfig {
+        listen: cfg.listen_addrs()?,
+        bootstrap: cfg.bootstrap_addrs()?,
+        sync_interval: Duration::from_secs(cfg.sync_interval_secs.max(1)),
+        ..NetConfig::default()
+    };
+    let (net, rx) = Network::spawn(
+        net_cfg,
+        keypair,
+        &charter,
+        Arc::new(StoreSource(ledger.clone())),
+    )
+    .await
+    .map_err(|e| format!("network: {e}"))?;
+    let status = net.status().await.map_err(|e| e.to_string())?;
+    for addr in &status.listen_addrs {
+        info!(%addr, peer_id = %status.local_peer_id, "listening (libp2p)");
+    }
+
+    let node = Arc::new(Node {
+        ledger: ledger.clone(),
+        net: net.clone(),
+        identity,
+        metrics: Default::default(),
+        token,
+        started: Instant::now(),
+    });
+    let events_task = tokio::spawn(node.clone().run_network_events(rx));
+
+    let api_addr = cfg.api_addr()?;
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .map_err(|e| format!("API address {api_addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    info!(api = %format!("http://{local}"), "HTTP API listening");
+    // The address actually bound (port 0 picks one), for tools and tests.
+    let _ = std::fs::write(dir.join("api.addr"), format!("http://{local}\n"));
+    let _ = std::fs::write(
+        dir.join("p2p.addrs"),
+        status
+            .listen_addrs
+            .iter()
+            .map(|a| format!("{a}/p2p/{}\n", status.local_peer_id))
+            .collect::<String>(),
+    );
+
+    let app = crate::api::router(node.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    if let Err(e) = server.await {
+        error!(error = %e, "HTTP server failed");
+    }
+    info!("stopping: closing the network, flushing the store");
+    let _ = net.shutdown().await;
+    events_task.abort();
+    let l = ledger.clone();
+    let _ = tokio::task::spawn_blocking(move || l.flush()).await;
+    drop(node);
+    let _ = std::fs::remove_file(dir.join("api.addr"));
+    info!("stopped cleanly");
+    Ok(())
+}
+
+fn check_identity(charter: &Charter, identity: &Identity, kf: &KeyFile) -> Result<(), String> {
+    match identity {
+        Identity::Authority { author, .. } => {
+            let entry = charter
+                .authority(author)
+                .ok_or_else(|| format!("{author} is not an authority in the charter"))?;
+            if entry.key != kf.public_key {
+                // After a rotation the key differs from genesis: fine if the
+                // feed rotated to it; the store checks on every write.
+                info!(%author, "key file differs from the charter's genesis key (rotated?)");
+            }
+        }
+        Identity::Observer { id } => {
+            charter
+                .observer(id)
+                .ok_or_else(|| format!("observer {id} is not in the charter"))?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    info!("signal received");
+}

@@ -1,0 +1,19 @@
+//! `kpl-node`: the KP Ledger participant (or observer) daemon.
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "kpl-node",
+    version,
+    about = "KP Ledger node: keeps and verifies every feed, gossips over libp2p, serves the HTTP API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: kpl_node::daemon::NodeCommand,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    std::process::exit(kpl_node::daemon::main(cli.command));
+}

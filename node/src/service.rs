@@ -1,0 +1,477 @@
+//! The node service: glue between the store (`ledger_core::Ledger`), the
+//! network layer ([`crate::net`]) and the API. Everything from the network
+//! is appended through the store's validation; only what the store accepted
+//! is forwarded.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ledger_core::error::{EventError, StoreError};
+use ledger_core::keys::{KeyFile, KeyOwner};
+use ledger_core::store::{AppendOutcome, Ledger};
+use ledger_core::{AuthorId, EventBody, EventId, ForkProof, ObserverId, SignedEvent};
+use tokio::sync::{mpsc, Mutex};
+use tracing::{debug, info, warn};
+
+use crate::metrics::Metrics;
+use crate::net::{FeedHeadWire, NetEvent, NetworkHandle, SyncSource, Validation};
+
+/// Who this node signs as.
+pub enum Identity {
+    /// A participant authority: may write.
+    Authority {
+        author: AuthorId,
+        key: Box<Mutex<KeyFile>>,
+        key_path: PathBuf,
+    },
+    /// An observer: read-only.
+    Observer { id: ObserverId },
+}
+
+impl Identity {
+    pub fn from_key_file(kf: KeyFile, key_path: PathBuf) -> Result<Identity, String> {
+        match kf.owner.clone() {
+            KeyOwner::Authority(author) => Ok(Identity::Authority {
+                author,
+                key: Box::new(Mutex::new(kf)),
+                key_path,
+            }),
+            KeyOwner::Observer(id) => Ok(Identity::Observer { id }),
+            KeyOwner::Unassigned => Err(format!(
+                "{}: the key is not assigned to an authority or observer (make it with `kpl keygen --author CC/name` or `--observer id`)",
+                key_path.display()
+            )),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Identity::Authority { author, .. } => format!("participant authority {author}"),
+            Identity::Observer { id } => format!("observer {id}"),
+        }
+    }
+}
+
+/// The running node's shared state.
+pub struct Node {
+    pub ledger: Arc<Ledger>,
+    pub net: NetworkHandle,
+    pub identity: Identity,
+    pub metrics: Metrics,
+    pub token: String,
+    pub started: Instant,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Serves anti-entropy from the store.
+pub struct StoreSource(pub Arc<Ledger>);
+
+impl SyncSource for StoreSource {
+    fn heads(&self) -> Vec<FeedHeadWire> {
+        match self.0.heads() {
+            Ok(h) => h
+                .into_iter()
+                .filter_map(|h| {
+                    h.id.map(|id| FeedHeadWire {
+                        author: h.author,
+                        seq: h.seq,
+                        id,
+                    })
+                })
+                .collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot read heads for a peer");
+                Vec::new()
+            }
+        }
+    }
+
+    fn range(&self, author: &AuthorId, from_seq: u64, max: usize) -> Vec<Vec<u8>> {
+        self.0
+            .feed_range_raw(author, from_seq, max)
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "cannot read a range for a peer");
+                Vec::new()
+            })
+    }
+}
+
+/// A short, stable name for a refusal reason (metrics label).
+pub fn reason(e: &EventError) -> &'static str {
+    match e {
+        EventError::Decode(_) => "decode",
+        EventError::WrongNetwork { .. } => "wrong_network",
+        EventError::UnknownAuthor(_) => "unknown_author",
+        EventError::MissingRole { .. } => "missing_role",
+        EventError::BadSignature { .. } => "bad_signature",
+        EventError::SeqZero => "seq_zero",
+        EventError::BrokenLink { .. } => "broken_link",
+        EventError::Gap { .. } => "gap",
+        EventError::Body { .. } => "body",
+        EventError::PreRotationMismatch => "pre_rotation",
+    }
+}
+
+impl Node {
+    /// Signs and appends events as this node's authority, durably, then
+    /// publishes them. Refused on an observer node.
+    pub async fn write(
+        self: &Arc<Self>,
+        bodies: Vec<EventBody>,
+    ) -> Result<Vec<(EventId, u64)>, WriteError> {
+        let Identity::Authority { author, key, .. } = &self.identity else {
+            return Err(WriteError::ReadOnly);
+        };
+        let kf = key.lock().await;
+        let k = kf.key();
+        let author = author.clone();
+        let ledger = self.ledger.clone();
+        let started = Instant::now();
+        let n = bodies.len() as u64;
+        let out =
+            tokio::task::spawn_blocking(move || ledger.append_own(&k, &author, bodies, now_ms()))
+                .await
+                .map_err(|e| WriteError::Internal(e.to_string()))?
+                .map_err(WriteError::Store)?;
+        drop(kf);
+        self.metrics.append_latency(started.elapsed());
+        Metrics::inc(&self.metrics.api_writes, n);
+        Metrics::inc(&self.metrics.events_appended, n);
+        self.publish_ids(&out).await;
+        Ok(out)
+    }
+
+    async fn publish_ids(&self, out: &[(EventId, u64)]) {
+        for (id, _) in out {
+            let ledger = self.ledger.clone();
+            let id = *id;
+            let ev = tokio::task::spawn_blocking(move || ledger.event_by_id(&id)).await;
+            if let Ok(Ok(Some(stored))) = ev {
+                if let Err(e) = self.net.publish(stored.event.encode()).await {
+                    // Anti-entropy carries it when peers (re)connect.
+                    debug!(error = %e, "publish deferred to anti-entropy");
+                }
+            }
+        }
+    }
+
+    /// Rotates this authority's key to the pre-committed next key: the
+    /// rotation event reveals the next key and commits to a fresh one, and is
+    /// signed by the revealed key. The key file is replaced only after the
+    /// event is durable.
+    pub async fn rotate_key(self: &Arc<Self>) -> Result<(EventId, u64, KeyFile), WriteError> {
+        let Identity::Authority {
+            author,
+            key,
+            key_path,
+        } = &self.identity
+        else {
+            return Err(WriteError::ReadOnly);
+        };
+        let mut kf = key.lock().await;
+        let rotated = kf.rotated().map_err(WriteError::Internal)?;
+        let body = EventBody::AuthorityKeyRotated {
+            new_key: rotated.public_key,
+            next_key_digest: Some(rotated.next_key_digest),
+        };
+        // Under a pre-rotation commitment the new key signs its own rotation.
+        let state = self
+            .ledger
+            .feed_state(author)
+            .map_err(WriteError::Store)?
+            .ok_or_else(|| WriteError::Internal("author not in charter".into()))?;
+        let committed = state.epoch_at(state.head_seq + 1).next_key_digest.is_some();
+        let signer = if committed { rotated.key() } else { kf.key() };
+        let ledger = self.ledger.clone();
+        let a = author.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            ledger.append_own(&signer, &a, vec![body], now_ms())
+        })
+        .await
+        .map_err(|e| WriteError::Internal(e.to_string()))?
+        .map_err(WriteError::Store)?;
+        rotated.save(key_path, true).map_err(|e| {
+            WriteError::Internal(format!(
+                "rotation is durable but the key file was not replaced: {e}"
+            ))
+        })?;
+        *kf = rotated.clone();
+        drop(kf);
+        self.publish_ids(&out).await;
+        let (id, seq) = out[0];
+        Ok((id, seq, rotated))
+    }
+
+    /// Handles everything the network layer reports, until it closes.
+    pub async fn run_network_events(self: Arc<Self>, mut rx: mpsc::Receiver<NetEvent>) {
+        while let Some(first) = rx.recv().await {
+            // Gather what is already queued so one group commit covers it.
+            let mut batch = vec![first];
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
+                }
+            }
+            let mut gossip = Vec::new();
+            for ev in batch {
+                match ev {
+                    NetEvent::GossipEvent {
+                        bytes,
+                        from,
+                        msg_id,
+                    } => gossip.push((bytes, from, msg_id)),
+                    NetEvent::FetchedEvents {
+                        from,
+                        author,
+                        from_seq,
+                        events,
+                    } => self.apply_fetched(from, author, from_seq, events).await,
+                    NetEvent::ForkProof {
+                        bytes,
+                        from,
+                        msg_id,
+                    } => self.apply_fork_proof(bytes, from, msg_id).await,
+                    NetEvent::PeerConnected { peer } => info!(%peer, "peer connected"),
+                    NetEvent::PeerDisconnected { peer } => info!(%peer, "peer disconnected"),
+                }
+            }
+            if !gossip.is_empty() {
+                self.apply_gossip(gossip).await;
+            }
+        }
+        info!("network events closed");
+    }
+
+    async fn append_blocking(
+        &self,
+        events: Vec<SignedEvent>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        let ledger = self.ledger.clone();
+        let started = Instant::now();
+        let r = tokio::task::spawn_blocking(move || ledger.append_batch(events))
+            .await
+            .map_err(|e| StoreError::Poisoned(e.to_string()))?;
+        self.metrics.append_latency(started.elapsed());
+        r
+    }
+
+    /// Accounts for an outcome; returns the gossip verdict and a fork proof to publish.
+    fn account(&self, o: &AppendOutcome) -> (Validation, Option<ForkProof>) {
+        match o {
+            AppendOutcome::Appended { .. } => {
+                Metrics::inc(&self.metrics.events_appended, 1);
+                (Validation::Accept, None)
+            }
+            AppendOutcome::Duplicate { .. } => {
+                Metrics::inc(&self.metrics.events_duplicate, 1);
+                (Validation::Ignore, None)
+            }
+            AppendOutcome::Held { .. } => {
+                Metrics::inc(&self.metrics.events_held, 1);
+                (Validation::Ignore, None)
+            }
+            AppendOutcome::Forked { proof, new } => {
+                if *new {
+                    Metrics::inc(&self.metrics.forks_found, 1);
+                    warn!(author = %proof.author(), seq = proof.seq(), "fork found: two events signed for one place");
+                    (Validation::Ignore, Some((**proof).clone()))
+                } else {
+                    (Validation::Ignore, None)
+                }
+            }
+            AppendOutcome::Rejected(e) => {
+                self.metrics.rejected(reason(e));
+                debug!(error = %e, "event refused");
+                (Validation::Reject, None)
+            }
+        }
+    }
+
+    async fn apply_gossip(&self, items: Vec<(Vec<u8>, crate::net::PeerId, crate::net::MessageId)>) {
+        Metrics::inc(&self.metrics.events_received_gossip, items.len() as u64);
+        let mut events = Vec::new();
+        let mut slots = Vec::new();
+        for (bytes, from, msg_id) in items {
+            match SignedEvent::decode(&bytes) {
+                Ok(ev) => {
+                    slots.push((from, msg_id, true));
+                    events.push(ev);
+                }
+                Err(e) => {
+                    self.metrics.rejected("decode");
+                    debug!(%from, error = %e, "undecodable gossip");
+                    slots.push((from, msg_id, false));
+                }
+            }
+        }
+        let outcomes = match self.append_blocking(events).await {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, "store refused a batch");
+                for (from, msg_id, _) in slots {
+                    let _ = self
+                        .net
+                        .report_validation(msg_id, from, Validation::Ignore)
+                        .await;
+                }
+                return;
+            }
+        };
+        let mut it = outcomes.into_iter();
+        let mut gap = false;
+        for (from, msg_id, decoded) in slots {
+            let verdict = if decoded {
+                let o = it.next();
+                let (v, fork) = o
+                    .as_ref()
+                    .map(|o| self.account(o))
+                    .unwrap_or((Validation::Ignore, None));
+                gap |= matches!(o, Some(AppendOutcome::Held { .. }));
+                if let Some(p) = fork {
+                    let _ = self.net.publish_fork_proof(p.encode()).await;
+                }
+                v
+            } else {
+                Validation::Reject
+            };
+            let _ = self.net.report_validation(msg_id, from, verdict).await;
+        }
+        if gap {
+            // Something was missed: fetch it now rather than at the next round.
+            let _ = self.net.sync_now().await;
+        }
+    }
+
+    async fn apply_fetched(
+        &self,
+        from: crate::net::PeerId,
+        author: AuthorId,
+        from_seq: u64,
+        raw: Vec<Vec<u8>>,
+    ) {
+        Metrics::inc(&self.metrics.events_received_sync, raw.len() as u64);
+        let mut events = Vec::with_capacity(raw.len());
+        for b in &raw {
+            match SignedEvent::decode(b) {
+                Ok(e) => events.push(e),
+                Err(e) => {
+                    self.metrics.rejected("decode");
+                    warn!(%from, error = %e, "undecodable event in a fetched range");
+                    break;
+                }
+            }
+        }
+        let complete = events.len() == raw.len();
+        let applied = match self.append_blocking(events).await {
+            Ok(outs) => {
+                let mut ok = complete;
+                for o in &outs {
+                    let (_, fork) = self.account(o);
+                    if let Some(p) = fork {
+                        let _ = self.net.publish_fork_proof(p.encode()).await;
+                    }
+                    if !matches!(
+                        o,
+                        AppendOutcome::Appended { .. } | AppendOutcome::Duplicate { .. }
+                    ) {
+                        ok = false;
+                    }
+                }
+                ok
+            }
+            Err(e) => {
+                warn!(error = %e, "store refused a fetched range");
+                false
+            }
+        };
+        let _ = self.net.fetch_applied(author, from_seq, applied).await;
+    }
+
+    async fn apply_fork_proof(
+        &self,
+        bytes: Vec<u8>,
+        from: crate::net::PeerId,
+        msg_id: crate::net::MessageId,
+    ) {
+        let verdict = match ForkProof::decode(&bytes) {
+            Ok(p) => {
+                let ledger = self.ledger.clone();
+                match tokio::task::spawn_blocking(move || ledger.add_fork_proof(p)).await {
+                    Ok(Ok(true)) => {
+                        Metrics::inc(&self.metrics.forks_found, 1);
+                        warn!("fork proof received and stored");
+                        Validation::Accept
+                    }
+                    Ok(Ok(false)) => Validation::Ignore,
+                    Ok(Err(StoreError::Event(_))) => {
+                        self.metrics.rejected("bad_fork_proof");
+                        Validation::Reject
+                    }
+                    _ => Validation::Ignore,
+                }
+            }
+            Err(_) => {
+                self.metrics.rejected("bad_fork_proof");
+                Validation::Reject
+            }
+        };
+        let _ = self.net.report_validation(msg_id, from, verdict).await;
+    }
+
+    /// The heads each connected peer last announced, by peer id.
+    pub async fn peer_heads(&self) -> HashMap<String, Vec<FeedHeadWire>> {
+        match self.net.status().await {
+            Ok(s) => s
+                .peer_heads
+                .into_iter()
+                .map(|(p, h)| (p.to_string(), h))
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
+    }
+
+    /// Events each connected peer holds that this node lacks, from the
+    /// heads it last announced.
+    pub fn sync_lag(&self, peer_heads: &HashMap<String, Vec<FeedHeadWire>>) -> Vec<(String, u64)> {
+        let mine: HashMap<AuthorId, u64> = self
+            .ledger
+            .heads()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| (h.author, h.seq))
+            .collect();
+        let mut out: Vec<(String, u64)> = peer_heads
+            .iter()
+            .map(|(peer, heads)| {
+                let lag = heads
+                    .iter()
+                    .map(|h| {
+                        h.seq
+                            .saturating_sub(mine.get(&h.author).copied().unwrap_or(0))
+                    })
+                    .sum();
+                (peer.clone(), lag)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Why a write through the API failed.
+#[derive(Debug)]
+pub enum WriteError {
+    ReadOnly,
+    Store(StoreError),
+    Internal(String),
+}
