@@ -8,9 +8,11 @@
 //! - [`api`]: the HTTP API (JSON) and `/metrics`.
 //! - [`config`]: `node.toml`, `init`, key and token files.
 //! - [`daemon`]: `init` / `run`, signals, clean shutdown.
+//! - [`cluster`]: a network of real node processes on loopback (devnet, tests).
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod metrics;
