@@ -1,7 +1,9 @@
 //! `kpl`: the KP Ledger command line. Thin glue over `ledger-core` (offline
 //! commands) and a node's HTTP API (everything else).
 
+mod analysis;
 mod client;
+mod devnet;
 mod fmt;
 mod offline;
 mod online;
@@ -63,8 +65,20 @@ pub enum Command {
     Feeds,
     /// The node: peers, sync lag, heads.
     Status,
+    /// Follow a certificate's re-export lineage back to the countries of origin, as a tree.
+    Trace(analysis::TraceArgs),
+    /// List findings: unconfirmed exports, mismatches, forged certificates, forks, ...
+    Audit(analysis::AuditArgs),
+    /// KP trade statistics per participant, and the mirror table.
+    Stats(analysis::StatsArgs),
     /// Re-check the whole ledger: every signature, link and fork proof.
     Verify(offline::VerifyArgs),
+    /// Run a node (same as the kpl-node binary).
+    #[command(subcommand)]
+    Node(kpl_node::daemon::NodeCommand),
+    /// A local network of real node processes, seeded with realistic trade.
+    #[command(subcommand)]
+    Devnet(devnet::DevnetCmd),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -99,6 +113,11 @@ fn run(cli: Cli) -> CmdResult {
         Command::Show(a) => online::show(&client(), a, cli.json),
         Command::Feeds => online::feeds(&client(), cli.json),
         Command::Status => online::status(&client(), cli.json),
+        Command::Trace(a) => analysis::trace(&client(), a, cli.json),
+        Command::Audit(a) => analysis::audit(&client(), a, cli.json),
+        Command::Stats(a) => analysis::stats(&client(), a, cli.json),
+        Command::Devnet(c) => devnet::run(c, cli.json),
+        Command::Node(_) => unreachable!("handled in main"),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "kpl", &mut std::io::stdout());
             Ok(fmt::OK)
@@ -108,6 +127,10 @@ fn run(cli: Cli) -> CmdResult {
 
 fn main() {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Node(cmd) => std::process::exit(kpl_node::daemon::main(cmd, cli.json)),
+        command => Cli { command, ..cli },
+    };
     let code = match run(cli) {
         Ok(code) => code,
         Err(Failure { code, message }) => {

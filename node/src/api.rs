@@ -509,7 +509,7 @@ async fn stats(
 
 async fn trace(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
     let v = view(&node).await?;
-    match v.trace(&number) {
+    match v.trace_at(&number, &AuditParams::new(now_ms())) {
         Some(t) => Ok(Json(json!({"trace": t, "tree": t.render_tree()}))),
         None => Err(ApiError::not_found(format!(
             "certificate {number} was never issued in this ledger"

@@ -99,9 +99,6 @@ pub struct InitArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub settings: Overrides,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -112,15 +109,15 @@ pub struct RunArgs {
     pub settings: Overrides,
 }
 
-/// Runs a node subcommand; returns the process exit code.
-pub fn main(cmd: NodeCommand) -> i32 {
+/// Runs a node subcommand (`json`: print JSON); returns the process exit code.
+pub fn main(cmd: NodeCommand, json: bool) -> i32 {
     match cmd {
         NodeCommand::Init(a) => {
             let mut c = NodeConfig::default();
             a.settings.clone().absolute().apply(&mut c);
             match config::init(&a.data_dir, &c) {
                 Ok(r) => {
-                    if a.json {
+                    if json {
                         println!("{}", serde_json::to_string(&r).unwrap_or_default());
                     } else {
                         println!("created node in {}", r.data_dir.display());

@@ -9,11 +9,14 @@ use clap::Parser;
     about = "KP Ledger node: keeps and verifies every feed, gossips over libp2p, serves the HTTP API"
 )]
 struct Cli {
+    /// Print JSON where there is something to print.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: kpl_node::daemon::NodeCommand,
 }
 
 fn main() {
     let cli = Cli::parse();
-    std::process::exit(kpl_node::daemon::main(cli.command));
+    std::process::exit(kpl_node::daemon::main(cli.command, cli.json));
 }

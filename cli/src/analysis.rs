@@ -1,0 +1,319 @@
+//! Auditors' commands: provenance, audit findings, KP statistics. They ask
+//! a node, or with `--data-dir` read a stopped node's store directly.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ledger_core::analysis::{AuditParams, Finding, LedgerView, TraceNode, TradeStats};
+use ledger_core::store::{stored_charter, Ledger, StoreOptions};
+use ledger_core::{CountryCode, Date};
+use serde_json::{json, Value};
+
+use crate::client::{enc, Client};
+use crate::fmt::{carats, short, signed_hundredths, usd, CmdResult, Failure, Table, FOUND, OK};
+
+#[derive(Args)]
+pub struct Offline {
+    /// Read a stopped node's data directory instead of asking a node.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn open_view(dir: &std::path::Path) -> Result<LedgerView, Failure> {
+    let store = if dir.join("store").join("events.log").exists() {
+        dir.join("store")
+    } else {
+        dir.to_owned()
+    };
+    let charter = stored_charter(&store).map_err(|e| Failure::usage(e.to_string()))?;
+    let ledger = Ledger::open(&store, &charter, StoreOptions::default())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    LedgerView::from_ledger(&ledger).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn now_ms() -> u64 {
+    crate::offline::now_ms()
+}
+
+// ------------------------------------------------------------------ trace
+
+#[derive(Args)]
+pub struct TraceArgs {
+    /// The certificate to trace back to the mines.
+    pub certificate: String,
+    #[command(flatten)]
+    pub offline: Offline,
+}
+
+fn count_findings(t: &TraceNode) -> usize {
+    t.findings.len() + t.children.iter().map(count_findings).sum::<usize>()
+}
+
+fn unaccounted(t: &TraceNode) -> u64 {
+    t.unaccounted_carat_hundredths + t.children.iter().map(unaccounted).sum::<u64>()
+}
+
+pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
+    let (tree, text) = match &a.offline.data_dir {
+        Some(d) => {
+            let v = open_view(d)?;
+            let t = v
+                .trace_at(&a.certificate, &AuditParams::new(now_ms()))
+                .ok_or_else(|| {
+                    Failure::found(format!(
+                        "certificate {} was never issued in this ledger",
+                        a.certificate
+                    ))
+                })?;
+            let text = t.render_tree();
+            (t, text)
+        }
+        None => {
+            let v = c
+                .get_opt(&format!("/v1/trace/{}", enc(&a.certificate)))?
+                .ok_or_else(|| {
+                    Failure::found(format!(
+                        "certificate {} was never issued in this ledger",
+                        a.certificate
+                    ))
+                })?;
+            let t: TraceNode = serde_json::from_value(v["trace"].clone())
+                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
+            (t, v["tree"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    let findings = count_findings(&tree);
+    let missing = unaccounted(&tree);
+    if json_out {
+        println!(
+            "{}",
+            json!({"trace": tree, "findings": findings, "unaccounted_carat_hundredths": missing})
+        );
+    } else {
+        print!("{text}");
+        if !text.ends_with('\n') {
+            println!();
+        }
+        println!();
+        if findings == 0 && missing == 0 {
+            println!("every carat is accounted for back to the mines, with no findings on the way");
+        } else {
+            println!(
+                "{findings} finding(s) on the way; {} not accounted for by source certificates",
+                carats(missing)
+            );
+        }
+    }
+    Ok(if findings > 0 || missing > 0 {
+        FOUND
+    } else {
+        OK
+    })
+}
+
+// ------------------------------------------------------------------ audit
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Only findings involving this participant.
+    #[arg(long)]
+    pub participant: Option<String>,
+    /// Only findings dated from this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only findings dated up to this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Days after expiry an importer has to confirm.
+    #[arg(long, default_value_t = 30)]
+    pub grace_days: i32,
+    /// Tolerance on confirmed carats and value, in basis points (100 = 1%).
+    #[arg(long, default_value_t = 0)]
+    pub tolerance_bp: u32,
+    #[command(flatten)]
+    pub offline: Offline,
+}
+
+pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
+    let participant = a.participant.as_deref().map(CountryCode::new).transpose()?;
+    let from = a.from.as_deref().map(str::parse::<Date>).transpose()?;
+    let to = a.to.as_deref().map(str::parse::<Date>).transpose()?;
+    let findings: Vec<Finding> = match &a.offline.data_dir {
+        Some(d) => {
+            let v = open_view(d)?;
+            let mut p = AuditParams::new(now_ms());
+            p.participant = participant;
+            p.from = from;
+            p.to = to;
+            p.confirmation_grace_days = a.grace_days;
+            p.tolerance_bp = a.tolerance_bp;
+            v.audit(&p)
+        }
+        None => {
+            let mut q = format!(
+                "/v1/audit?grace_days={}&tolerance_bp={}",
+                a.grace_days, a.tolerance_bp
+            );
+            if let Some(p) = participant {
+                q.push_str(&format!("&participant={p}"));
+            }
+            if let Some(d) = from {
+                q.push_str(&format!("&from={d}"));
+            }
+            if let Some(d) = to {
+                q.push_str(&format!("&to={d}"));
+            }
+            let v = c.get(&q)?;
+            serde_json::from_value(v["findings"].clone())
+                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?
+        }
+    };
+    if json_out {
+        println!("{}", json!({"findings": findings, "count": findings.len()}));
+    } else if findings.is_empty() {
+        println!("no findings");
+    } else {
+        let mut t = Table::new(&[
+            "SEVERITY",
+            "KIND",
+            "CERTIFICATE",
+            "WHO",
+            "DATE",
+            "EVENTS",
+            "EXPLANATION",
+        ]);
+        for f in &findings {
+            t.row(vec![
+                f.severity.as_str().to_owned(),
+                f.kind.as_str().to_owned(),
+                f.certificate.clone().unwrap_or_else(|| "-".into()),
+                f.participants
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                f.date.to_string(),
+                f.events
+                    .iter()
+                    .map(|e| short(&e.to_hex()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                f.explanation.clone(),
+            ]);
+        }
+        print!("{}", t.render());
+        println!(
+            "\n{} finding(s); `kpl --json audit` lists the full event ids",
+            findings.len()
+        );
+    }
+    Ok(if findings.is_empty() { OK } else { FOUND })
+}
+
+// ------------------------------------------------------------------ stats
+
+#[derive(Args)]
+pub struct StatsArgs {
+    #[arg(long)]
+    pub year: i32,
+    /// 1 to 4; the whole year when absent.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub quarter: Option<u8>,
+    /// CSV for spreadsheets (both tables, separated by a blank line).
+    #[arg(long)]
+    pub csv: bool,
+    #[command(flatten)]
+    pub offline: Offline,
+}
+
+pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
+    let s: TradeStats = match &a.offline.data_dir {
+        Some(d) => open_view(d)?.stats(a.year, a.quarter),
+        None => {
+            let mut q = format!("/v1/stats?year={}", a.year);
+            if let Some(qt) = a.quarter {
+                q.push_str(&format!("&quarter={qt}"));
+            }
+            let v: Value = c.get(&q)?;
+            serde_json::from_value(v)
+                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?
+        }
+    };
+    if json_out {
+        println!("{}", serde_json::to_string(&s).unwrap_or_default());
+        return Ok(OK);
+    }
+    if a.csv {
+        print!("{}", s.participants_to_csv());
+        println!();
+        print!("{}", s.mirror_to_csv());
+        return Ok(OK);
+    }
+    let period = match s.period.quarter {
+        Some(q) => format!("{} Q{q}", s.period.year),
+        None => s.period.year.to_string(),
+    };
+    println!(
+        "KP trade statistics, {period} ({} to {})\n",
+        s.period.from, s.period.to
+    );
+    let mut t = Table::new(&[
+        "PARTICIPANT",
+        "EXPORT CERTS",
+        "EXPORTS (ct)",
+        "EXPORTS (US$)",
+        "IMPORT CERTS",
+        "IMPORTS (ct)",
+        "IMPORTS (US$)",
+    ]);
+    for p in &s.participants {
+        t.row(vec![
+            p.participant.to_string(),
+            p.exports.certificates.to_string(),
+            carats(p.exports.carat_hundredths),
+            usd(p.exports.value_usd_cents),
+            p.imports.certificates.to_string(),
+            carats(p.imports.carat_hundredths),
+            usd(p.imports.value_usd_cents),
+        ]);
+    }
+    t.row(vec![
+        "TOTAL".into(),
+        s.total_exports.certificates.to_string(),
+        carats(s.total_exports.carat_hundredths),
+        usd(s.total_exports.value_usd_cents),
+        s.total_imports.certificates.to_string(),
+        carats(s.total_imports.carat_hundredths),
+        usd(s.total_imports.value_usd_cents),
+    ]);
+    print!("{}", t.render());
+    println!("\nMirror table: A's recorded exports to B beside B's confirmed imports from A\n");
+    let mut m = Table::new(&[
+        "EXPORTER",
+        "IMPORTER",
+        "EXPORTED (ct)",
+        "CONFIRMED (ct)",
+        "DIFF (ct)",
+        "EXPORTED (US$)",
+        "CONFIRMED (US$)",
+        "DIFF (US$)",
+    ]);
+    for r in &s.mirror {
+        m.row(vec![
+            r.exporter.to_string(),
+            r.importer.to_string(),
+            carats(r.exports.carat_hundredths),
+            carats(r.imports.carat_hundredths),
+            signed_hundredths(r.diff_carat_hundredths as i128),
+            usd(r.exports.value_usd_cents),
+            usd(r.imports.value_usd_cents),
+            signed_hundredths(r.diff_value_usd_cents as i128),
+        ]);
+    }
+    if m.is_empty() {
+        println!("no trade in this period");
+    } else {
+        print!("{}", m.render());
+    }
+    Ok(OK)
+}
