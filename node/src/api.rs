@@ -321,7 +321,7 @@ async fn status(State(node): State<AppState>) -> ApiResult {
         "fork_proofs": forks,
         "peers": peers,
         "uptime_secs": node.started.elapsed().as_secs(),
-        "counters": net.as_ref().map(|s| format!("{:?}", s.counters)),
+        "network_counters": net.as_ref().map(|s| &s.counters),
     })))
 }
 

@@ -164,7 +164,7 @@ pub enum NetEvent {
 }
 
 /// Counters of what the layer refused or dropped.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NetCounters {
     /// Connections refused or closed because the peer is not a member.
     pub denied_connections: u64,
