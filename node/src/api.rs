@@ -427,18 +427,27 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
     })))
 }
 
-/// Builds the analysis view of the whole replica.
-async fn view(node: &Arc<Node>) -> Result<LedgerView, ApiError> {
-    let ledger = node.ledger.clone();
+/// The analysis view of the whole replica, cached until the ledger changes.
+async fn view(node: &Arc<Node>) -> Result<Arc<LedgerView>, ApiError> {
+    let n = node.clone();
     blocking(move || {
-        let mut events = Vec::new();
-        ledger.for_each_event(|id, e| events.push((*id, e.clone())))?;
-        let forks = ledger.fork_proofs()?;
-        Ok(LedgerView::build(
-            ledger.charter(),
-            events.into_iter(),
-            forks,
-        ))
+        let key = (
+            n.ledger.event_count()?,
+            n.ledger.fork_proofs()?.len() as u64,
+        );
+        if let Some((k, v)) = n
+            .view_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if *k == key {
+                return Ok(v.clone());
+            }
+        }
+        let v = Arc::new(LedgerView::from_ledger(&n.ledger)?);
+        *n.view_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, v.clone()));
+        Ok(v)
     })
     .await
 }

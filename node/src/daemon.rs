@@ -247,6 +247,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
         metrics: Default::default(),
         token,
         started: Instant::now(),
+        view_cache: Default::default(),
     });
     let events_task = tokio::spawn(node.clone().run_network_events(rx));
 

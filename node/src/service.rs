@@ -62,6 +62,9 @@ pub struct Node {
     pub metrics: Metrics,
     pub token: String,
     pub started: Instant,
+    /// The analysis view of the replica, rebuilt only when the ledger changed
+    /// (keyed by the number of events and fork proofs it covers).
+    pub view_cache: std::sync::Mutex<Option<((u64, u64), Arc<ledger_core::analysis::LedgerView>)>>,
 }
 
 /// Milliseconds since the Unix epoch.
