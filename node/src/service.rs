@@ -54,6 +54,9 @@ impl Identity {
     }
 }
 
+/// An analysis view and the (events, fork proofs) counts it covers.
+pub type CachedView = ((u64, u64), Arc<ledger_core::analysis::LedgerView>);
+
 /// The running node's shared state.
 pub struct Node {
     pub ledger: Arc<Ledger>,
@@ -64,7 +67,7 @@ pub struct Node {
     pub started: Instant,
     /// The analysis view of the replica, rebuilt only when the ledger changed
     /// (keyed by the number of events and fork proofs it covers).
-    pub view_cache: std::sync::Mutex<Option<((u64, u64), Arc<ledger_core::analysis::LedgerView>)>>,
+    pub view_cache: std::sync::Mutex<Option<CachedView>>,
 }
 
 /// Milliseconds since the Unix epoch.
