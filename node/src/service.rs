@@ -388,7 +388,9 @@ impl Node {
                     }
                     if !matches!(
                         o,
-                        AppendOutcome::Appended { .. } | AppendOutcome::Duplicate { .. }
+                        AppendOutcome::Appended { .. }
+                            | AppendOutcome::Duplicate { .. }
+                            | AppendOutcome::Forked { .. }
                     ) {
                         ok = false;
                     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ledger_core::codec::{MAX_EVENT_BYTES, MAX_FORK_PROOF_BYTES};
-use ledger_core::{AuthorId, Charter, SignedEvent};
+use ledger_core::{AuthorId, Charter, EventId, SignedEvent};
 use libp2p::allow_block_list::{self, AllowedPeers};
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError, TopicHash};
@@ -638,22 +638,35 @@ impl Driver {
 
     /// Compares heads and queues the feeds `peer` has more of.
     fn plan(&mut self, peer: PeerId, remote: Vec<FeedHeadWire>, local: Vec<FeedHeadWire>) {
-        let local: HashMap<AuthorId, u64> = local.into_iter().map(|h| (h.author, h.seq)).collect();
+        let local: HashMap<AuthorId, (u64, EventId)> = local
+            .into_iter()
+            .map(|h| (h.author, (h.seq, h.id)))
+            .collect();
         let Some(ps) = self.peers.get_mut(&peer) else {
             return;
         };
         for h in remote.into_iter().take(wire::MAX_HEADS) {
-            let have = local.get(&h.author).copied().unwrap_or(0);
-            if h.seq <= have || self.fetches.contains_key(&h.author) {
+            let (have, have_id) = local.get(&h.author).copied().unwrap_or((0, EventId::ZERO));
+            if self.fetches.contains_key(&h.author) {
                 continue;
             }
-            debug!(%peer, author = %h.author, have, remote = h.seq, "feed behind");
+            let next_seq = if h.seq > have {
+                debug!(%peer, author = %h.author, have, remote = h.seq, "feed behind");
+                have + 1
+            } else if h.seq == have && h.id != have_id {
+                // Same place, different event: fetch the peer's side so the
+                // store can check it and, if both are signed, prove the fork.
+                debug!(%peer, author = %h.author, seq = h.seq, "heads differ at the same place");
+                h.seq
+            } else {
+                continue;
+            };
             ps.queue.push_back(h.author.clone());
             self.fetches.insert(
                 h.author,
                 Fetch {
                     peer,
-                    next_seq: have + 1,
+                    next_seq,
                     target_seq: h.seq,
                     state: FetchState::Queued,
                 },
