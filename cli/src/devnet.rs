@@ -155,6 +155,28 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
         prefix: vec!["node".into()],
     };
     let previous = load_state(&cluster.dir);
+    // Recorded after every start (with the previous record of the nodes not
+    // visited yet), so that `devnet down` stops every node already running
+    // even when a later one fails to start.
+    let save = |nodes: &Vec<DevnetNode>| -> Result<DevnetState, Failure> {
+        let mut all = nodes.clone();
+        for p in previous.iter().flat_map(|s| &s.nodes) {
+            if !all.iter().any(|n| n.label == p.label) {
+                all.push(p.clone());
+            }
+        }
+        let state = DevnetState {
+            dir: cluster.dir.clone(),
+            charter: cluster.charter_file.clone(),
+            nodes: all,
+        };
+        std::fs::write(
+            cluster.dir.join(STATE),
+            serde_json::to_string_pretty(&state).unwrap_or_default(),
+        )
+        .map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(state)
+    };
     let mut nodes = Vec::new();
     for n in &cluster.nodes {
         let running = previous
@@ -186,17 +208,9 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
             }
         };
         nodes.push(node);
+        save(&nodes)?;
     }
-    let state = DevnetState {
-        dir: cluster.dir.clone(),
-        charter: cluster.charter_file.clone(),
-        nodes,
-    };
-    std::fs::write(
-        cluster.dir.join(STATE),
-        serde_json::to_string_pretty(&state).unwrap_or_default(),
-    )
-    .map_err(|e| Failure::usage(e.to_string()))?;
+    let state = save(&nodes)?;
 
     wait_connected(&state, Duration::from_secs(60))?;
     let seeded = seed_if_empty(&state, json_out)?;

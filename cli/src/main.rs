@@ -131,6 +131,13 @@ fn main() {
         Command::Node(cmd) => std::process::exit(kpl_node::daemon::main(cmd, cli.json)),
         command => Cli { command, ..cli },
     };
+    // `kpl … | head` must end quietly, not panic with "failed printing to
+    // stdout" (exit 101): die of SIGPIPE like other command-line tools. Not
+    // for `kpl node`, whose sockets must survive a peer hanging up.
+    // SAFETY: resetting a signal disposition before any other thread runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let code = match run(cli) {
         Ok(code) => code,
         Err(Failure { code, message }) => {

@@ -181,9 +181,14 @@ pub fn charter(cmd: &CharterCmd, json: bool) -> CmdResult {
             };
             let c = Charter::new(network, created, CountryCode::new(chair)?);
             save_charter(out, &c)?;
-            println!(
-                "wrote {}; add participants with `kpl charter add-participant`",
-                out.display()
+            edited(
+                out,
+                &c,
+                format!(
+                    "wrote {}; add participants with `kpl charter add-participant`",
+                    out.display()
+                ),
+                json,
             );
         }
         CharterCmd::AddParticipant {
@@ -200,8 +205,13 @@ pub fn charter(cmd: &CharterCmd, json: bool) -> CmdResult {
                 nodes: peers.clone(),
             })?;
             save_charter(charter, &c)?;
-            println!(
-                "added participant {code}; add its authorities with `kpl charter add-authority`"
+            edited(
+                charter,
+                &c,
+                format!(
+                    "added participant {code}; add its authorities with `kpl charter add-authority`"
+                ),
+                json,
             );
         }
         CharterCmd::AddAuthority {
@@ -241,7 +251,7 @@ pub fn charter(cmd: &CharterCmd, json: bool) -> CmdResult {
             });
             p.authorities.sort_by(|a, b| a.name.cmp(&b.name));
             save_charter(charter, &c)?;
-            println!("added authority {code}/{name}");
+            edited(charter, &c, format!("added authority {code}/{name}"), json);
         }
         CharterCmd::AddObserver {
             charter,
@@ -259,7 +269,7 @@ pub fn charter(cmd: &CharterCmd, json: bool) -> CmdResult {
                 nodes: peers.clone(),
             })?;
             save_charter(charter, &c)?;
-            println!("added observer {id}");
+            edited(charter, &c, format!("added observer {id}"), json);
         }
         CharterCmd::AddNode {
             charter,
@@ -295,7 +305,7 @@ pub fn charter(cmd: &CharterCmd, json: bool) -> CmdResult {
             };
             nodes.push(peer.clone());
             save_charter(charter, &c)?;
-            println!("added node {peer}");
+            edited(charter, &c, format!("added node {peer}"), json);
         }
         CharterCmd::Show { charter } => {
             let c = load_charter(charter)?;
@@ -303,6 +313,19 @@ pub fn charter(cmd: &CharterCmd, json: bool) -> CmdResult {
         }
     }
     Ok(OK)
+}
+
+/// Reports a charter edit: the message, or with `--json` the file, the
+/// (draft) charter's network id and the message.
+fn edited(path: &Path, c: &Charter, message: String, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({"file": path, "network_id": c.network_id(), "message": message})
+        );
+    } else {
+        println!("{message}");
+    }
 }
 
 fn show_charter(c: &Charter, json: bool) {
