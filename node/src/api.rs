@@ -76,13 +76,7 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
         let text = r.body_text();
-        // serde names the field in backticks ("missing field `number`").
-        let field = text.split('`').nth(1).map(str::to_owned).or_else(|| {
-            text.split(" at line")
-                .next()
-                .and_then(|p| p.rsplit(": ").next())
-                .map(str::to_owned)
-        });
+        let field = rejection_field(&text);
         ApiError {
             status: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -93,6 +87,30 @@ impl From<JsonRejection> for ApiError {
             field,
             message: text,
         }
+    }
+}
+
+/// The field a JSON rejection is about. axum words a data error as
+/// "Failed to deserialize the JSON body into the target type: PATH: ERROR at
+/// line L column C", with `PATH: ` (e.g. `parcels`, `exporter.name`) only
+/// when the error lies inside a field; serde names a missing or unknown
+/// field in backticks (then the field is PATH.NAME).
+fn rejection_field(text: &str) -> Option<String> {
+    let detail = text.split_once("target type: ").map_or(text, |(_, d)| d);
+    let detail = detail.rsplit_once(" at line").map_or(detail, |(d, _)| d);
+    let (path, inner) = match detail.split_once(": ") {
+        Some((p, rest)) if !p.is_empty() && !p.contains(' ') => (Some(p), rest),
+        _ => (None, detail),
+    };
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|pre| inner.strip_prefix(pre))
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (Some(p), Some(n)) => Some(format!("{p}.{n}")),
+        (None, Some(n)) => Some(n.to_owned()),
+        (Some(p), None) => Some(p.to_owned()),
+        (None, None) => None,
     }
 }
 
