@@ -29,6 +29,7 @@ pub mod keys;
 pub mod model;
 pub mod store;
 pub mod testkit;
+pub mod tlog;
 pub mod validate;
 
 pub use bytes::{Digest, FixedBytes, PublicKeyBytes, SignatureBytes};
