@@ -145,6 +145,8 @@ pub enum StoreError {
     Locked(String),
     #[error("charter: {0}")]
     Charter(String),
+    #[error("out of range: {0}")]
+    OutOfRange(String),
     #[error("the store is shutting down after an earlier write failure: {0}")]
     Poisoned(String),
     #[error(transparent)]

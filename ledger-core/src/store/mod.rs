@@ -36,6 +36,7 @@ use crate::event::{verify_strict_many, AuthorityKey, EventContent, EventId, Sign
 use crate::feed::FeedState;
 use crate::fork::ForkProof;
 use crate::model::{AuthorId, EventBody};
+use crate::tlog::merkle::{self, event_leaf_hash, Frontier, NodeReader, ProveError};
 
 pub use log::{
     frame, LogFile, ScanEnd, HEADER_LEN, KIND_EVENT, KIND_FORK_PROOF, LOG_MAGIC, STORE_VERSION,
@@ -53,6 +54,7 @@ const P_ID: u8 = b'I'; //    I id                 -> offset(8) len(4)
 const P_CERT: u8 = b'C'; //  C n(1) number id     -> kind(1) offset(8) len(4)
 const P_HEAD: u8 = b'H'; //  H author             -> FeedState (canonical)
 const P_FORK: u8 = b'F'; //  F author seq id id   -> offset(8) len(4)
+const P_TREE: u8 = b'T'; //  T author level index(BE) -> Merkle node hash (32)
 const P_HELD: u8 = b'P'; //  P author seq id      -> encoded event
 const META_APPLIED: &[u8] = b"M:applied";
 const META_NETWORK: &[u8] = b"M:network";
@@ -180,6 +182,58 @@ enum Pending {
     },
 }
 
+/// What the index covers: each feed's validation state and the right edge
+/// of its Merkle tree.
+#[derive(Default)]
+struct Durable {
+    feeds: HashMap<AuthorId, FeedState>,
+    trees: HashMap<AuthorId, Frontier>,
+}
+
+/// Adds an event's leaf to its feed's Merkle tree and the new complete
+/// nodes to the batch.
+fn index_tree(
+    batch: &mut sled::Batch,
+    trees: &mut HashMap<AuthorId, Frontier>,
+    author: &AuthorId,
+    id: &EventId,
+) {
+    let t = trees.entry(author.clone()).or_default();
+    if let Ok(nodes) = t.append(event_leaf_hash(id)) {
+        let ak = author.key_bytes();
+        for n in nodes {
+            batch.insert(tree_key(&ak, n.level, n.index), n.hash.as_bytes().to_vec());
+        }
+    }
+}
+
+fn tree_key(author_key: &[u8], level: u8, index: u64) -> Vec<u8> {
+    key(P_TREE, &[author_key, &[level], &index.to_be_bytes()])
+}
+
+/// A feed's stored Merkle tree, as a [`NodeReader`].
+struct FeedTree<'a> {
+    tree: &'a sled::Tree,
+    author: Vec<u8>,
+}
+
+impl NodeReader for FeedTree<'_> {
+    type Error = StoreError;
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        let v = self
+            .tree
+            .get(tree_key(&self.author, level, index))?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("Merkle node ({level}, {index}) is missing"))
+            })?;
+        let b: [u8; 32] = v
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("Merkle node of the wrong length".into()))?;
+        Ok(crate::bytes::FixedBytes(b))
+    }
+}
+
 /// Records prepared under the writer's lock, written with one `write`.
 struct Staging {
     /// Framed records.
@@ -241,8 +295,9 @@ pub struct Ledger {
     state: Mutex<State>,
     commit: Mutex<Commit>,
     committed: Condvar,
-    /// Feed states as of the last group commit (touched only by its leader).
-    durable_feeds: Mutex<HashMap<AuthorId, FeedState>>,
+    /// Feed states and Merkle frontiers as of the last group commit
+    /// (touched only by its leader).
+    durable_feeds: Mutex<Durable>,
     _lock: File,
 }
 
@@ -401,7 +456,7 @@ impl Ledger {
                 error: None,
             }),
             committed: Condvar::new(),
-            durable_feeds: Mutex::new(HashMap::new()),
+            durable_feeds: Mutex::new(Durable::default()),
             _lock: lock_file,
         };
         ledger.recover(applied)?;
@@ -412,6 +467,20 @@ impl Ledger {
     fn recover(&self, applied: u64) -> Result<(), StoreError> {
         let mut st = lock(&self.state);
         let mut batch = sled::Batch::default();
+        // Merkle frontiers as of the index; rebuilt from the indexed ids if
+        // missing (e.g. after an index rebuild that was interrupted).
+        let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
+        for (author, f) in st.feeds.iter() {
+            let reader = FeedTree {
+                tree: &self.tree,
+                author: author.key_bytes(),
+            };
+            let frontier = match Frontier::load(&reader, f.head_seq) {
+                Ok(fr) => fr,
+                Err(_) => self.rebuild_tree(author, f.head_seq, &mut batch)?,
+            };
+            trees.insert(author.clone(), frontier);
+        }
         let mut touched: Vec<AuthorId> = Vec::new();
         let mut records = 0u64;
         let end = {
@@ -441,6 +510,7 @@ impl Ledger {
                             }
                         })?;
                         feed.advance(&ev, id);
+                        index_tree(&mut batch, &mut trees, ev.author(), &id);
                         index_event(
                             &mut batch,
                             rec.offset,
@@ -480,16 +550,20 @@ impl Ledger {
             }
         };
         st.log.end = end;
-        if records > 0 {
-            touched.sort();
-            touched.dedup();
-            for a in &touched {
-                batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(&st.feeds[a]));
-            }
-            batch.insert(META_APPLIED, &end.to_be_bytes());
-            self.tree.apply_batch(batch)?;
+        touched.sort();
+        touched.dedup();
+        for a in &touched {
+            batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(&st.feeds[a]));
         }
-        *lock(&self.durable_feeds) = st.feeds.clone();
+        if records > 0 {
+            batch.insert(META_APPLIED, &end.to_be_bytes());
+        }
+        self.tree.apply_batch(batch)?;
+        {
+            let mut d = lock(&self.durable_feeds);
+            d.feeds = st.feeds.clone();
+            d.trees = trees;
+        }
         drop(st);
         lock(&self.commit).synced = end;
         Ok(())
@@ -979,16 +1053,18 @@ impl Ledger {
         }
         {
             // Heads exactly as of `end` (the live state may be further on).
-            let mut durable = lock(&self.durable_feeds);
+            let mut guard = lock(&self.durable_feeds);
+            let durable = &mut *guard;
             for p in &queue {
                 if let Pending::Event { event, id, .. } = p {
-                    if let Some(f) = durable.get_mut(event.author()) {
+                    if let Some(f) = durable.feeds.get_mut(event.author()) {
                         f.advance(event, *id);
                     }
+                    index_tree(&mut batch, &mut durable.trees, event.author(), id);
                 }
             }
             for a in heads.keys() {
-                if let Some(f) = durable.get(a) {
+                if let Some(f) = durable.feeds.get(a) {
                     batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
                 }
             }
@@ -1151,6 +1227,84 @@ impl Ledger {
                 .authority(author)
                 .map(|entry| FeedState::genesis(author.clone(), entry))),
         }
+    }
+
+    /// Recomputes a feed's Merkle nodes from its indexed event ids (for an
+    /// index written before the tree existed, or a damaged one).
+    fn rebuild_tree(
+        &self,
+        author: &AuthorId,
+        size: u64,
+        batch: &mut sled::Batch,
+    ) -> Result<Frontier, StoreError> {
+        let mut trees = HashMap::new();
+        let ak = author.key_bytes();
+        let start = key(P_EVENT, &[&ak, &1u64.to_be_bytes()]);
+        let end = key(P_EVENT, &[&ak, &size.to_be_bytes()]);
+        let mut n = 0u64;
+        for item in self.tree.range(start..=end) {
+            let (_, v) = item?;
+            let id: [u8; 32] = v
+                .get(12..44)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("short event index".into()))?;
+            index_tree(batch, &mut trees, author, &crate::bytes::FixedBytes(id));
+            n += 1;
+        }
+        if n != size {
+            return Err(StoreError::Corrupt(format!(
+                "{author}: the index holds {n} events but the head is at {size}"
+            )));
+        }
+        Ok(trees.remove(author).unwrap_or_default())
+    }
+
+    /// The size of a feed's Merkle tree that can be proven: its durable head.
+    pub fn tree_size(&self, author: &AuthorId) -> Result<u64, StoreError> {
+        Ok(self.feed_state(author)?.map_or(0, |f| f.head_seq))
+    }
+
+    fn feed_tree(&self, author: &AuthorId, size: u64) -> Result<FeedTree<'_>, StoreError> {
+        let have = self.tree_size(author)?;
+        if size > have {
+            return Err(StoreError::OutOfRange(format!(
+                "{author}'s feed holds {have} events here, not {size}"
+            )));
+        }
+        Ok(FeedTree {
+            tree: &self.tree,
+            author: author.key_bytes(),
+        })
+    }
+
+    /// The RFC 6962 root of the first `size` events of a feed (leaves are
+    /// the event ids in sequence order), from O(log n) stored nodes.
+    pub fn tree_root(&self, author: &AuthorId, size: u64) -> Result<Digest, StoreError> {
+        merkle::root_at(&self.feed_tree(author, size)?, size)
+    }
+
+    /// The inclusion proof of the event at `seq` (leaf `seq - 1`) in the
+    /// tree of the first `size` events of its feed.
+    pub fn inclusion_proof(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+        size: u64,
+    ) -> Result<Vec<Digest>, StoreError> {
+        if seq == 0 {
+            return Err(StoreError::OutOfRange("sequence numbers start at 1".into()));
+        }
+        merkle::inclusion_proof(&self.feed_tree(author, size)?, seq - 1, size).map_err(prove_err)
+    }
+
+    /// The consistency proof between two sizes of a feed's tree (RFC 9162).
+    pub fn consistency_proof(
+        &self,
+        author: &AuthorId,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<Digest>, StoreError> {
+        merkle::consistency_proof(&self.feed_tree(author, new)?, old, new).map_err(prove_err)
     }
 
     /// Total number of durable events.
@@ -1504,6 +1658,13 @@ fn describe_damage(log_path: &Path, offset: u64, reason: String) -> VerifyFailur
         }
     }
     f
+}
+
+fn prove_err(e: ProveError<StoreError>) -> StoreError {
+    match e {
+        ProveError::Read(e) => e,
+        other => StoreError::OutOfRange(other.to_string()),
+    }
 }
 
 fn index_event(batch: &mut sled::Batch, offset: u64, len: u32, id: &EventId, ev: &SignedEvent) {
