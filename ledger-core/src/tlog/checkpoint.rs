@@ -34,7 +34,7 @@ use super::merkle;
 use super::note::{is_valid_key_name, Note, NoteError, NoteSigner, NoteVerifier, Verified};
 use super::{b64_decode_digest, b64_encode, parse_decimal};
 use crate::bytes::Digest;
-use crate::model::AuthorId;
+use crate::model::{AuthorId, ObserverId};
 
 /// The first component of every feed origin.
 pub const ORIGIN_PREFIX: &str = "kp-ledger.example";
@@ -173,6 +173,17 @@ pub fn feed_origin(
     network_id: &Digest,
     author: &AuthorId,
 ) -> Result<String, CheckpointError> {
+    Ok(format!(
+        "{}/{}/{}",
+        network_prefix(network_name, network_id)?,
+        author.participant,
+        author.authority
+    ))
+}
+
+/// `kp-ledger.example/<network name>/<first 16 hex digits of the network id>`,
+/// the start of every origin and witness name of a network.
+fn network_prefix(network_name: &str, network_id: &Digest) -> Result<String, CheckpointError> {
     let ok = !network_name.is_empty()
         && network_name.len() <= 64
         && network_name.bytes().all(|c| {
@@ -184,12 +195,43 @@ pub fn feed_origin(
         )));
     }
     let hex = network_id.to_hex();
-    Ok(format!(
-        "{ORIGIN_PREFIX}/{network_name}/{}/{}/{}",
-        &hex[..16],
-        author.participant,
-        author.authority
-    ))
+    Ok(format!("{ORIGIN_PREFIX}/{network_name}/{}", &hex[..16]))
+}
+
+/// A member of the network acting as a witness: a participant authority
+/// or an observer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WitnessId<'a> {
+    Authority(&'a AuthorId),
+    Observer(&'a ObserverId),
+}
+
+/// The cosignature key name (c2sp.org/tlog-cosignature) of a network
+/// member acting as a witness of the network's feeds:
+///
+/// ```text
+/// kp-ledger.example/<network name>/<first 16 hex digits of the network id>/witness/<participant code>/<authority name>
+/// kp-ledger.example/<network name>/<first 16 hex digits of the network id>/witness/observer/<observer id>
+/// ```
+///
+/// e.g. `kp-ledger.example/kpcs-main/0123456789abcdef/witness/ZA/mme` or
+/// `kp-ledger.example/kpcs-main/0123456789abcdef/witness/observer/wdc`.
+/// The network part is that of [`feed_origin`] (same rules). A witness name
+/// is never a feed origin (`witness` is not a participant code, which is two
+/// capital letters, so [`parse_feed_origin`] refuses it), and the two forms
+/// cannot collide (`observer` is lowercase). An authority cosigns with its
+/// current authority key, an observer with its charter key; the name stays
+/// the same across an authority's key rotations (the key id changes).
+pub fn witness_name(
+    network_name: &str,
+    network_id: &Digest,
+    who: WitnessId<'_>,
+) -> Result<String, CheckpointError> {
+    let base = network_prefix(network_name, network_id)?;
+    Ok(match who {
+        WitnessId::Authority(a) => format!("{base}/witness/{}/{}", a.participant, a.authority),
+        WitnessId::Observer(o) => format!("{base}/witness/observer/{}", o.as_str()),
+    })
 }
 
 /// The parts of a feed origin.
@@ -303,6 +345,27 @@ mod tests {
         assert_eq!(v.verified.len(), 1);
         let other = Ed25519Signer::from_seed(&origin, [8; 32]).expect("signer");
         assert!(Checkpoint::open(note.encode().as_bytes(), &[&other.verifier()]).is_err());
+    }
+
+    #[test]
+    fn witness_names() {
+        let id = FixedBytes([0xab; 32]);
+        let a = AuthorId::new("ZA", "mme").expect("author");
+        let o = ObserverId::new("wdc").expect("observer");
+        let wa = witness_name("kp-test", &id, WitnessId::Authority(&a)).expect("authority");
+        assert_eq!(
+            wa,
+            "kp-ledger.example/kp-test/abababababababab/witness/ZA/mme"
+        );
+        let wo = witness_name("kp-test", &id, WitnessId::Observer(&o)).expect("observer");
+        assert_eq!(
+            wo,
+            "kp-ledger.example/kp-test/abababababababab/witness/observer/wdc"
+        );
+        assert!(is_valid_key_name(&wa) && is_valid_key_name(&wo));
+        assert_eq!(parse_feed_origin(&wa), None);
+        assert_ne!(wa, feed_origin("kp-test", &id, &a).expect("origin"));
+        assert!(witness_name("Bad Name", &id, WitnessId::Observer(&o)).is_err());
     }
 
     #[test]
