@@ -23,10 +23,13 @@ impl<const N: usize> FixedBytes<N> {
         hex::encode(self.0)
     }
 
-    /// Parses exactly `2N` hex digits.
+    /// Parses exactly `2N` lowercase hex digits (one spelling per value).
     pub fn from_hex(s: &str) -> Result<Self, String> {
         if s.len() != 2 * N {
             return Err(format!("expected {} hex digits, found {}", 2 * N, s.len()));
+        }
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err("hex digits must be lowercase".into());
         }
         let mut out = [0u8; N];
         hex::decode_to_slice(s, &mut out).map_err(|e| format!("invalid hex: {e}"))?;

@@ -22,6 +22,7 @@ const MAX_PEER_ID: usize = 128;
 
 /// One signing authority of a participant.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorityEntry {
     /// Short name, unique within the participant (`mme`, `customs`).
     pub name: AuthorityName,
@@ -36,6 +37,7 @@ pub struct AuthorityEntry {
 
 /// A KP participant (a country, or the EU).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ParticipantEntry {
     pub code: CountryCode,
     pub name: String,
@@ -46,6 +48,7 @@ pub struct ParticipantEntry {
 
 /// An observer (industry, civil society): no vote, read-only node.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ObserverEntry {
     pub id: ObserverId,
     pub name: String,
@@ -55,6 +58,7 @@ pub struct ObserverEntry {
 
 /// The network charter.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Charter {
     /// Format version of the charter (currently 1).
     pub version: u8,

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod bundle;
 pub mod bytes;
 pub mod charter;
 pub mod codec;

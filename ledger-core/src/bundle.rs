@@ -1,0 +1,513 @@
+//! Offline proof bundles: everything needed to check one certificate's
+//! events, and its lineage back to the mines, without any node and without
+//! trusting whoever handed the bundle over.
+//!
+//! A bundle (JSON, format `kp-ledger-bundle/1`, see `docs/FORMAT.md` §14)
+//! carries the charter, the encoded events, for each event an RFC 6962
+//! inclusion proof into a checkpoint of its feed, those checkpoints as signed
+//! notes with their witnesses' cosignatures, and the key rotations needed to
+//! know each key in force. The verifier supplies its own trust root (the
+//! network id or the charter it already trusts) and the number of distinct
+//! witnesses it requires; the bundle's charter is used only if it hashes to
+//! that trust root.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::bytes::Digest;
+use crate::charter::Charter;
+use crate::error::StoreError;
+use crate::event::SignedEvent;
+use crate::feed::FeedState;
+use crate::model::{AuthorId, EventBody};
+use crate::store::Ledger;
+use crate::tlog::checkpoint::{feed_origin, Checkpoint, ORIGIN_PREFIX};
+use crate::tlog::cosignature::CosignatureVerifier;
+use crate::tlog::merkle::{event_leaf_hash, verify_inclusion};
+use crate::tlog::note::{Ed25519Verifier, Note, NoteVerifier};
+
+pub const BUNDLE_FORMAT: &str = "kp-ledger-bundle/1";
+/// Largest bundle file accepted, in bytes.
+pub const MAX_BUNDLE_BYTES: usize = 64 * 1024 * 1024;
+/// Most events in a bundle.
+pub const MAX_BUNDLE_EVENTS: usize = 100_000;
+/// How deep lineage is followed when building.
+const MAX_LINEAGE_DEPTH: usize = 64;
+/// Most certificates gathered when building.
+const MAX_LINEAGE_CERTIFICATES: usize = 10_000;
+
+/// One event with its inclusion proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleEvent {
+    /// The canonical encoded event, hex.
+    pub event: String,
+    /// Size of the checkpoint of its feed that the proof leads to.
+    pub checkpoint_size: u64,
+    /// RFC 9162 inclusion proof of leaf `seq - 1` in that tree.
+    pub proof: Vec<Digest>,
+}
+
+/// A checkpoint of one feed, as a signed note with cosignatures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleCheckpoint {
+    pub author: AuthorId,
+    pub note: String,
+}
+
+/// The bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub format: String,
+    /// The certificate the bundle is about.
+    pub certificate: String,
+    pub network_id: Digest,
+    pub charter: Charter,
+    pub events: Vec<BundleEvent>,
+    pub checkpoints: Vec<BundleCheckpoint>,
+    /// Canonical encoded key-rotation events (hex), every rotation of every
+    /// feed whose keys the verifier needs.
+    pub key_evidence: Vec<String>,
+}
+
+/// What the verifier already trusts.
+pub enum TrustRoot {
+    NetworkId(Digest),
+    Charter(Box<Charter>),
+}
+
+/// Why a bundle does not verify. Each says exactly what failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BundleError {
+    #[error("bundle is {size} bytes, more than the {max} accepted")]
+    TooLarge { size: usize, max: usize },
+    #[error("not a bundle: {0}")]
+    Json(String),
+    #[error("unsupported bundle format `{0}` (expected {BUNDLE_FORMAT})")]
+    Format(String),
+    #[error("the bundle's charter is invalid: {0}")]
+    Charter(String),
+    #[error("the bundle is for network {found}, which is not the trusted network {trusted}")]
+    UntrustedNetwork { trusted: Digest, found: Digest },
+    #[error("key evidence #{index}: {reason}")]
+    KeyEvidence { index: usize, reason: String },
+    #[error("event #{index}: {reason}")]
+    Event { index: usize, reason: String },
+    #[error("checkpoint of {author}: {reason}")]
+    Checkpoint { author: String, reason: String },
+    #[error("checkpoint of {author} has {have} valid cosignature(s) from distinct witnesses; {need} required")]
+    TooFewWitnesses {
+        author: String,
+        have: usize,
+        need: usize,
+    },
+    #[error("the bundle holds no issue event of certificate {0}")]
+    NoIssue(String),
+    #[error("cannot build a bundle: {0}")]
+    Build(String),
+}
+
+/// A verified event, for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifiedEvent {
+    pub author: String,
+    pub seq: u64,
+    pub id: Digest,
+    pub kind: &'static str,
+    pub certificate: Option<String>,
+    pub checkpoint_size: u64,
+}
+
+/// A verified checkpoint, for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifiedCheckpoint {
+    pub author: String,
+    pub size: u64,
+    pub root: Digest,
+    pub witnesses: Vec<String>,
+}
+
+/// What a successful verification established.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BundleReport {
+    pub certificate: String,
+    pub network_id: Digest,
+    pub network: String,
+    pub min_witnesses: usize,
+    pub events: Vec<VerifiedEvent>,
+    pub checkpoints: Vec<VerifiedCheckpoint>,
+}
+
+/// The cosignature key name of a witness: an authority
+/// (`<prefix>/<network>/<16 hex of network id>/witness/<CC>/<authority>`) or
+/// an observer (`…/witness/observer/<id>`).
+pub fn witness_key_name(network_name: &str, network_id: &Digest, who: &str) -> String {
+    let hex = network_id.to_hex();
+    format!(
+        "{ORIGIN_PREFIX}/{network_name}/{}/witness/{who}",
+        &hex[..16]
+    )
+}
+
+/// Decodes lowercase hex (one spelling per byte string).
+fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("hex digits must be lowercase".into());
+    }
+    hex::decode(s).map_err(|e| format!("not hex: {e}"))
+}
+
+/// Key history of every author, from the charter and rotation evidence.
+fn key_states(
+    charter: &Charter,
+    evidence: &[String],
+) -> Result<HashMap<AuthorId, FeedState>, BundleError> {
+    let mut feeds: HashMap<AuthorId, FeedState> = charter
+        .authors()
+        .map(|(a, e)| (a.clone(), FeedState::genesis(a, e)))
+        .collect();
+    let network = charter.network_id();
+    let mut last: HashMap<AuthorId, u64> = HashMap::new();
+    for (index, hexed) in evidence.iter().enumerate() {
+        let bad = |reason: String| BundleError::KeyEvidence { index, reason };
+        let bytes = unhex(hexed).map_err(bad)?;
+        let ev = SignedEvent::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+        if ev.content.network != network {
+            return Err(bad("a rotation of another network".into()));
+        }
+        if !matches!(ev.content.body, EventBody::AuthorityKeyRotated { .. }) {
+            return Err(bad("not a key rotation".into()));
+        }
+        let author = ev.author().clone();
+        let prev = last.get(&author).copied().unwrap_or(0);
+        if ev.seq() <= prev {
+            return Err(bad(
+                "rotations of one author must be in increasing order".into()
+            ));
+        }
+        let st = feeds
+            .get_mut(&author)
+            .ok_or_else(|| bad(format!("{author} is not in the charter")))?;
+        st.check_signature(&ev).map_err(|e| bad(e.to_string()))?;
+        st.apply_rotation(&ev);
+        last.insert(author, ev.seq());
+    }
+    Ok(feeds)
+}
+
+fn current_key(st: &FeedState) -> Option<crate::PublicKeyBytes> {
+    st.keys.last().map(|e| e.key)
+}
+
+/// Verifies a bundle fully offline.
+pub fn verify(
+    bytes: &[u8],
+    trust: &TrustRoot,
+    min_witnesses: usize,
+) -> Result<BundleReport, BundleError> {
+    if bytes.len() > MAX_BUNDLE_BYTES {
+        return Err(BundleError::TooLarge {
+            size: bytes.len(),
+            max: MAX_BUNDLE_BYTES,
+        });
+    }
+    let b: Bundle = serde_json::from_slice(bytes).map_err(|e| BundleError::Json(e.to_string()))?;
+    if b.format != BUNDLE_FORMAT {
+        return Err(BundleError::Format(b.format));
+    }
+    if b.events.len() > MAX_BUNDLE_EVENTS {
+        return Err(BundleError::Json(format!(
+            "more than {MAX_BUNDLE_EVENTS} events"
+        )));
+    }
+    // 1. The charter, only if it is the one the verifier trusts.
+    b.charter.validate().map_err(BundleError::Charter)?;
+    let network = b.charter.network_id();
+    let trusted = match trust {
+        TrustRoot::NetworkId(id) => *id,
+        TrustRoot::Charter(c) => c.network_id(),
+    };
+    if network != trusted || b.network_id != trusted {
+        return Err(BundleError::UntrustedNetwork {
+            trusted,
+            found: if network != trusted {
+                network
+            } else {
+                b.network_id
+            },
+        });
+    }
+    let charter = &b.charter;
+
+    // 2. Every authority's keys, from the charter and signed rotations.
+    let keys = key_states(charter, &b.key_evidence)?;
+
+    // 3. Checkpoints: the author's signature and enough distinct witnesses.
+    let mut witness_verifiers: Vec<(String, CosignatureVerifier)> = Vec::new();
+    for (a, st) in &keys {
+        let name = witness_key_name(
+            &charter.network,
+            &network,
+            &format!("{}/{}", a.participant, a.authority),
+        );
+        if let Some(k) = current_key(st) {
+            if let Ok(v) = CosignatureVerifier::new(&name, &k) {
+                witness_verifiers.push((a.to_string(), v));
+            }
+        }
+    }
+    for o in &charter.observers {
+        let name = witness_key_name(&charter.network, &network, &format!("observer/{}", o.id));
+        if let Ok(v) = CosignatureVerifier::new(&name, &o.key) {
+            witness_verifiers.push((format!("observer {}", o.id), v));
+        }
+    }
+    let mut roots: BTreeMap<(AuthorId, u64), Digest> = BTreeMap::new();
+    let mut checkpoints = Vec::new();
+    for cp in &b.checkpoints {
+        let bad = |reason: String| BundleError::Checkpoint {
+            author: cp.author.to_string(),
+            reason,
+        };
+        let st = keys
+            .get(&cp.author)
+            .ok_or_else(|| bad("the author is not in the charter".into()))?;
+        let note = Note::parse(cp.note.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let c = Checkpoint::from_text(note.text()).map_err(|e| bad(e.to_string()))?;
+        let origin =
+            feed_origin(&charter.network, &network, &cp.author).map_err(|e| bad(e.to_string()))?;
+        if c.origin != origin {
+            return Err(bad(format!(
+                "origin `{}` is not this feed's origin `{origin}`",
+                c.origin
+            )));
+        }
+        let signer_key = st.epoch_at(c.size + 1).key;
+        let log_verifier =
+            Ed25519Verifier::new(&origin, &signer_key).map_err(|e| bad(e.to_string()))?;
+        let mut verifiers: Vec<&dyn NoteVerifier> = vec![&log_verifier];
+        for (who, v) in &witness_verifiers {
+            if *who != cp.author.to_string() {
+                verifiers.push(v);
+            }
+        }
+        let verified = note
+            .verify(&verifiers)
+            .map_err(|e| bad(format!("signature check failed: {e}")))?;
+        if !verified.verified.iter().any(|s| s.name == origin) {
+            return Err(bad(
+                "not signed by the feed's author with its key in force".into()
+            ));
+        }
+        let witnesses: BTreeSet<String> = verified
+            .verified
+            .iter()
+            .filter(|s| s.name != origin)
+            .map(|s| s.name.clone())
+            .collect();
+        if witnesses.len() < min_witnesses {
+            return Err(BundleError::TooFewWitnesses {
+                author: cp.author.to_string(),
+                have: witnesses.len(),
+                need: min_witnesses,
+            });
+        }
+        if let Some(prev) = roots.insert((cp.author.clone(), c.size), c.root) {
+            if prev != c.root {
+                return Err(bad(format!(
+                    "two checkpoints of size {} with different roots: the author showed two views",
+                    c.size
+                )));
+            }
+        }
+        checkpoints.push(VerifiedCheckpoint {
+            author: cp.author.to_string(),
+            size: c.size,
+            root: c.root,
+            witnesses: witnesses.into_iter().collect(),
+        });
+    }
+
+    // 4. Events: signature with the key in force, inclusion in a checkpoint.
+    let mut events = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (index, be) in b.events.iter().enumerate() {
+        let bad = |reason: String| BundleError::Event { index, reason };
+        let bytes = unhex(&be.event).map_err(bad)?;
+        let ev = SignedEvent::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+        let id = ev.id();
+        let c = &ev.content;
+        if c.network != network {
+            return Err(bad("event of another network".into()));
+        }
+        let st = keys
+            .get(&c.author)
+            .ok_or_else(|| bad(format!("{} is not an authority in the charter", c.author)))?;
+        st.check_role_and_body(&ev)
+            .map_err(|e| bad(format!("{} seq {}: {e}", c.author, c.seq)))?;
+        st.check_signature(&ev)
+            .map_err(|e| bad(format!("{} seq {}: {e}", c.author, c.seq)))?;
+        let root = roots
+            .get(&(c.author.clone(), be.checkpoint_size))
+            .ok_or_else(|| {
+                bad(format!(
+                    "no verified checkpoint of {} at size {} in the bundle",
+                    c.author, be.checkpoint_size
+                ))
+            })?;
+        if c.seq == 0 || c.seq > be.checkpoint_size {
+            return Err(bad(format!(
+                "seq {} is not in a tree of size {}",
+                c.seq, be.checkpoint_size
+            )));
+        }
+        verify_inclusion(
+            &event_leaf_hash(&id),
+            c.seq - 1,
+            be.checkpoint_size,
+            &be.proof,
+            root,
+        )
+        .map_err(|e| bad(format!("{} seq {}: inclusion proof: {e}", c.author, c.seq)))?;
+        if seen.insert(id) {
+            events.push(VerifiedEvent {
+                author: c.author.to_string(),
+                seq: c.seq,
+                id,
+                kind: c.body.kind(),
+                certificate: c.body.certificate_number().map(str::to_owned),
+                checkpoint_size: be.checkpoint_size,
+            });
+        }
+    }
+    let issued = events.iter().any(|e| {
+        e.kind == "certificate_issued" && e.certificate.as_deref() == Some(b.certificate.as_str())
+    });
+    if !issued {
+        return Err(BundleError::NoIssue(b.certificate.clone()));
+    }
+    Ok(BundleReport {
+        certificate: b.certificate,
+        network_id: network,
+        network: charter.network.clone(),
+        min_witnesses,
+        events,
+        checkpoints,
+    })
+}
+
+/// Builds the bundle of `number` from a store. `checkpoint(author)` returns
+/// the latest signed checkpoint note (with cosignatures) of a feed.
+pub fn build(
+    ledger: &Ledger,
+    number: &str,
+    checkpoint: &dyn Fn(&AuthorId) -> Option<String>,
+) -> Result<Bundle, BundleError> {
+    let store = |e: StoreError| BundleError::Build(e.to_string());
+    let charter = ledger.charter();
+    let network = ledger.network_id();
+    // The certificate and its lineage, breadth first.
+    let mut todo = vec![(number.to_owned(), 0usize)];
+    let mut done = BTreeSet::new();
+    let mut events: Vec<(crate::event::EventId, SignedEvent)> = Vec::new();
+    while let Some((n, depth)) = todo.pop() {
+        if !done.insert(n.clone()) || done.len() > MAX_LINEAGE_CERTIFICATES {
+            continue;
+        }
+        let rec = ledger.certificate(&n).map_err(store)?;
+        if n == number && rec.issued.is_empty() {
+            return Err(BundleError::NoIssue(n));
+        }
+        for s in rec
+            .issued
+            .iter()
+            .chain(&rec.confirmations)
+            .chain(&rec.voids)
+            .chain(&rec.corrections)
+        {
+            events.push((s.id, s.event.clone()));
+            if let EventBody::CertificateIssued(c) = &s.event.content.body {
+                if depth < MAX_LINEAGE_DEPTH {
+                    for src in &c.source_certificates {
+                        todo.push((src.clone(), depth + 1));
+                    }
+                }
+            }
+        }
+    }
+    // One checkpoint per feed involved.
+    let mut cps: BTreeMap<AuthorId, (u64, String)> = BTreeMap::new();
+    for (_, e) in &events {
+        let a = e.author().clone();
+        if cps.contains_key(&a) {
+            continue;
+        }
+        let note = checkpoint(&a).ok_or_else(|| {
+            BundleError::Build(format!(
+                "no checkpoint of {a} yet; try again once its author has signed one"
+            ))
+        })?;
+        let parsed = Note::parse(note.as_bytes())
+            .map_err(|e| BundleError::Build(format!("checkpoint of {a}: {e}")))?;
+        let c = Checkpoint::from_text(parsed.text())
+            .map_err(|e| BundleError::Build(format!("checkpoint of {a}: {e}")))?;
+        let ours = ledger.tree_root(&a, c.size).map_err(store)?;
+        if ours != c.root {
+            return Err(BundleError::Build(format!(
+                "{a}'s checkpoint of size {} does not match this replica's tree (a split view?)",
+                c.size
+            )));
+        }
+        cps.insert(a, (c.size, note));
+    }
+    let mut out = Vec::new();
+    for (_, e) in &events {
+        let (size, _) = &cps[e.author()];
+        if e.seq() > *size {
+            return Err(BundleError::Build(format!(
+                "{} seq {} is newer than {}'s latest checkpoint (size {size}); try again after the next checkpoint",
+                e.author(),
+                e.seq(),
+                e.author()
+            )));
+        }
+        let proof = ledger
+            .inclusion_proof(e.author(), e.seq(), *size)
+            .map_err(store)?;
+        out.push(BundleEvent {
+            event: hex::encode(e.encode()),
+            checkpoint_size: *size,
+            proof,
+        });
+    }
+    // Every rotation of every feed (authors and witnesses alike).
+    let mut key_evidence = Vec::new();
+    for (author, _) in charter.authors() {
+        if let Some(st) = ledger.feed_state(&author).map_err(store)? {
+            for epoch in st.keys.iter().skip(1) {
+                if let Some(ev) = ledger
+                    .event_at(&author, epoch.from_seq - 1)
+                    .map_err(store)?
+                {
+                    key_evidence.push(hex::encode(ev.event.encode()));
+                }
+            }
+        }
+    }
+    Ok(Bundle {
+        format: BUNDLE_FORMAT.into(),
+        certificate: number.to_owned(),
+        network_id: network,
+        charter: charter.clone(),
+        events: out,
+        checkpoints: cps
+            .into_iter()
+            .map(|(author, (_, note))| BundleCheckpoint { author, note })
+            .collect(),
+        key_evidence,
+    })
+}

@@ -1,0 +1,169 @@
+//! Offline proof bundles: built from a store with witnessed checkpoints,
+//! verified against a trust root the verifier supplies; a changed byte
+//! anywhere, too few cosignatures, or another network's trust root is caught.
+
+use ledger_core::bundle::{build, verify, witness_key_name, BundleError, TrustRoot};
+use ledger_core::store::{Ledger, StoreOptions};
+use ledger_core::testkit::{matching_confirmation, sample_certificate, test_charter, test_key};
+use ledger_core::tlog::checkpoint::{feed_origin, Checkpoint};
+use ledger_core::tlog::cosignature::Cosigner;
+use ledger_core::tlog::note::Ed25519Signer;
+use ledger_core::{AuthorId, Charter, CountryCode, EventBody};
+
+fn a(s: &str) -> AuthorId {
+    AuthorId::new(s, "mme").unwrap()
+}
+
+/// The latest checkpoint of `author`, signed by it and cosigned by `witnesses`.
+fn checkpoint(l: &Ledger, c: &Charter, author: &AuthorId, witnesses: &[&str]) -> String {
+    let size = l.tree_size(author).unwrap();
+    let origin = feed_origin(&c.network, &c.network_id(), author).unwrap();
+    let cp = Checkpoint::new(&origin, size, l.tree_root(author, size).unwrap()).unwrap();
+    let signer = Ed25519Signer::from_authority_key(&origin, &test_key(author)).unwrap();
+    let mut note = cp.sign(&signer).unwrap();
+    for w in witnesses {
+        let name = witness_key_name(&c.network, &c.network_id(), &format!("{w}/mme"));
+        let cosigner = Cosigner::from_authority_key(&name, &test_key(&a(w))).unwrap();
+        note.add_signature(cosigner.cosign(note.text(), 1_790_000_000).unwrap())
+            .unwrap();
+    }
+    note.encode()
+}
+
+fn setup() -> (tempfile::TempDir, Charter, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = test_charter(&["BW", "EU", "IN", "ZA"]);
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    let code = |s| CountryCode::new(s).unwrap();
+    // BW exports to EU; EU re-exports to IN citing it; IN confirms.
+    let mut bw_cert = sample_certificate(code("BW"), code("EU"), 1);
+    bw_cert.number = "BW-2026-000001".into();
+    for n in 2..6 {
+        l.append_own(
+            &test_key(&a("BW")),
+            &a("BW"),
+            vec![EventBody::CertificateIssued(sample_certificate(
+                code("BW"),
+                code("EU"),
+                n,
+            ))],
+            5,
+        )
+        .unwrap();
+    }
+    l.append_own(
+        &test_key(&a("BW")),
+        &a("BW"),
+        vec![EventBody::CertificateIssued(bw_cert.clone())],
+        10,
+    )
+    .unwrap();
+    l.append_own(
+        &test_key(&a("EU")),
+        &a("EU"),
+        vec![EventBody::ImportConfirmed(matching_confirmation(&bw_cert))],
+        11,
+    )
+    .unwrap();
+    let mut eu_cert = sample_certificate(code("EU"), code("IN"), 2);
+    eu_cert.number = "EU-2026-000002".into();
+    eu_cert.carat_hundredths = bw_cert.carat_hundredths / 2;
+    eu_cert.source_certificates = vec![bw_cert.number.clone()];
+    l.append_own(
+        &test_key(&a("EU")),
+        &a("EU"),
+        vec![EventBody::CertificateIssued(eu_cert.clone())],
+        12,
+    )
+    .unwrap();
+    l.append_own(
+        &test_key(&a("IN")),
+        &a("IN"),
+        vec![EventBody::ImportConfirmed(matching_confirmation(&eu_cert))],
+        13,
+    )
+    .unwrap();
+    (dir, c, l)
+}
+
+#[test]
+fn bundle_verifies_offline_and_every_changed_byte_is_caught() {
+    let (_dir, c, l) = setup();
+    let witnesses = |author: &AuthorId| -> Vec<&'static str> {
+        ["BW", "EU", "IN", "ZA"]
+            .into_iter()
+            .filter(|w| *w != author.participant.as_str())
+            .collect()
+    };
+    let b = build(&l, "EU-2026-000002", &|author| {
+        Some(checkpoint(&l, &c, author, &witnesses(author)))
+    })
+    .unwrap();
+    // Issue and confirmation of EU-…-2, and of its source BW-…-1.
+    assert_eq!(b.events.len(), 4);
+    let bytes = serde_json::to_vec_pretty(&b).unwrap();
+    let trust = TrustRoot::NetworkId(c.network_id());
+    let report = verify(&bytes, &trust, 3).unwrap();
+    assert_eq!(report.events.len(), 4);
+    assert!(report.checkpoints.iter().all(|cp| cp.witnesses.len() == 3));
+    // Also with the charter as trust root.
+    verify(&bytes, &TrustRoot::Charter(Box::new(c.clone())), 2).unwrap();
+
+    // Too few cosignatures for the verifier's threshold.
+    match verify(&bytes, &trust, 4) {
+        Err(BundleError::TooFewWitnesses {
+            have: 3, need: 4, ..
+        }) => {}
+        r => panic!("{r:?}"),
+    }
+    // Another network's trust root.
+    let other = test_charter(&["BW", "EU"]);
+    assert!(matches!(
+        verify(&bytes, &TrustRoot::NetworkId(other.network_id()), 1),
+        Err(BundleError::UntrustedNetwork { .. })
+    ));
+    // Every byte changed, one at a time (a different bit per byte), is caught
+    // or leaves the meaning unchanged (JSON whitespace).
+    let mut caught = 0;
+    for i in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[i] ^= 1 << (i % 7);
+        match verify(&bad, &trust, 3) {
+            Err(_) => caught += 1,
+            Ok(r) => {
+                let reparsed: serde_json::Value = serde_json::from_slice(&bad).unwrap();
+                let original: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(
+                    reparsed,
+                    original,
+                    "byte {i} ({:?} -> {:?}) changed the bundle's meaning and still verified: {r:?}",
+                    String::from_utf8_lossy(&bytes[i.saturating_sub(20)..(i + 20).min(bytes.len())]),
+                    String::from_utf8_lossy(&bad[i.saturating_sub(20)..(i + 20).min(bytes.len())]),
+                );
+            }
+        }
+    }
+    assert!(caught > bytes.len() / 2);
+}
+
+#[test]
+fn building_refuses_what_a_checkpoint_does_not_cover() {
+    let (_dir, c, l) = setup();
+    // A checkpoint older than the last event of a feed.
+    let stale = |author: &AuthorId| -> Option<String> {
+        let size = l.tree_size(author).unwrap();
+        let origin = feed_origin(&c.network, &c.network_id(), author).unwrap();
+        let cp =
+            Checkpoint::new(&origin, size - 1, l.tree_root(author, size - 1).unwrap()).unwrap();
+        let signer = Ed25519Signer::from_authority_key(&origin, &test_key(author)).unwrap();
+        Some(cp.sign(&signer).unwrap().encode())
+    };
+    assert!(matches!(
+        build(&l, "EU-2026-000002", &stale),
+        Err(BundleError::Build(_))
+    ));
+    assert!(matches!(
+        build(&l, "XX-NOPE", &|_| None),
+        Err(BundleError::NoIssue(_))
+    ));
+}
