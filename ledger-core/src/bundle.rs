@@ -23,7 +23,7 @@ use crate::event::SignedEvent;
 use crate::feed::FeedState;
 use crate::model::{AuthorId, EventBody};
 use crate::store::Ledger;
-use crate::tlog::checkpoint::{feed_origin, Checkpoint, ORIGIN_PREFIX};
+use crate::tlog::checkpoint::{feed_origin, witness_name, Checkpoint, WitnessId};
 use crate::tlog::cosignature::CosignatureVerifier;
 use crate::tlog::merkle::{event_leaf_hash, verify_inclusion};
 use crate::tlog::note::{Ed25519Verifier, Note, NoteVerifier};
@@ -142,17 +142,6 @@ pub struct BundleReport {
     pub checkpoints: Vec<VerifiedCheckpoint>,
 }
 
-/// The cosignature key name of a witness: an authority
-/// (`<prefix>/<network>/<16 hex of network id>/witness/<CC>/<authority>`) or
-/// an observer (`…/witness/observer/<id>`).
-pub fn witness_key_name(network_name: &str, network_id: &Digest, who: &str) -> String {
-    let hex = network_id.to_hex();
-    format!(
-        "{ORIGIN_PREFIX}/{network_name}/{}/witness/{who}",
-        &hex[..16]
-    )
-}
-
 /// Decodes lowercase hex (one spelling per byte string).
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -249,11 +238,9 @@ pub fn verify(
     // 3. Checkpoints: the author's signature and enough distinct witnesses.
     let mut witness_verifiers: Vec<(String, CosignatureVerifier)> = Vec::new();
     for (a, st) in &keys {
-        let name = witness_key_name(
-            &charter.network,
-            &network,
-            &format!("{}/{}", a.participant, a.authority),
-        );
+        let Ok(name) = witness_name(&charter.network, &network, WitnessId::Authority(a)) else {
+            continue;
+        };
         if let Some(k) = current_key(st) {
             if let Ok(v) = CosignatureVerifier::new(&name, &k) {
                 witness_verifiers.push((a.to_string(), v));
@@ -261,7 +248,9 @@ pub fn verify(
         }
     }
     for o in &charter.observers {
-        let name = witness_key_name(&charter.network, &network, &format!("observer/{}", o.id));
+        let Ok(name) = witness_name(&charter.network, &network, WitnessId::Observer(&o.id)) else {
+            continue;
+        };
         if let Ok(v) = CosignatureVerifier::new(&name, &o.key) {
             witness_verifiers.push((format!("observer {}", o.id), v));
         }

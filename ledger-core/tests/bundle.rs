@@ -2,10 +2,10 @@
 //! verified against a trust root the verifier supplies; a changed byte
 //! anywhere, too few cosignatures, or another network's trust root is caught.
 
-use ledger_core::bundle::{build, verify, witness_key_name, BundleError, TrustRoot};
+use ledger_core::bundle::{build, verify, BundleError, TrustRoot};
 use ledger_core::store::{Ledger, StoreOptions};
 use ledger_core::testkit::{matching_confirmation, sample_certificate, test_charter, test_key};
-use ledger_core::tlog::checkpoint::{feed_origin, Checkpoint};
+use ledger_core::tlog::checkpoint::{feed_origin, witness_name, Checkpoint, WitnessId};
 use ledger_core::tlog::cosignature::Cosigner;
 use ledger_core::tlog::note::Ed25519Signer;
 use ledger_core::{AuthorId, Charter, CountryCode, EventBody};
@@ -22,7 +22,7 @@ fn checkpoint(l: &Ledger, c: &Charter, author: &AuthorId, witnesses: &[&str]) ->
     let signer = Ed25519Signer::from_authority_key(&origin, &test_key(author)).unwrap();
     let mut note = cp.sign(&signer).unwrap();
     for w in witnesses {
-        let name = witness_key_name(&c.network, &c.network_id(), &format!("{w}/mme"));
+        let name = witness_name(&c.network, &c.network_id(), WitnessId::Authority(&a(w))).unwrap();
         let cosigner = Cosigner::from_authority_key(&name, &test_key(&a(w))).unwrap();
         note.add_signature(cosigner.cosign(note.text(), 1_790_000_000).unwrap())
             .unwrap();
