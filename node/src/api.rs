@@ -184,7 +184,13 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/audit", get(audit))
         .route("/v1/stats", get(stats))
         .route("/v1/trace/{number}", get(trace))
+        .route("/v1/checkpoint", get(checkpoint))
+        .route("/v1/checkpoints", get(checkpoints_all))
+        .route("/v1/proofs/inclusion", get(inclusion_proof))
+        .route("/v1/proofs/consistency", get(consistency_proof))
+        .route("/v1/split-views", get(split_views))
         .route("/metrics", get(metrics))
+        .merge(witness_routes())
         .merge(writes)
         .merge(batch)
         .with_state(node)
@@ -337,6 +343,8 @@ async fn status(State(node): State<AppState>) -> ApiResult {
         "events": heads.iter().map(|h| h.seq).sum::<u64>(),
         "feeds": heads.iter().map(|h| json!({"author": h.author.to_string(), "seq": h.seq, "id": h.id})).collect::<Vec<_>>(),
         "fork_proofs": forks,
+        "checkpoints": node.checkpoints.all_latest().len(),
+        "split_views": node.checkpoints.split_view_count(),
         "peers": peers,
         "uptime_secs": node.started.elapsed().as_secs(),
         "network_counters": net.as_ref().map(|s| &s.counters),
@@ -751,4 +759,281 @@ async fn rotate(State(node): State<AppState>, headers: HeaderMap) -> ApiResult {
         "new_public_key": kf.public_key,
         "next_key_digest": kf.next_key_digest,
     })))
+}
+
+// ------------------------------------------------------------ checkpoints
+
+/// The JSON view of a checkpoint held for `author`.
+fn checkpoint_json(author: &AuthorId, s: &crate::checkpoints::Signed) -> Value {
+    let cp = &s.checkpoint;
+    json!({
+        "author": author.to_string(),
+        "origin": cp.origin,
+        "size": cp.size,
+        "root": cp.root,
+        "note": s.note.encode(),
+        "cosignatures": crate::checkpoints::cosignatures(&s.note, &cp.origin)
+            .into_iter()
+            .map(|(witness, timestamp)| json!({"witness": witness, "timestamp": timestamp}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// An author given in a query: 422 when malformed, 404 when not in the charter.
+fn query_author(node: &Node, field: &str, text: &str) -> Result<AuthorId, ApiError> {
+    let author: AuthorId = text.parse().map_err(|e: String| ApiError::bad(field, e))?;
+    if node.ledger.charter().authority(&author).is_none() {
+        return Err(ApiError::not_found(format!(
+            "{author} is not an author of this network"
+        )));
+    }
+    Ok(author)
+}
+
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+#[derive(Deserialize)]
+struct AuthorQuery {
+    author: String,
+}
+
+async fn checkpoint(State(node): State<AppState>, q: QueryResult<AuthorQuery>) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let author = query_author(&node, "author", &q.author)?;
+    match node.checkpoints.latest(&author) {
+        Some(s) => Ok(Json(checkpoint_json(&author, &s))),
+        None => Err(ApiError::not_found(format!(
+            "no checkpoint of {author}'s feed yet"
+        ))),
+    }
+}
+
+async fn checkpoints_all(State(node): State<AppState>) -> ApiResult {
+    let all = node.checkpoints.all_latest();
+    Ok(Json(json!({
+        "checkpoints": all.iter().map(|(a, s)| checkpoint_json(a, s)).collect::<Vec<_>>(),
+    })))
+}
+
+fn hex_list(hashes: &[Digest]) -> Vec<String> {
+    hashes.iter().map(Digest::to_hex).collect()
+}
+
+/// The latest checkpoint's size for `author`, as the default tree size of
+/// a proof (409 when there is none covering `at_least`).
+fn checkpoint_size(node: &Node, author: &AuthorId, at_least: u64) -> Result<u64, ApiError> {
+    let size = node.checkpoints.latest(author).map(|s| s.checkpoint.size);
+    match size {
+        Some(n) if n >= at_least => Ok(n),
+        _ => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_checkpointed",
+            format!(
+                "no checkpoint of {author}'s feed covers size {at_least} yet (latest: {}); retry after the next checkpoint or pass `size`",
+                size.map_or("none".to_owned(), |n| n.to_string())
+            ),
+        )),
+    }
+}
+
+/// 422 naming `field` when `size` is beyond what this node holds.
+async fn check_held(
+    node: &Arc<Node>,
+    author: &AuthorId,
+    field: &str,
+    size: u64,
+) -> Result<(), ApiError> {
+    let ledger = node.ledger.clone();
+    let a = author.clone();
+    let held = blocking(move || ledger.tree_size(&a)).await?;
+    if size > held {
+        return Err(ApiError::bad(
+            field,
+            format!("this node holds {held} events of {author}, not {size}"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    id: String,
+    size: Option<u64>,
+}
+
+async fn inclusion_proof(
+    State(node): State<AppState>,
+    q: QueryResult<InclusionQuery>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let id = Digest::from_hex(&q.id).map_err(|e| ApiError::bad("id", e))?;
+    let ledger = node.ledger.clone();
+    let Some(ev) = blocking(move || ledger.event_by_id(&id)).await? else {
+        return Err(ApiError::not_found(format!("no event {id}")));
+    };
+    let author = ev.event.author().clone();
+    let seq = ev.event.seq();
+    if ledger_stored_id(&node, &author, seq).await? != Some(id) {
+        // The other side of a fork: not in this node's tree.
+        return Err(ApiError::not_found(format!(
+            "event {id} is not in this node's tree of {author}'s feed (a forked place)"
+        )));
+    }
+    let size = match q.size {
+        Some(n) => n,
+        None => checkpoint_size(&node, &author, seq)?,
+    };
+    if size < seq {
+        return Err(ApiError::bad(
+            "size",
+            format!("event {id} is at seq {seq}, beyond a tree of size {size}"),
+        ));
+    }
+    check_held(&node, &author, "size", size).await?;
+    let ledger = node.ledger.clone();
+    let a = author.clone();
+    let (root, proof) = blocking(move || {
+        Ok((
+            ledger.tree_root(&a, size)?,
+            ledger.inclusion_proof(&a, seq, size)?,
+        ))
+    })
+    .await?;
+    Ok(Json(json!({
+        "author": author.to_string(),
+        "seq": seq,
+        "leaf_index": seq - 1,
+        "size": size,
+        "root": root,
+        "proof": hex_list(&proof),
+    })))
+}
+
+/// The id stored at `author`/`seq` in this node's feed.
+async fn ledger_stored_id(
+    node: &Arc<Node>,
+    author: &AuthorId,
+    seq: u64,
+) -> Result<Option<Digest>, ApiError> {
+    let ledger = node.ledger.clone();
+    let a = author.clone();
+    Ok(blocking(move || ledger.event_at(&a, seq))
+        .await?
+        .map(|s| s.id))
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    author: String,
+    old: u64,
+    new: Option<u64>,
+}
+
+async fn consistency_proof(
+    State(node): State<AppState>,
+    q: QueryResult<ConsistencyQuery>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let author = query_author(&node, "author", &q.author)?;
+    let new = match q.new {
+        Some(n) => n,
+        None => checkpoint_size(&node, &author, q.old)?,
+    };
+    if q.old > new {
+        return Err(ApiError::bad(
+            "old",
+            format!("old size {} is larger than new size {new}", q.old),
+        ));
+    }
+    check_held(&node, &author, "new", new).await?;
+    let ledger = node.ledger.clone();
+    let a = author.clone();
+    let old = q.old;
+    let (old_root, new_root, proof) = blocking(move || {
+        Ok((
+            ledger.tree_root(&a, old)?,
+            ledger.tree_root(&a, new)?,
+            ledger.consistency_proof(&a, old, new)?,
+        ))
+    })
+    .await?;
+    Ok(Json(json!({
+        "author": author.to_string(),
+        "old": old,
+        "new": new,
+        "old_root": old_root,
+        "new_root": new_root,
+        "proof": hex_list(&proof),
+    })))
+}
+
+async fn split_views(State(node): State<AppState>) -> ApiResult {
+    let all = node.checkpoints.split_views();
+    let side =
+        |c: &ledger_core::tlog::checkpoint::Checkpoint| json!({"size": c.size, "root": c.root});
+    Ok(Json(json!({
+        "split_views": all.iter().map(|s| json!({
+            "author": s.author.to_string(),
+            "origin": s.view.origin,
+            "first": side(&s.view.first),
+            "second": side(&s.view.second),
+            "first_note": s.proof.first,
+            "second_note": s.proof.second,
+            "path": hex_list(&s.proof.path),
+            "hash": s.hash,
+            "proof_hex": hex::encode(s.proof.encode()),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+// ------------------------------------------------------------ witness
+
+/// The prefix of the c2sp.org/tlog-witness endpoints.
+pub const WITNESS_PREFIX: &str = "/witness";
+
+fn witness_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            &format!("{WITNESS_PREFIX}/add-checkpoint"),
+            post(add_checkpoint),
+        )
+        .layer(DefaultBodyLimit::max(
+            ledger_core::tlog::witness::MAX_REQUEST_BYTES,
+        ))
+}
+
+/// `POST /witness/add-checkpoint` (c2sp.org/tlog-witness): plain-text body
+/// and answers with the spec's status codes.
+async fn add_checkpoint(State(node): State<AppState>, body: axum::body::Bytes) -> Response {
+    let key = node.identity_key().await;
+    let book = node.checkpoints.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        book.add_checkpoint_http(&body, &key, crate::checkpoints::now_secs())
+    })
+    .await;
+    match r {
+        Ok(Ok((answer, actions))) => {
+            node.publish_checkpoint_actions(actions).await;
+            let status =
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (
+                status,
+                [(header::CONTENT_TYPE, answer.content_type)],
+                answer.body,
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("witness error: {e}\n"),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("witness error: {e}\n"),
+        )
+            .into_response(),
+    }
 }

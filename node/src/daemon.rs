@@ -12,6 +12,7 @@ use ledger_core::store::{Ledger, StoreOptions};
 use ledger_core::Charter;
 use tracing::{error, info, warn};
 
+use crate::checkpoints::Checkpoints;
 use crate::config::{self, LogFormat, NodeConfig};
 use crate::net::{NetConfig, Network};
 use crate::service::{Identity, Node, StoreSource};
@@ -240,6 +241,14 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
         info!(%addr, peer_id = %status.local_peer_id, "listening (libp2p)");
     }
 
+    let checkpoints = {
+        let (d, l, me) = (dir.clone(), ledger.clone(), identity.me());
+        tokio::task::spawn_blocking(move || Checkpoints::open(&d, l, me))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("checkpoints: {e}"))?
+    };
+    let checkpoints = Arc::new(checkpoints);
     let node = Arc::new(Node {
         ledger: ledger.clone(),
         net: net.clone(),
@@ -248,8 +257,11 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
         token,
         started: Instant::now(),
         view_cache: Default::default(),
+        checkpoints: checkpoints.clone(),
+        checkpoint_sync_ms: Default::default(),
     });
     let events_task = tokio::spawn(node.clone().run_network_events(rx));
+    let checkpoint_task = tokio::spawn(node.clone().run_checkpoints());
 
     let api_addr = cfg.api_addr()?;
     let listener = tokio::net::TcpListener::bind(api_addr)
@@ -276,6 +288,11 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     info!("stopping: closing the network, flushing the store");
     let _ = net.shutdown().await;
     events_task.abort();
+    checkpoint_task.abort();
+    let c = checkpoints.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.flush()).await {
+        warn!(error = %e, "latest checkpoints not written");
+    }
     let l = ledger.clone();
     let _ = tokio::task::spawn_blocking(move || l.flush()).await;
     drop(node);
@@ -296,7 +313,7 @@ fn check_identity(charter: &Charter, identity: &Identity, kf: &KeyFile) -> Resul
                 info!(%author, "key file differs from the charter's genesis key (rotated?)");
             }
         }
-        Identity::Observer { id } => {
+        Identity::Observer { id, .. } => {
             charter
                 .observer(id)
                 .ok_or_else(|| format!("observer {id} is not in the charter"))?;

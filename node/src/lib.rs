@@ -5,6 +5,9 @@
 //! - [`service`]: the node proper, gluing the store to the network: whatever
 //!   arrives is appended through the store's validation; only what the store
 //!   accepted is forwarded.
+//! - [`checkpoints`]: signed checkpoints of the node's own feed, witness
+//!   cosignatures of the others' (checked against the replica), split-view
+//!   proofs, and the c2sp.org/tlog-witness `add-checkpoint` logic.
 //! - [`api`]: the HTTP API (JSON) and `/metrics`.
 //! - [`config`]: `node.toml`, `init`, key and token files.
 //! - [`daemon`]: `init` / `run`, signals, clean shutdown.
@@ -12,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod checkpoints;
 pub mod cluster;
 pub mod config;
 pub mod daemon;

@@ -11,10 +11,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ledger_core::error::{EventError, StoreError};
 use ledger_core::keys::{KeyFile, KeyOwner};
 use ledger_core::store::{AppendOutcome, Ledger};
-use ledger_core::{AuthorId, EventBody, EventId, ForkProof, ObserverId, SignedEvent};
+use ledger_core::{AuthorId, AuthorityKey, EventBody, EventId, ForkProof, ObserverId, SignedEvent};
 use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, info, warn};
 
+use crate::checkpoints::{self, Actions, Checkpoints, Me, Verdict};
 use crate::metrics::Metrics;
 use crate::net::{FeedHeadWire, NetEvent, NetworkHandle, SyncSource, Validation};
 
@@ -26,8 +27,8 @@ pub enum Identity {
         key: Box<Mutex<KeyFile>>,
         key_path: PathBuf,
     },
-    /// An observer: read-only.
-    Observer { id: ObserverId },
+    /// An observer: read-only (its key only cosigns checkpoints).
+    Observer { id: ObserverId, key: AuthorityKey },
 }
 
 impl Identity {
@@ -38,7 +39,7 @@ impl Identity {
                 key: Box::new(Mutex::new(kf)),
                 key_path,
             }),
-            KeyOwner::Observer(id) => Ok(Identity::Observer { id }),
+            KeyOwner::Observer(id) => Ok(Identity::Observer { key: kf.key(), id }),
             KeyOwner::Unassigned => Err(format!(
                 "{}: the key is not assigned to an authority or observer (make it with `kpl keygen --author CC/name` or `--observer id`)",
                 key_path.display()
@@ -46,10 +47,18 @@ impl Identity {
         }
     }
 
+    /// Who this node is as a witness.
+    pub fn me(&self) -> Me {
+        match self {
+            Identity::Authority { author, .. } => Me::Authority(author.clone()),
+            Identity::Observer { id, .. } => Me::Observer(id.clone()),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Identity::Authority { author, .. } => format!("participant authority {author}"),
-            Identity::Observer { id } => format!("observer {id}"),
+            Identity::Observer { id, .. } => format!("observer {id}"),
         }
     }
 }
@@ -68,6 +77,11 @@ pub struct Node {
     /// The analysis view of the replica, rebuilt only when the ledger changed
     /// (keyed by the number of events and fork proofs it covers).
     pub view_cache: std::sync::Mutex<Option<CachedView>>,
+    /// Checkpoints, witness state and split-view proofs.
+    pub checkpoints: Arc<Checkpoints>,
+    /// When this node last asked for an anti-entropy round because a
+    /// checkpoint was ahead of its replica (ms since the epoch).
+    pub checkpoint_sync_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -247,6 +261,16 @@ impl Node {
                         from,
                         msg_id,
                     } => self.apply_fork_proof(bytes, from, msg_id).await,
+                    NetEvent::Checkpoint {
+                        bytes,
+                        from,
+                        msg_id,
+                    } => self.apply_checkpoint(bytes, from, msg_id).await,
+                    NetEvent::SplitView {
+                        bytes,
+                        from,
+                        msg_id,
+                    } => self.apply_split_view(bytes, from, msg_id).await,
                     NetEvent::PeerConnected { peer } => info!(%peer, "peer connected"),
                     NetEvent::PeerDisconnected { peer } => info!(%peer, "peer disconnected"),
                 }
@@ -436,6 +460,118 @@ impl Node {
         let _ = self.net.report_validation(msg_id, from, verdict).await;
     }
 
+    /// This node's identity key as it is now (the authority's current key,
+    /// or the observer key): it signs checkpoints and cosignatures.
+    pub async fn identity_key(&self) -> AuthorityKey {
+        match &self.identity {
+            Identity::Authority { key, .. } => key.lock().await.key(),
+            Identity::Observer { key, .. } => AuthorityKey::from_seed(key.seed()),
+        }
+    }
+
+    /// Publishes what the checkpoint book asks for.
+    pub async fn publish_checkpoint_actions(&self, actions: Actions) {
+        for note in actions.checkpoints {
+            if let Err(e) = self.net.publish_checkpoint(note.into_bytes()).await {
+                debug!(error = %e, "checkpoint not published");
+            }
+        }
+        for proof in actions.split_views {
+            if let Err(e) = self.net.publish_split_view(proof).await {
+                debug!(error = %e, "split-view proof not published");
+            }
+        }
+        if actions.sync {
+            // At most one extra round a second.
+            let now = now_ms();
+            let last = self
+                .checkpoint_sync_ms
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if now.saturating_sub(last) >= 1000 {
+                self.checkpoint_sync_ms
+                    .store(now, std::sync::atomic::Ordering::Relaxed);
+                let _ = self.net.sync_now().await;
+            }
+        }
+    }
+
+    /// Signs this node's checkpoints and checks pending ones every
+    /// [`checkpoints::CHECKPOINT_INTERVAL`], until the task is stopped.
+    pub async fn run_checkpoints(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(checkpoints::CHECKPOINT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let key = self.identity_key().await;
+            let book = self.checkpoints.clone();
+            let r =
+                tokio::task::spawn_blocking(move || book.tick(Some(&key), checkpoints::now_secs()))
+                    .await;
+            match r {
+                Ok(Ok(actions)) => self.publish_checkpoint_actions(actions).await,
+                Ok(Err(e)) => warn!(error = %e, "checkpoint tick failed"),
+                Err(e) => warn!(error = %e, "checkpoint tick panicked"),
+            }
+        }
+    }
+
+    async fn apply_checkpoint(
+        &self,
+        bytes: Vec<u8>,
+        from: crate::net::PeerId,
+        msg_id: crate::net::MessageId,
+    ) {
+        let key = self.identity_key().await;
+        let book = self.checkpoints.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            book.on_gossip_checkpoint(&bytes, Some(&key), checkpoints::now_secs())
+        })
+        .await;
+        let verdict = match r {
+            Ok(Ok((v, actions))) => {
+                self.publish_checkpoint_actions(actions).await;
+                v
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "checkpoint not handled");
+                Verdict::Ignore
+            }
+            Err(_) => Verdict::Ignore,
+        };
+        if verdict == Verdict::Reject {
+            self.metrics.rejected("bad_checkpoint");
+        }
+        let _ = self
+            .net
+            .report_validation(msg_id, from, validation(verdict))
+            .await;
+    }
+
+    async fn apply_split_view(
+        &self,
+        bytes: Vec<u8>,
+        from: crate::net::PeerId,
+        msg_id: crate::net::MessageId,
+    ) {
+        let book = self.checkpoints.clone();
+        let verdict =
+            match tokio::task::spawn_blocking(move || book.on_gossip_split_view(&bytes)).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "split-view proof not handled");
+                    Verdict::Ignore
+                }
+                Err(_) => Verdict::Ignore,
+            };
+        if verdict == Verdict::Reject {
+            self.metrics.rejected("bad_split_view");
+        }
+        let _ = self
+            .net
+            .report_validation(msg_id, from, validation(verdict))
+            .await;
+    }
+
     /// The heads each connected peer last announced, by peer id.
     pub async fn peer_heads(&self) -> HashMap<String, Vec<FeedHeadWire>> {
         match self.net.status().await {
@@ -473,6 +609,14 @@ impl Node {
             .collect();
         out.sort();
         out
+    }
+}
+
+fn validation(v: Verdict) -> Validation {
+    match v {
+        Verdict::Accept => Validation::Accept,
+        Verdict::Ignore => Validation::Ignore,
+        Verdict::Reject => Validation::Reject,
     }
 }
 

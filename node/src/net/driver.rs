@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ledger_core::codec::{MAX_EVENT_BYTES, MAX_FORK_PROOF_BYTES};
 use ledger_core::{AuthorId, Charter, EventId, SignedEvent};
 use libp2p::allow_block_list::{self, AllowedPeers};
 use libp2p::connection_limits::{self, ConnectionLimits};
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError, TopicHash};
+use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -20,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-use super::gossip::{self, TopicKind};
+use super::gossip::{self, TopicKind, Topics};
 use super::wire::{self, FeedHeadWire, SyncCodec, SyncRequest, SyncResponse};
 use super::{
     charter_peers, Command, Keypair, NetConfig, NetCounters, NetError, NetEvent, NetLimits,
@@ -110,13 +109,17 @@ pub(crate) async fn spawn(
         .with_swarm_config(|c| c.with_idle_connection_timeout(limits.idle_connection_timeout))
         .build();
 
-    let events_topic = gossip::events_topic(&network);
-    let forks_topic = gossip::forks_topic(&network);
-    for t in [&events_topic, &forks_topic] {
+    let topics = Topics::of(&network);
+    for t in [
+        gossip::events_topic(&network),
+        gossip::forks_topic(&network),
+        gossip::checkpoints_topic(&network),
+        gossip::split_views_topic(&network),
+    ] {
         swarm
             .behaviour_mut()
             .gossipsub
-            .subscribe(t)
+            .subscribe(&t)
             .map_err(|e| NetError::Other(format!("subscribe: {e}")))?;
     }
 
@@ -157,8 +160,7 @@ pub(crate) async fn spawn(
         internal_tx,
         internal_rx,
         allowed,
-        events_topic,
-        forks_topic,
+        topics,
         bootstrap,
         listen_addrs,
         peers: HashMap::new(),
@@ -247,8 +249,7 @@ struct Driver {
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
     allowed: HashSet<PeerId>,
-    events_topic: IdentTopic,
-    forks_topic: IdentTopic,
+    topics: Topics,
     bootstrap: Vec<(PeerId, Multiaddr)>,
     listen_addrs: Vec<Multiaddr>,
     peers: HashMap<PeerId, PeerState>,
@@ -385,11 +386,7 @@ impl Driver {
             self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
             return;
         }
-        let kind = gossip::topic_kind(
-            &message.topic,
-            &self.events_topic.hash(),
-            &self.forks_topic.hash(),
-        );
+        let kind = self.topics.kind(&message.topic);
         let ev = match kind {
             TopicKind::Events => NetEvent::GossipEvent {
                 bytes: message.data,
@@ -397,6 +394,16 @@ impl Driver {
                 msg_id: message_id.clone(),
             },
             TopicKind::Forks => NetEvent::ForkProof {
+                bytes: message.data,
+                from: propagation_source,
+                msg_id: message_id.clone(),
+            },
+            TopicKind::Checkpoints => NetEvent::Checkpoint {
+                bytes: message.data,
+                from: propagation_source,
+                msg_id: message_id.clone(),
+            },
+            TopicKind::SplitViews => NetEvent::SplitView {
                 bytes: message.data,
                 from: propagation_source,
                 msg_id: message_id.clone(),
@@ -847,11 +854,11 @@ impl Driver {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Publish {
-                forks,
+                topic,
                 bytes,
                 reply,
             } => {
-                let _ = reply.send(self.publish(forks, bytes));
+                let _ = reply.send(self.publish(topic, bytes));
             }
             Command::Report {
                 msg_id,
@@ -906,22 +913,25 @@ impl Driver {
         }
     }
 
-    fn publish(&mut self, forks: bool, bytes: Vec<u8>) -> Result<gossipsub::MessageId, NetError> {
-        let (topic, max): (TopicHash, usize) = if forks {
-            (self.forks_topic.hash(), MAX_FORK_PROOF_BYTES)
-        } else {
-            (self.events_topic.hash(), MAX_EVENT_BYTES)
+    fn publish(
+        &mut self,
+        kind: TopicKind,
+        bytes: Vec<u8>,
+    ) -> Result<gossipsub::MessageId, NetError> {
+        let Some(topic) = self.topics.hash(kind).cloned() else {
+            return Err(NetError::Other("no such topic".into()));
         };
+        let max = kind.max_payload();
         if bytes.len() > max {
             return Err(NetError::TooLarge {
                 size: bytes.len(),
                 max,
             });
         }
-        let id = if forks {
-            gossip::other_message_id(&bytes)
-        } else {
+        let id = if kind == TopicKind::Events {
             gossip::event_message_id(&bytes)
+        } else {
+            gossip::other_message_id(&bytes)
         };
         match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
             Ok(id) => Ok(id),
@@ -929,11 +939,7 @@ impl Driver {
             Err(PublishError::NoPeersSubscribedToTopic) => Err(NetError::NoPeers),
             Err(PublishError::MessageTooLarge) => Err(NetError::TooLarge {
                 size: max,
-                max: if forks {
-                    gossip::MAX_FORK_MESSAGE_BYTES
-                } else {
-                    gossip::MAX_EVENT_MESSAGE_BYTES
-                },
+                max: kind.max_message(),
             }),
             Err(e) => Err(NetError::Other(format!("publish: {e}"))),
         }

@@ -26,7 +26,9 @@
 //!   (P4 below); Ignore drops the message without penalty.
 //! - **Max transmit size**: 80 KiB on the events topic (an event is at most
 //!   64 KiB, plus the gossipsub envelope and signature); 208 KiB on the forks
-//!   topic (a fork proof is at most 192 KiB).
+//!   topic (a fork proof is at most 192 KiB); 48 KiB on the checkpoints topic
+//!   (a signed checkpoint note is at most 32 KiB here); 80 KiB on the
+//!   split-views topic (a split-view proof is at most 64 KiB here).
 //! - **Peer scoring** is on, tuned for a small, sparse, known network. Per
 //!   topic: P4 (invalid deliveries) weight -10 on the squared count of
 //!   rejected messages, the count decaying 1 % a second (half-life ≈ 69 s);
@@ -61,6 +63,17 @@ pub const MAX_EVENT_MESSAGE_BYTES: usize = MAX_EVENT_BYTES + 16 * 1024;
 /// Max transmit size of the fork-proof topic.
 pub const MAX_FORK_MESSAGE_BYTES: usize = MAX_FORK_PROOF_BYTES + 16 * 1024;
 
+/// Largest payload of the checkpoints topic: one signed checkpoint note
+/// (its text, the log's signature and cosignature lines).
+pub const MAX_CHECKPOINT_NOTE_BYTES: usize = 32 * 1024;
+/// Max transmit size of the checkpoints topic.
+pub const MAX_CHECKPOINT_MESSAGE_BYTES: usize = MAX_CHECKPOINT_NOTE_BYTES + 16 * 1024;
+/// Largest payload of the split-views topic: one canonical encoded
+/// split-view proof (its notes carry only the log's signatures).
+pub const MAX_SPLIT_VIEW_GOSSIP_BYTES: usize = 64 * 1024;
+/// Max transmit size of the split-views topic.
+pub const MAX_SPLIT_VIEW_MESSAGE_BYTES: usize = MAX_SPLIT_VIEW_GOSSIP_BYTES + 16 * 1024;
+
 /// The events topic of a network: `kp-ledger/<network id hex>/events/1`.
 pub fn events_topic(network: &Digest) -> IdentTopic {
     IdentTopic::new(format!("kp-ledger/{}/events/1", network.to_hex()))
@@ -69,6 +82,21 @@ pub fn events_topic(network: &Digest) -> IdentTopic {
 /// The fork-proof topic of a network: `kp-ledger/<network id hex>/forks/1`.
 pub fn forks_topic(network: &Digest) -> IdentTopic {
     IdentTopic::new(format!("kp-ledger/{}/forks/1", network.to_hex()))
+}
+
+/// The checkpoints topic of a network:
+/// `kp-ledger/<network id hex>/checkpoints/1`. Payload: a signed checkpoint
+/// note (c2sp.org/tlog-checkpoint) of one feed, signed by the feed's
+/// authority, with zero or more witness cosignature lines.
+pub fn checkpoints_topic(network: &Digest) -> IdentTopic {
+    IdentTopic::new(format!("kp-ledger/{}/checkpoints/1", network.to_hex()))
+}
+
+/// The split-views topic of a network:
+/// `kp-ledger/<network id hex>/split-views/1`. Payload: a canonical encoded
+/// `SplitViewProof`.
+pub fn split_views_topic(network: &Digest) -> IdentTopic {
+    IdentTopic::new(format!("kp-ledger/{}/split-views/1", network.to_hex()))
 }
 
 /// The message id of `data` published on the events topic: the event id
@@ -92,6 +120,8 @@ pub(crate) fn behaviour(
 ) -> Result<gossipsub::Behaviour, String> {
     let events = events_topic(network).hash();
     let forks = forks_topic(network).hash();
+    let checkpoints = checkpoints_topic(network).hash();
+    let split_views = split_views_topic(network).hash();
     let events_for_id = events.clone();
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Strict)
@@ -105,6 +135,8 @@ pub(crate) fn behaviour(
         })
         .max_transmit_size(MAX_EVENT_MESSAGE_BYTES)
         .max_transmit_size_for_topic(MAX_FORK_MESSAGE_BYTES, forks.clone())
+        .max_transmit_size_for_topic(MAX_CHECKPOINT_MESSAGE_BYTES, checkpoints.clone())
+        .max_transmit_size_for_topic(MAX_SPLIT_VIEW_MESSAGE_BYTES, split_views.clone())
         .heartbeat_interval(Duration::from_secs(1))
         .heartbeat_initial_delay(Duration::from_secs(1))
         .duplicate_cache_time(Duration::from_secs(10 * 60))
@@ -115,6 +147,8 @@ pub(crate) fn behaviour(
     let mut topics = HashMap::new();
     topics.insert(events, topic_score());
     topics.insert(forks, topic_score());
+    topics.insert(checkpoints, topic_score());
+    topics.insert(split_views, topic_score());
     let params = PeerScoreParams {
         topics,
         ip_colocation_factor_weight: 0.0,
@@ -144,20 +178,79 @@ fn topic_score() -> TopicScoreParams {
     }
 }
 
-/// Whether `topic` is one of the two topics of `network`, and which.
-pub(crate) fn topic_kind(topic: &TopicHash, events: &TopicHash, forks: &TopicHash) -> TopicKind {
-    if topic == events {
-        TopicKind::Events
-    } else if topic == forks {
-        TopicKind::Forks
-    } else {
-        TopicKind::Other
+/// The topics of one network, by hash.
+#[derive(Clone, Debug)]
+pub(crate) struct Topics {
+    pub events: TopicHash,
+    pub forks: TopicHash,
+    pub checkpoints: TopicHash,
+    pub split_views: TopicHash,
+}
+
+impl Topics {
+    pub(crate) fn of(network: &Digest) -> Topics {
+        Topics {
+            events: events_topic(network).hash(),
+            forks: forks_topic(network).hash(),
+            checkpoints: checkpoints_topic(network).hash(),
+            split_views: split_views_topic(network).hash(),
+        }
+    }
+
+    /// Which of the network's topics `topic` is.
+    pub(crate) fn kind(&self, topic: &TopicHash) -> TopicKind {
+        if topic == &self.events {
+            TopicKind::Events
+        } else if topic == &self.forks {
+            TopicKind::Forks
+        } else if topic == &self.checkpoints {
+            TopicKind::Checkpoints
+        } else if topic == &self.split_views {
+            TopicKind::SplitViews
+        } else {
+            TopicKind::Other
+        }
+    }
+
+    pub(crate) fn hash(&self, kind: TopicKind) -> Option<&TopicHash> {
+        match kind {
+            TopicKind::Events => Some(&self.events),
+            TopicKind::Forks => Some(&self.forks),
+            TopicKind::Checkpoints => Some(&self.checkpoints),
+            TopicKind::SplitViews => Some(&self.split_views),
+            TopicKind::Other => None,
+        }
     }
 }
 
+/// The gossip topics of a network.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum TopicKind {
+pub enum TopicKind {
     Events,
     Forks,
+    Checkpoints,
+    SplitViews,
     Other,
+}
+
+impl TopicKind {
+    /// Largest payload published on the topic.
+    pub fn max_payload(self) -> usize {
+        match self {
+            TopicKind::Events | TopicKind::Other => MAX_EVENT_BYTES,
+            TopicKind::Forks => MAX_FORK_PROOF_BYTES,
+            TopicKind::Checkpoints => MAX_CHECKPOINT_NOTE_BYTES,
+            TopicKind::SplitViews => MAX_SPLIT_VIEW_GOSSIP_BYTES,
+        }
+    }
+
+    /// Max transmit size of the topic.
+    pub fn max_message(self) -> usize {
+        match self {
+            TopicKind::Events | TopicKind::Other => MAX_EVENT_MESSAGE_BYTES,
+            TopicKind::Forks => MAX_FORK_MESSAGE_BYTES,
+            TopicKind::Checkpoints => MAX_CHECKPOINT_MESSAGE_BYTES,
+            TopicKind::SplitViews => MAX_SPLIT_VIEW_MESSAGE_BYTES,
+        }
+    }
 }

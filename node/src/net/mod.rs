@@ -7,7 +7,9 @@
 //! drives the layer through a [`NetworkHandle`]. It never verifies event
 //! signatures or feed rules: the application does, and reports gossip
 //! verdicts back ([`NetworkHandle::report_validation`]) and whether fetched
-//! ranges were applied ([`NetworkHandle::fetch_applied`]).
+//! ranges were applied ([`NetworkHandle::fetch_applied`]). Checkpoints and
+//! split-view proofs travel on their own topics and are checked by the
+//! application too (`crate::checkpoints`).
 //!
 //! ```text
 //!   application ──NetworkHandle (commands)──▶ ┌──────────────┐ ◀─▶ libp2p swarm
@@ -147,6 +149,20 @@ pub enum NetEvent {
         from: PeerId,
         msg_id: MessageId,
     },
+    /// A signed checkpoint note (with cosignature lines) arrived on the
+    /// checkpoints topic; validate and report like an event.
+    Checkpoint {
+        bytes: Vec<u8>,
+        from: PeerId,
+        msg_id: MessageId,
+    },
+    /// A split-view proof arrived on the split-views topic; validate and
+    /// report like an event.
+    SplitView {
+        bytes: Vec<u8>,
+        from: PeerId,
+        msg_id: MessageId,
+    },
     /// Anti-entropy fetched consecutive events of one feed, from `from_seq`
     /// on, in order. Append them, then call [`NetworkHandle::fetch_applied`]
     /// so the layer fetches the next batch of this feed. Structure (author
@@ -247,7 +263,7 @@ pub fn charter_peers(charter: &Charter) -> HashSet<PeerId> {
 
 pub(crate) enum Command {
     Publish {
-        forks: bool,
+        topic: gossip::TopicKind,
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<MessageId, NetError>>,
     },
@@ -327,7 +343,7 @@ impl NetworkHandle {
     /// id (the event id); publishing an event already seen is not an error.
     pub async fn publish(&self, event_bytes: Vec<u8>) -> Result<MessageId, NetError> {
         self.ask(|reply| Command::Publish {
-            forks: false,
+            topic: gossip::TopicKind::Events,
             bytes: event_bytes,
             reply,
         })
@@ -337,8 +353,29 @@ impl NetworkHandle {
     /// Publishes an encoded fork proof on the fork-proof topic.
     pub async fn publish_fork_proof(&self, proof_bytes: Vec<u8>) -> Result<MessageId, NetError> {
         self.ask(|reply| Command::Publish {
-            forks: true,
+            topic: gossip::TopicKind::Forks,
             bytes: proof_bytes,
+            reply,
+        })
+        .await?
+    }
+
+    /// Publishes a signed checkpoint note (its text form) on the
+    /// checkpoints topic.
+    pub async fn publish_checkpoint(&self, note: Vec<u8>) -> Result<MessageId, NetError> {
+        self.ask(|reply| Command::Publish {
+            topic: gossip::TopicKind::Checkpoints,
+            bytes: note,
+            reply,
+        })
+        .await?
+    }
+
+    /// Publishes an encoded split-view proof on the split-views topic.
+    pub async fn publish_split_view(&self, proof: Vec<u8>) -> Result<MessageId, NetError> {
+        self.ask(|reply| Command::Publish {
+            topic: gossip::TopicKind::SplitViews,
+            bytes: proof,
             reply,
         })
         .await?

@@ -1,0 +1,188 @@
+//! Checkpoints and witness cosignatures on real node processes (issue 5):
+//! after writes, every node holds each writer's latest checkpoint, signed
+//! by the writer's authority key and carrying cosignatures of at least two
+//! distinct witnesses (participants and the observer) that verify with the
+//! members' keys; the checkpoint's root is the tree of the feed's event ids;
+//! the checkpoints survive a restart.
+
+use std::time::Duration;
+
+use kpl_tests::{members, wait_until, TestNet};
+use ledger_core::tlog::checkpoint::{feed_origin, witness_name, Checkpoint, WitnessId};
+use ledger_core::tlog::cosignature::CosignatureVerifier;
+use ledger_core::tlog::merkle::{event_leaf_hash, root_from_leaf_hashes};
+use ledger_core::tlog::note::{Ed25519Verifier, Note};
+use ledger_core::{AuthorId, Digest, ObserverId};
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_kpl-node");
+const WITHIN: Duration = Duration::from_secs(60);
+const ALL: [&str; 4] = ["BW", "ZA", "EU", "wdc"];
+
+/// Every member's cosignature verifier (name, verifier), by label.
+fn witnesses(net: &TestNet) -> Vec<(String, CosignatureVerifier)> {
+    let c = net.charter();
+    let id = c.network_id();
+    ALL.iter()
+        .map(|l| {
+            let kf = net.key_file(l);
+            let name = if *l == "wdc" {
+                let o = ObserverId::new(l).unwrap();
+                witness_name(&c.network, &id, WitnessId::Observer(&o)).unwrap()
+            } else {
+                witness_name(&c.network, &id, WitnessId::Authority(&net.author(l))).unwrap()
+            };
+            (
+                l.to_string(),
+                CosignatureVerifier::new(&name, &kf.public_key).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The root of the first `size` events of `author`'s feed as `label` serves them.
+fn feed_root(net: &TestNet, label: &str, author: &AuthorId, size: u64) -> Digest {
+    let v = net.get(
+        label,
+        &format!("/v1/feed?author={author}&from=1&limit=1000"),
+    );
+    let leaves: Vec<Digest> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(size as usize)
+        .map(|e| event_leaf_hash(&Digest::from_hex(e["id"].as_str().unwrap()).unwrap()))
+        .collect();
+    assert_eq!(leaves.len() as u64, size);
+    root_from_leaf_hashes(&leaves)
+}
+
+/// Checks a `/v1/checkpoint` answer for `author` at `size`; returns the
+/// labels of the witnesses whose cosignatures verify.
+fn check_checkpoint(net: &TestNet, label: &str, writer: &str, v: &Value, size: u64) -> Vec<String> {
+    let c = net.charter();
+    let author = net.author(writer);
+    let origin = feed_origin(&c.network, &c.network_id(), &author).unwrap();
+    assert_eq!(v["author"], author.to_string(), "{label}: {v}");
+    assert_eq!(v["origin"], origin, "{label}: {v}");
+    assert_eq!(v["size"], size, "{label}: {v}");
+    let text = v["note"].as_str().unwrap();
+    let log = Ed25519Verifier::new(&origin, &net.key_file(writer).public_key).unwrap();
+    let (cp, note, _) = Checkpoint::open(text.as_bytes(), &[&log]).expect("the author's signature");
+    assert_eq!(cp.size, size);
+    assert_eq!(v["root"], cp.root.to_hex());
+    assert_eq!(cp.root, feed_root(net, label, &author, size), "{label}");
+    let mut seen = Vec::new();
+    for s in note.signatures() {
+        if s.name == origin {
+            continue;
+        }
+        let (who, w) = witnesses(net)
+            .into_iter()
+            .find(|(_, w)| ledger_core::tlog::note::NoteVerifier::name(w) == s.name)
+            .unwrap_or_else(|| panic!("{label}: cosignature by an unknown name {}", s.name));
+        assert_ne!(
+            who, writer,
+            "{label}: the author cosigned its own checkpoint"
+        );
+        w.verify_line(note.text(), s)
+            .unwrap_or_else(|e| panic!("{label}: cosignature of {who}: {e}"));
+        if !seen.contains(&who) {
+            seen.push(who);
+        }
+    }
+    seen
+}
+
+/// Waits until every running node serves `writer`'s checkpoint at `size`
+/// with cosignatures of at least `min` distinct witnesses.
+fn wait_cosigned(net: &TestNet, labels: &[&str], writer: &str, size: u64, min: usize) {
+    let author = net.author(writer);
+    let mut last = Vec::new();
+    let r = wait_until(
+        WITHIN,
+        Duration::from_millis(200),
+        "cosigned checkpoints",
+        || {
+            last = labels
+                .iter()
+                .map(|l| net.get_status(l, &format!("/v1/checkpoint?author={author}")))
+                .collect();
+            last.iter()
+                .zip(labels)
+                .all(|((s, v), l)| {
+                    *s == 200
+                        && v["size"] == size
+                        && check_checkpoint(net, l, writer, v, size).len() >= min
+                })
+                .then_some(())
+        },
+    );
+    if let Err(e) = r {
+        panic!("{e}: {last:?}");
+    }
+}
+
+#[test]
+fn checkpoints_carry_cosignatures_of_distinct_witnesses() {
+    let mut net = TestNet::create(EXE, "kp-cp-cosign", &members(&["BW", "ZA", "EU"], &["wdc"]));
+    net.start_all(&ALL, WITHIN);
+    for n in 1..=3 {
+        net.issue("BW", "EU", n);
+    }
+    for n in 1..=2 {
+        net.issue("ZA", "BW", n);
+    }
+    net.wait_heads_equal(&ALL, 5, WITHIN);
+    wait_cosigned(&net, &ALL, "BW", 3, 2);
+    wait_cosigned(&net, &ALL, "ZA", 2, 2);
+    // Eventually every other member's cosignature reaches every node.
+    wait_cosigned(&net, &ALL, "BW", 3, 3);
+
+    for l in ALL {
+        let all = net.get(l, "/v1/checkpoints");
+        let authors: Vec<&str> = all["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["author"].as_str().unwrap())
+            .collect();
+        assert_eq!(authors, ["BW/mme", "ZA/mme"], "{l}: {all}");
+        let s = net.status(l);
+        assert_eq!(s["checkpoints"], 2, "{l}: {s}");
+        assert_eq!(s["split_views"], 0, "{l}: {s}");
+    }
+    // An empty feed has no checkpoint; an unknown author is 404 too, a
+    // malformed one 422.
+    assert_eq!(net.get_status("BW", "/v1/checkpoint?author=EU/mme").0, 404);
+    assert_eq!(net.get_status("BW", "/v1/checkpoint?author=XX/mme").0, 404);
+    assert_eq!(net.get_status("BW", "/v1/checkpoint?author=bw").0, 422);
+
+    // More writes: a later checkpoint replaces the first, and is cosigned.
+    let c = net.issue("BW", "ZA", 4);
+    let _ = c;
+    wait_cosigned(&net, &ALL, "BW", 4, 2);
+
+    // Checkpoints, cosignatures and witness state survive a restart.
+    let before = net.get("ZA", "/v1/checkpoint?author=BW/mme");
+    assert!(net.stop("ZA"), "ZA stops cleanly");
+    net.start("ZA");
+    let after = net.get("ZA", "/v1/checkpoint?author=BW/mme");
+    assert_eq!(after["size"], 4);
+    let n_before = Note::parse(before["note"].as_str().unwrap().as_bytes())
+        .unwrap()
+        .signatures()
+        .len();
+    let n_after = Note::parse(after["note"].as_str().unwrap().as_bytes())
+        .unwrap()
+        .signatures()
+        .len();
+    assert!(n_after >= n_before.min(3), "{before} / {after}");
+    check_checkpoint(&net, "ZA", "BW", &after, 4);
+    net.wait_connected(&ALL, WITHIN);
+    net.issue("BW", "ZA", 5);
+    wait_cosigned(&net, &ALL, "BW", 5, 2);
+    for l in ALL {
+        net.assert_verified(l);
+    }
+}
