@@ -2,6 +2,7 @@
 //! commands) and a node's HTTP API (everything else).
 
 mod analysis;
+mod bundle;
 mod client;
 mod devnet;
 mod fmt;
@@ -73,6 +74,10 @@ pub enum Command {
     Stats(analysis::StatsArgs),
     /// Re-check the whole ledger: every signature, link and fork proof.
     Verify(offline::VerifyArgs),
+    /// Write a self-contained proof bundle for a certificate (checkable offline).
+    Prove(bundle::ProveArgs),
+    /// Check a proof bundle offline against the network you trust.
+    VerifyBundle(bundle::VerifyBundleArgs),
     /// Run a node (same as the kpl-node binary).
     #[command(subcommand)]
     Node(kpl_node::daemon::NodeCommand),
@@ -115,6 +120,8 @@ fn run(cli: Cli) -> CmdResult {
         Command::Status => online::status(&client(), cli.json),
         Command::Trace(a) => analysis::trace(&client(), a, cli.json),
         Command::Audit(a) => analysis::audit(&client(), a, cli.json),
+        Command::Prove(a) => bundle::prove(&client(), a, cli.json),
+        Command::VerifyBundle(a) => bundle::verify_bundle(a, cli.json),
         Command::Stats(a) => analysis::stats(&client(), a, cli.json),
         Command::Devnet(c) => devnet::run(c, cli.json),
         Command::Node(_) => unreachable!("handled in main"),

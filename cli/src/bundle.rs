@@ -1,0 +1,146 @@
+//! `kpl prove` and `kpl verify-bundle`: offline proof bundles.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ledger_core::bundle::{verify, TrustRoot, MAX_BUNDLE_BYTES};
+use ledger_core::{Charter, Digest};
+use serde_json::json;
+
+use crate::client::{enc, Client};
+use crate::fmt::{short, CmdResult, Failure, Table, FOUND, OK};
+
+#[derive(Args)]
+pub struct ProveArgs {
+    /// The certificate to prove.
+    pub certificate: String,
+    /// Where to write the bundle (JSON).
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+pub fn prove(c: &Client, a: &ProveArgs, json_out: bool) -> CmdResult {
+    let v = c
+        .get_opt(&format!("/v1/bundle/{}", enc(&a.certificate)))?
+        .ok_or_else(|| {
+            Failure::found(format!(
+                "certificate {} was never issued in this ledger",
+                a.certificate
+            ))
+        })?;
+    let text = serde_json::to_string_pretty(&v).map_err(|e| Failure::usage(e.to_string()))? + "\n";
+    std::fs::write(&a.out, &text)
+        .map_err(|e| Failure::usage(format!("{}: {e}", a.out.display())))?;
+    let events = v["events"].as_array().map_or(0, Vec::len);
+    let checkpoints = v["checkpoints"].as_array().map_or(0, Vec::len);
+    if json_out {
+        println!(
+            "{}",
+            json!({"file": a.out, "bytes": text.len(), "events": events, "checkpoints": checkpoints})
+        );
+    } else {
+        println!(
+            "wrote {} ({} bytes): {events} events with inclusion proofs into {checkpoints} cosigned checkpoints",
+            a.out.display(),
+            text.len()
+        );
+        println!(
+            "check it anywhere, offline: kpl verify-bundle {} --network-id {}",
+            a.out.display(),
+            v["network_id"].as_str().unwrap_or("")
+        );
+    }
+    Ok(OK)
+}
+
+#[derive(Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle file.
+    pub file: PathBuf,
+    /// Cosignatures required from distinct witnesses on every checkpoint.
+    #[arg(long, default_value_t = 1)]
+    pub witnesses: usize,
+    /// The network id you trust (64 hex digits).
+    #[arg(long, conflicts_with = "charter", required_unless_present = "charter")]
+    pub network_id: Option<String>,
+    /// The charter you trust (JSON).
+    #[arg(long)]
+    pub charter: Option<PathBuf>,
+}
+
+pub fn verify_bundle(a: &VerifyBundleArgs, json_out: bool) -> CmdResult {
+    let trust = match (&a.network_id, &a.charter) {
+        (Some(id), _) => TrustRoot::NetworkId(
+            Digest::from_hex(id.trim())
+                .map_err(|e| Failure::usage(format!("--network-id: {e}")))?,
+        ),
+        (_, Some(p)) => TrustRoot::Charter(Box::new(Charter::load(p).map_err(Failure::usage)?)),
+        _ => {
+            return Err(Failure::usage(
+                "name the network you trust: --network-id HEX or --charter FILE",
+            ))
+        }
+    };
+    let meta = std::fs::metadata(&a.file)
+        .map_err(|e| Failure::usage(format!("{}: {e}", a.file.display())))?;
+    if meta.len() > MAX_BUNDLE_BYTES as u64 {
+        return Err(Failure::found(format!(
+            "{}: larger than a bundle can be",
+            a.file.display()
+        )));
+    }
+    let bytes =
+        std::fs::read(&a.file).map_err(|e| Failure::usage(format!("{}: {e}", a.file.display())))?;
+    match verify(&bytes, &trust, a.witnesses) {
+        Ok(r) => {
+            if json_out {
+                println!("{}", json!({"ok": true, "report": r}));
+            } else {
+                println!(
+                    "OK: certificate {} on network {} ({}), every event signed and included in a checkpoint cosigned by at least {} witness(es)\n",
+                    r.certificate,
+                    r.network,
+                    short(&r.network_id.to_hex()),
+                    r.min_witnesses
+                );
+                let mut t = Table::new(&[
+                    "EVENT",
+                    "CERTIFICATE",
+                    "AUTHOR",
+                    "SEQ",
+                    "ID",
+                    "IN CHECKPOINT",
+                ]);
+                for e in &r.events {
+                    t.row(vec![
+                        e.kind.to_owned(),
+                        e.certificate.clone().unwrap_or_default(),
+                        e.author.clone(),
+                        e.seq.to_string(),
+                        short(&e.id.to_hex()),
+                        format!("size {}", e.checkpoint_size),
+                    ]);
+                }
+                print!("{}", t.render());
+                println!();
+                for cp in &r.checkpoints {
+                    println!(
+                        "checkpoint {} size {}: {} witness(es)",
+                        cp.author,
+                        cp.size,
+                        cp.witnesses.len()
+                    );
+                }
+            }
+            Ok(OK)
+        }
+        Err(e) => {
+            if json_out {
+                println!("{}", json!({"ok": false, "error": e.to_string()}));
+            } else {
+                println!("FAILED: {e}");
+            }
+            Ok(FOUND)
+        }
+    }
+}
