@@ -184,6 +184,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/audit", get(audit))
         .route("/v1/stats", get(stats))
         .route("/v1/trace/{number}", get(trace))
+        .route("/v1/bundle/{number}", get(bundle))
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/checkpoints", get(checkpoints_all))
         .route("/v1/proofs/inclusion", get(inclusion_proof))
@@ -1035,5 +1036,38 @@ async fn add_checkpoint(State(node): State<AppState>, body: axum::body::Bytes) -
             format!("witness error: {e}\n"),
         )
             .into_response(),
+    }
+}
+
+/// A self-contained proof bundle for a certificate and its lineage
+/// (`ledger_core::bundle`), built from this replica and the latest cosigned
+/// checkpoint of each feed involved.
+async fn bundle(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
+    if number.len() > 64 {
+        return Err(ApiError::bad(
+            "number",
+            "certificate numbers are at most 64 characters",
+        ));
+    }
+    let n = node.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        ledger_core::bundle::build(&n.ledger, &number, &|a| {
+            n.checkpoints.latest(a).map(|s| s.note.encode())
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    match built {
+        Ok(b) => Ok(Json(
+            serde_json::to_value(b).map_err(|e| ApiError::internal(e.to_string()))?,
+        )),
+        Err(ledger_core::bundle::BundleError::NoIssue(n)) => Err(ApiError::not_found(format!(
+            "certificate {n} was never issued in this ledger"
+        ))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_yet_provable",
+            e.to_string(),
+        )),
     }
 }
