@@ -1259,6 +1259,71 @@ fn devnet_end_to_end() {
         .code(1)
         .err_has(&["never issued"]);
 
+    // ---------------------------------------------------------- bundles
+    // Checkpoints are signed and cosigned a moment after the writes: a
+    // bundle is refused (409, exit 2) until they cover every event.
+    let bundle_path = format!("{dir_s}/bundle.json");
+    let mut proved = false;
+    for _ in 0..120 {
+        if kpl(&["--node", &wdc, "prove", &root.number, "-o", &bundle_path]).code == Some(0) {
+            proved = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(proved, "no bundle for {} within 60 s", root.number);
+    let net_id = kpl(&["--node", &bw, "--json", "status"]).code(0).json()["network_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kpl(&[
+        "verify-bundle",
+        &bundle_path,
+        "--network-id",
+        &net_id,
+        "--witnesses",
+        "3",
+    ])
+    .code(0)
+    .out_has(&["OK:", &root.number]);
+    let v = kpl(&[
+        "--json",
+        "verify-bundle",
+        &bundle_path,
+        "--network-id",
+        &net_id,
+    ])
+    .code(0)
+    .json();
+    assert!(v["report"]["events"].as_array().unwrap().len() >= 2, "{v}");
+    kpl(&[
+        "verify-bundle",
+        &bundle_path,
+        "--network-id",
+        &net_id,
+        "--witnesses",
+        "50",
+    ])
+    .code(1)
+    .out_has(&["FAILED", "required"]);
+    kpl(&[
+        "verify-bundle",
+        &bundle_path,
+        "--network-id",
+        &"0".repeat(64),
+    ])
+    .code(1)
+    .out_has(&["FAILED", "not the trusted network"]);
+    // One changed hex digit inside an encoded event is caught.
+    let text = std::fs::read_to_string(&bundle_path).unwrap();
+    let i = text.find("\"event\": \"").unwrap() + 60;
+    let mut bytes = text.into_bytes();
+    bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&bundle_path, bytes).unwrap();
+    kpl(&["verify-bundle", &bundle_path, "--network-id", &net_id])
+        .code(1)
+        .out_has(&["FAILED", "event #"]);
+
     // ---------------------------------------------------------- reads
     let first = &certs[0];
     let o = kpl(&["--node", &eu, "--json", "show", &first.number])
