@@ -167,3 +167,39 @@ fn building_refuses_what_a_checkpoint_does_not_cover() {
         Err(BundleError::NoIssue(_))
     ));
 }
+
+/// The published bundle test vector (`docs/vectors/bundle.json`): rebuilt
+/// from the deterministic test network and compared byte for byte, so the
+/// documented format cannot drift. `KPL_UPDATE_VECTORS=1` rewrites it.
+#[test]
+fn bundle_test_vector() {
+    let (_dir, c, l) = setup();
+    let witnesses = |author: &AuthorId| -> Vec<&'static str> {
+        ["BW", "EU", "IN", "ZA"]
+            .into_iter()
+            .filter(|w| *w != author.participant.as_str())
+            .collect()
+    };
+    let b = build(&l, "EU-2026-000002", &|author| {
+        Some(checkpoint(&l, &c, author, &witnesses(author)))
+    })
+    .unwrap();
+    let text = serde_json::to_string_pretty(&b).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/bundle.json");
+    if std::env::var("KPL_UPDATE_VECTORS").as_deref() == Ok("1") {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let published = std::fs::read_to_string(&path)
+        .expect("docs/vectors/bundle.json exists (KPL_UPDATE_VECTORS=1 makes it)");
+    assert_eq!(
+        published, text,
+        "docs/vectors/bundle.json drifted from the code"
+    );
+    let report = verify(
+        published.as_bytes(),
+        &TrustRoot::NetworkId(c.network_id()),
+        3,
+    )
+    .unwrap();
+    assert_eq!(report.events.len(), 4);
+}
