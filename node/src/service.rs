@@ -271,7 +271,10 @@ impl Node {
                         from,
                         msg_id,
                     } => self.apply_split_view(bytes, from, msg_id).await,
-                    NetEvent::PeerConnected { peer } => info!(%peer, "peer connected"),
+                    NetEvent::PeerConnected { peer } => {
+                        info!(%peer, "peer connected");
+                        self.clone().republish_checkpoint_later();
+                    }
                     NetEvent::PeerDisconnected { peer } => info!(%peer, "peer disconnected"),
                 }
             }
@@ -513,6 +516,25 @@ impl Node {
                 Err(e) => warn!(error = %e, "checkpoint tick panicked"),
             }
         }
+    }
+
+    /// A member connected: once its subscriptions have arrived, publish
+    /// this node's latest own checkpoint with the cosignatures gathered
+    /// since it was first sent, so a restarted or new node learns it
+    /// without waiting for the feed to grow. (Gossip drops a message it has
+    /// seen in the last 10 minutes, so this reaches the newcomer only when
+    /// the note changed since; the next checkpoint does in any case.)
+    fn republish_checkpoint_later(self: Arc<Self>) {
+        let Identity::Authority { author, .. } = &self.identity else {
+            return;
+        };
+        let author = author.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            if let Some(s) = self.checkpoints.latest(&author) {
+                let _ = self.net.publish_checkpoint(s.note.encode().into_bytes()).await;
+            }
+        });
     }
 
     async fn apply_checkpoint(
