@@ -532,7 +532,10 @@ impl Node {
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             if let Some(s) = self.checkpoints.latest(&author) {
-                let _ = self.net.publish_checkpoint(s.note.encode().into_bytes()).await;
+                let _ = self
+                    .net
+                    .publish_checkpoint(s.note.encode().into_bytes())
+                    .await;
             }
         });
     }
