@@ -76,3 +76,55 @@ fn proofs_from_stored_nodes_verify_for_every_size() {
     let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
     check_all(&l, &author, &ids);
 }
+
+/// Proofs served for feeds of 1, 2, 3, ..., 1,000 events all verify: for
+/// every size, the first, middle and last leaves' inclusion proofs and the
+/// consistency proofs from size 1 and from the previous size.
+#[test]
+fn proofs_for_every_feed_size_up_to_1000_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = test_charter(&["BW", "EU"]);
+    let author = AuthorId::new("BW", "mme").unwrap();
+    let eu = CountryCode::new("EU").unwrap();
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    let bodies = (0..1000u64)
+        .map(|n| EventBody::CertificateIssued(sample_certificate(author.participant, eu, n)))
+        .collect();
+    let ids: Vec<Digest> = l
+        .append_own(&test_key(&author), &author, bodies, 1)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let leaves: Vec<Digest> = ids.iter().map(event_leaf_hash).collect();
+    let mut prev_root = None;
+    for size in 1..=1000u64 {
+        let root = l.tree_root(&author, size).unwrap();
+        assert_eq!(root, root_from_leaf_hashes(&leaves[..size as usize]));
+        for seq in [1, size.div_ceil(2), size] {
+            let proof = l.inclusion_proof(&author, seq, size).unwrap();
+            verify_inclusion(&leaves[seq as usize - 1], seq - 1, size, &proof, &root)
+                .unwrap_or_else(|e| panic!("inclusion of {seq} in {size}: {e}"));
+        }
+        let first = l.tree_root(&author, 1).unwrap();
+        verify_consistency(
+            1,
+            size,
+            &first,
+            &root,
+            &l.consistency_proof(&author, 1, size).unwrap(),
+        )
+        .unwrap();
+        if let Some(prev) = prev_root {
+            verify_consistency(
+                size - 1,
+                size,
+                &prev,
+                &root,
+                &l.consistency_proof(&author, size - 1, size).unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("consistency {} -> {size}: {e}", size - 1));
+        }
+        prev_root = Some(root);
+    }
+}
