@@ -123,3 +123,49 @@ fn killed_node_and_late_node_catch_up() {
     assert_eq!(net.get("wdc", "/v1/status")["events"], 28);
     eprintln!("catch-up: {:?}", t0.elapsed());
 }
+
+/// `/v1/verify` on live nodes stays ok while events keep arriving (the
+/// check of the index against the log must not race the group commit).
+#[test]
+fn verify_stays_ok_while_events_arrive() {
+    let mut net = TestNet::create(EXE, "kp-cluster-live", &members(&["BW", "ZA"], &["wdc"]));
+    let all = ["BW", "ZA", "wdc"];
+    net.start_all(&all, CONVERGE);
+    let writes = 100;
+    let bad = std::thread::scope(|s| {
+        let net = &net;
+        let writer = s.spawn(move || {
+            for i in 1..=writes {
+                let (from, to) = if i % 2 == 0 {
+                    ("BW", "ZA")
+                } else {
+                    ("ZA", "BW")
+                };
+                net.issue(from, to, i);
+            }
+        });
+        let mut bad = Vec::new();
+        for _ in 0..200 {
+            for l in all {
+                let v = net.get(l, "/v1/verify");
+                if v["ok"] != true {
+                    bad.push(format!("{l}: {v}"));
+                }
+            }
+            if writer.is_finished() {
+                break;
+            }
+        }
+        writer.join().expect("writer");
+        bad
+    });
+    assert!(
+        bad.is_empty(),
+        "{} failed verifications: {bad:?}",
+        bad.len()
+    );
+    net.wait_heads_equal(&all, writes, CONVERGE);
+    for l in all {
+        net.assert_verified(l);
+    }
+}

@@ -1422,14 +1422,27 @@ impl Ledger {
     /// (in batches), every fork proof; then that the index agrees with the
     /// log. `progress(done_bytes, total_bytes)` is called as it goes.
     pub fn verify(&self, progress: impl FnMut(u64, u64)) -> Result<VerifyReport, StoreError> {
-        let synced = lock(&self.commit).synced;
+        // Read the durable offset and the index's heads together, with no
+        // group commit in progress (a commit indexes before it advances
+        // `synced`) and none able to start (that takes the commit lock): so
+        // the heads are exactly those of the log up to `synced`, whatever is
+        // appended while the log is being checked.
+        let (synced, heads) = {
+            let mut c = lock(&self.commit);
+            for _ in 0..1_000_000 {
+                if !c.leader {
+                    break;
+                }
+                c = self.committed.wait(c).unwrap_or_else(|p| p.into_inner());
+            }
+            (c.synced, self.heads()?)
+        };
         let report = verify_log(&self.log_path, &self.charter, synced, progress)?;
         if report.failure.is_some() {
             return Ok(report);
         }
         let mut report = report;
         // The index must agree with the log.
-        let heads = self.heads()?;
         let total: u64 = heads.iter().map(|h| h.seq).sum();
         if total != report.events {
             report.failure = Some(VerifyFailure {
