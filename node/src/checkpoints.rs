@@ -1051,14 +1051,9 @@ impl Checkpoints {
         };
         let c = Signed::from_witnessed(&new_state);
         if c.size() <= self.tree_size(&author)? && self.tree_root(&author, c.size())? != c.root() {
-            let anchor = st
-                .authors
-                .get(&author)
-                .and_then(|a| a.latest.clone())
-                .filter(|l| l.size() >= c.size());
-            if let Some(l) = anchor {
-                self.try_split(&mut st, &author, &c, &l, &mut out)?;
-            }
+            // Proven a split view now if a checkpoint of the replica's tree
+            // anchors it, else kept until one does.
+            self.ingest(&mut st, &author, c, Some(key), now, &mut out)?;
             return Ok((
                 WitnessAnswer {
                     status: 409,
