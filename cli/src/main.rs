@@ -108,7 +108,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Charter(c) => offline::charter(c, cli.json),
         Command::Verify(a) => match &a.data_dir {
             Some(_) => offline::verify(a, cli.json),
-            None => online::verify(&client(), cli.json),
+            None => online::verify(&client(), a.charter.as_deref(), cli.json),
         },
         Command::Issue(a) => online::issue(&client(), a, cli.json),
         Command::Confirm(a) => online::confirm(&client(), a, cli.json),

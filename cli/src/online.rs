@@ -604,13 +604,178 @@ pub fn status(c: &Client, json_out: bool) -> CmdResult {
     Ok(OK)
 }
 
-pub fn verify(c: &Client, json_out: bool) -> CmdResult {
-    if !json_out {
-        eprintln!("verifying the node's whole replica…");
+/// Re-checks the node's whole replica *here*, trusting nothing the node
+/// says: every feed is downloaded as canonical bytes and every link,
+/// signature, body rule and fork proof is checked locally against the charter
+/// (the one given with `--charter`, or the node's, whose network id is
+/// printed so it can be compared).
+pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> CmdResult {
+    use ledger_core::event::verify_strict_many;
+    use ledger_core::feed::FeedState;
+    use ledger_core::{Charter, ForkProof, SignedEvent};
+
+    let started = std::time::Instant::now();
+    let v = c.get("/v1/charter")?;
+    let served: Charter = serde_json::from_value(v["charter"].clone())
+        .map_err(|e| Failure::usage(format!("the node's charter does not parse: {e}")))?;
+    served
+        .validate()
+        .map_err(|e| Failure::found(format!("the node's charter is invalid: {e}")))?;
+    let charter = match trusted {
+        Some(p) => {
+            let t = Charter::load(p).map_err(Failure::usage)?;
+            if t.network_id() != served.network_id() {
+                return Err(Failure::found(format!(
+                    "the node serves network {}, not {} of {}",
+                    served.network_id(),
+                    t.network_id(),
+                    p.display()
+                )));
+            }
+            t
+        }
+        None => served,
+    };
+    let network = charter.network_id();
+    let feeds = c.get("/v1/feeds")?;
+    let heads: std::collections::HashMap<String, (u64, Option<String>)> = feeds["feeds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["author"].as_str().unwrap_or("").to_owned(),
+                (
+                    f["seq"].as_u64().unwrap_or(0),
+                    f["id"].as_str().map(str::to_owned),
+                ),
+            )
+        })
+        .collect();
+    let total: u64 = heads.values().map(|h| h.0).sum();
+    let bar = if json_out {
+        ProgressBar::hidden()
+    } else {
+        eprintln!("verifying the node's replica locally against network {network}");
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let mut events = 0u64;
+    let mut failure: Option<Value> = None;
+    'feeds: for (author, entry) in charter.authors() {
+        let mut st = FeedState::genesis(author.clone(), entry);
+        let (head, head_id) = heads.get(&author.to_string()).cloned().unwrap_or((0, None));
+        while st.head_seq < head {
+            let page = c.get(&format!(
+                "/v1/feed?author={}&from={}&limit=1000&encoding=hex",
+                enc(&author.to_string()),
+                st.head_seq + 1
+            ))?;
+            let raw = page["events_hex"].as_array().cloned().unwrap_or_default();
+            if raw.is_empty() {
+                failure = Some(
+                    json!({"author": author.to_string(), "seq": st.head_seq + 1, "event_id": null,
+                    "reason": format!("the node announces {head} events but serves only {}", st.head_seq)}),
+                );
+                break 'feeds;
+            }
+            let mut batch = Vec::new();
+            for h in &raw {
+                let seq = st.head_seq + 1;
+                let fail = |reason: String| json!({"author": author.to_string(), "seq": seq, "event_id": null, "reason": reason});
+                let Some(bytes) = h.as_str().and_then(|h| hex::decode(h).ok()) else {
+                    failure = Some(fail("not hex".into()));
+                    break 'feeds;
+                };
+                let ev = match SignedEvent::decode(&bytes) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        failure = Some(fail(format!("does not decode: {e}")));
+                        break 'feeds;
+                    }
+                };
+                if ev.author() != &author {
+                    failure = Some(fail(format!(
+                        "the node served an event of {} in this feed",
+                        ev.author()
+                    )));
+                    break 'feeds;
+                }
+                if let Err(e) = st.check_next_unsigned(&network, &ev) {
+                    failure = Some(fail(e.to_string()));
+                    break 'feeds;
+                }
+                let key = match st.signing_key_for(&ev) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        failure = Some(fail(e.to_string()));
+                        break 'feeds;
+                    }
+                };
+                let id = ev.id();
+                st.advance(&ev, id);
+                batch.push((ev, key));
+            }
+            let items: Vec<_> = batch.iter().map(|(e, k)| (e, *k)).collect();
+            for ((e, _), ok) in batch.iter().zip(verify_strict_many(&items)) {
+                if !ok {
+                    failure = Some(
+                        json!({"author": author.to_string(), "seq": e.seq(), "event_id": e.id(),
+                        "reason": "signature does not verify with the author's key"}),
+                    );
+                    break 'feeds;
+                }
+            }
+            events += batch.len() as u64;
+            bar.set_position(events);
+        }
+        if st.head_id.map(|d| d.to_hex()) != head_id {
+            failure = Some(
+                json!({"author": author.to_string(), "seq": head, "event_id": head_id,
+                "reason": "the head the node announces is not the head of the feed it serves"}),
+            );
+            break;
+        }
     }
-    let v = c.get("/v1/verify")?;
-    crate::offline::print_verify(&v, json_out);
-    Ok(if v["ok"].as_bool() == Some(true) {
+    let mut fork_proofs = 0u64;
+    if failure.is_none() {
+        let forks = c.get("/v1/forks")?;
+        for f in forks["fork_proofs"].as_array().into_iter().flatten() {
+            let ok = f["proof_hex"]
+                .as_str()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| ForkProof::decode(&b).ok())
+                .map(|p| p.verify(&charter));
+            match ok {
+                Some(Ok(())) => fork_proofs += 1,
+                other => {
+                    failure = Some(
+                        json!({"author": f["author"], "seq": f["seq"], "event_id": null,
+                        "reason": format!("fork proof does not verify: {:?}", other.map(|r| r.err()))}),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let report = json!({
+        "ok": failure.is_none(),
+        "events": events,
+        "feeds": charter.authors().count(),
+        "fork_proofs": fork_proofs,
+        "network_id": network,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+        "failure": failure.map(|f| json!({"offset": null, "author": f["author"], "seq": f["seq"], "event_id": f["event_id"], "reason": f["reason"]})),
+    });
+    crate::offline::print_verify(&report, json_out);
+    Ok(if report["ok"].as_bool() == Some(true) {
         OK
     } else {
         FOUND

@@ -174,6 +174,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BATCH_BODY));
     Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/charter", get(charter))
         .route("/v1/status", get(status))
         .route("/v1/feeds", get(feeds))
         .route("/v1/feed", get(feed_range))
@@ -300,6 +301,10 @@ fn written(out: &[(Digest, u64)]) -> Value {
 
 // ------------------------------------------------------------------ reads
 
+async fn charter(State(node): State<AppState>) -> Json<Value> {
+    Json(json!({"network_id": node.ledger.network_id(), "charter": node.ledger.charter()}))
+}
+
 async fn health(State(node): State<AppState>) -> Json<Value> {
     Json(json!({"status": "ok", "network_id": node.ledger.network_id()}))
 }
@@ -368,6 +373,9 @@ struct RangeQuery {
     from: u64,
     #[serde(default = "hundred")]
     limit: usize,
+    /// `hex`: the canonical encoded events instead of their JSON view (for
+    /// clients that verify the replica themselves).
+    encoding: Option<String>,
 }
 fn one() -> u64 {
     1
@@ -392,6 +400,12 @@ async fn feed_range(
     }
     let limit = q.limit.clamp(1, MAX_PAGE);
     let ledger = node.ledger.clone();
+    if q.encoding.as_deref() == Some("hex") {
+        let raw = blocking(move || ledger.feed_range_raw(&author, q.from, limit)).await?;
+        return Ok(Json(
+            json!({"events_hex": raw.iter().map(hex::encode).collect::<Vec<_>>()}),
+        ));
+    }
     let evs = blocking(move || ledger.feed_range(&author, q.from, limit)).await?;
     Ok(Json(
         json!({"events": evs.iter().map(|e| event_json(&e.id(), e)).collect::<Vec<_>>()}),
