@@ -21,8 +21,8 @@
 //!   [`witness_name`].
 //! - **Merging.** Every node keeps, per feed, the latest checkpoint that
 //!   matches its replica together with every cosignature line it has seen
-//!   that verifies against a charter member's key (an authority's keys from
-//!   its feed's key history, or an observer's charter key).
+//!   that verifies against a charter member's key (an authority's current
+//!   key, as the replica knows its feed, or an observer's charter key).
 //! - **Split views.** Two validly signed checkpoints of one feed that
 //!   cannot both be honest (same size and different roots; or one whose
 //!   root differs from the replica's tree at its size, given a signed
@@ -295,7 +295,7 @@ impl Checkpoints {
                 continue;
             }
             let bytes = std::fs::read(&p).map_err(|e| io(&p, e))?;
-            match self.check_split_view(&bytes) {
+            match self.check_split_view(&bytes, false) {
                 Ok((author, proof, view)) => st.split_views.push(StoredSplitView {
                     author,
                     proof,
@@ -394,8 +394,8 @@ impl Checkpoints {
         Ok(out)
     }
 
-    /// The cosignature keys of every charter member: each authority's keys
-    /// (its feed's key history) and each observer's key.
+    /// The cosignature keys of every charter member: each authority's
+    /// current key (as the replica knows its feed) and each observer's key.
     fn witness_verifiers(&self) -> Result<Vec<(Option<AuthorId>, CosignatureVerifier)>, String> {
         let charter = self.ledger.charter();
         let mut out = Vec::new();
@@ -407,10 +407,9 @@ impl Checkpoints {
             )
             .map_err(|e| e.to_string())?;
             if let Some(fs) = self.ledger.feed_state(&author).map_err(|e| e.to_string())? {
-                for e in &fs.keys {
-                    if let Ok(v) = CosignatureVerifier::new(&name, &e.key) {
-                        out.push((Some(author.clone()), v));
-                    }
+                let key = fs.epoch_at(fs.head_seq.saturating_add(1)).key;
+                if let Ok(v) = CosignatureVerifier::new(&name, &key) {
+                    out.push((Some(author.clone()), v));
                 }
             }
         }
@@ -436,7 +435,7 @@ impl Checkpoints {
 
     /// Parses a signed checkpoint of `author`'s feed from storage: the log's
     /// signature must verify with a key of the feed's history; cosignatures
-    /// are kept when they verify against a member's key.
+    /// are kept when they verify against a member's current key.
     fn open_note(&self, author: &AuthorId, bytes: &[u8]) -> Result<Signed, String> {
         let note = Note::parse(bytes).map_err(|e| e.to_string())?;
         let cp = Checkpoint::from_text(note.text()).map_err(|e| e.to_string())?;
@@ -524,9 +523,13 @@ impl Checkpoints {
     }
 
     /// Decodes and checks a split-view proof with the keys of its feed.
+    /// `in_force`: each side must also be signed by the key in force after
+    /// its size (for proofs from the network; a stored proof was checked so
+    /// when it was stored).
     fn check_split_view(
         &self,
         bytes: &[u8],
+        in_force: bool,
     ) -> Result<(AuthorId, SplitViewProof, SplitView), SplitViewError> {
         let proof = SplitViewProof::decode(bytes)?;
         // The origin, to find the keys (the proof is checked after).
@@ -549,6 +552,21 @@ impl Checkpoints {
         let keys = self.all_log_verifiers(&author).unwrap_or_default();
         let refs: Vec<&dyn NoteVerifier> = keys.iter().map(|k| k as &dyn NoteVerifier).collect();
         let view = proof.verify(&refs)?;
+        if in_force {
+            for (side, text, size) in [
+                ("first", &proof.first, view.first.size),
+                ("second", &proof.second, view.second.size),
+            ] {
+                let key = self.log_verifier(&author, size).ok().flatten();
+                let ok = key.is_some_and(|k| Checkpoint::open(text.as_bytes(), &[&k]).is_ok());
+                if !ok {
+                    return Err(SplitViewError::Checkpoint {
+                        side,
+                        source: CheckpointError::Note(NoteError::NoKnownSignature),
+                    });
+                }
+            }
+        }
         Ok((author, proof, view))
     }
 
@@ -884,7 +902,7 @@ impl Checkpoints {
         if bytes.len() > crate::net::gossip::MAX_SPLIT_VIEW_GOSSIP_BYTES {
             return Ok(Verdict::Reject);
         }
-        let (author, proof, _) = match self.check_split_view(bytes) {
+        let (author, proof, _) = match self.check_split_view(bytes, true) {
             Ok(x) => x,
             Err(SplitViewError::Checkpoint {
                 source: CheckpointError::Note(NoteError::NoKnownSignature),
