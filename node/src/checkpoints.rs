@@ -58,7 +58,6 @@ use ledger_core::tlog::checkpoint::{
     feed_origin, parse_feed_origin, witness_name, Checkpoint, WitnessId,
 };
 use ledger_core::tlog::cosignature::{Cosignature, CosignatureVerifier, Cosigner};
-use ledger_core::tlog::merkle;
 use ledger_core::tlog::note::{Ed25519Signer, Ed25519Verifier, Note, NoteError, NoteVerifier};
 use ledger_core::tlog::witness::{
     add_checkpoint, AddCheckpointOutcome, AddCheckpointRequest, SplitView, SplitViewError,
@@ -1173,9 +1172,4 @@ pub fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// The RFC 6962 root of the empty tree (for size 0 answers).
-pub fn empty_root() -> Digest {
-    merkle::empty_root()
 }
