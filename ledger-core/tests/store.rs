@@ -412,3 +412,83 @@ fn every_changed_byte_of_the_log_is_found_by_verify() {
     assert_eq!(report.failure, None);
     assert_eq!(report.events, 3);
 }
+
+/// Regression: an authoring thread (`append_own`) races a peer offering junk
+/// for places it has written but not yet indexed, batched with valid events
+/// of another feed. Every call must succeed (junk is refused, not an error),
+/// nothing valid may be lost or claimed `Duplicate` without being stored, and
+/// the store must verify and reopen.
+#[test]
+fn authoring_races_junk_for_unindexed_places() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let c = charter();
+    let bw = AuthorId::new("BW", "mme").unwrap();
+    let key = ledger_core::testkit::test_key(&bw);
+    let za_written;
+    {
+        let l = open(dir.path(), &c);
+        let stop = AtomicBool::new(false);
+        za_written = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut n = 0u64;
+                while n < 3_000 {
+                    let bodies = (1..=64)
+                        .map(|j| {
+                            EventBody::CertificateIssued(sample_certificate(
+                                bw.participant,
+                                code("EU"),
+                                n + j,
+                            ))
+                        })
+                        .collect();
+                    l.append_own(&key, &bw, bodies, 1_000).unwrap();
+                    n += 64;
+                }
+                stop.store(true, Ordering::SeqCst);
+            });
+            let peer = s.spawn(|| {
+                let mut za = writer(&c, "ZA");
+                let mut i = 0u64;
+                while !stop.load(Ordering::SeqCst) && i < 100_000 {
+                    i += 1;
+                    let head = l.feed_state(&bw).unwrap().unwrap().head_seq;
+                    let mut junk = za.key.sign(za.content(
+                        EventBody::CertificateIssued(sample_certificate(code("BW"), code("EU"), 1)),
+                        5,
+                    ));
+                    junk.content.author = bw.clone();
+                    junk.content.seq = head + 1 + (i % 64);
+                    junk.content.prev = None;
+                    let ev = issue(&mut za, i);
+                    let out = l
+                        .append_batch(vec![ev.clone(), junk])
+                        .expect("a batch with junk in it is not a store error");
+                    assert!(
+                        matches!(out[0], AppendOutcome::Appended { .. }),
+                        "{:?}",
+                        out[0]
+                    );
+                    assert!(
+                        !matches!(out[1], AppendOutcome::Appended { .. }),
+                        "junk appended: {:?}",
+                        out[1]
+                    );
+                }
+                za.seq
+            });
+            peer.join().unwrap()
+        });
+        assert_eq!(
+            l.feed_state(&AuthorId::new("ZA", "mme").unwrap())
+                .unwrap()
+                .unwrap()
+                .head_seq,
+            za_written
+        );
+        assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+    }
+    let l = open(dir.path(), &c);
+    assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+    assert_eq!(l.event_count().unwrap(), 3_008 + za_written);
+}

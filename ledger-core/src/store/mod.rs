@@ -607,8 +607,14 @@ impl Ledger {
             let mut st = lock(&self.state);
             let mut stage = Staging::new(st.log.end);
             for (ev, pre) in events.into_iter().zip(pre) {
-                let o = self.offer(&mut st, ev, pre, &mut stage, true)?;
-                outcomes.push(o);
+                match self.offer(&mut st, ev, pre, &mut stage, true) {
+                    Ok(o) => outcomes.push(o),
+                    Err(e) => {
+                        // Nothing of this batch is written: undo its staging.
+                        Self::rollback(&mut st, &stage.staged, stage.before);
+                        return Err(e);
+                    }
+                }
             }
             target = self.write_staged(&mut st, stage)?;
         }
@@ -674,20 +680,9 @@ impl Ledger {
             stage.before.insert(author.clone(), feed);
             for ev in signed {
                 let id = ev.id();
-                let payload = ev.encode();
-                let offset = stage.push(KIND_EVENT, &payload);
                 result.push((id, ev.content.seq));
-                let f = st.feeds.get_mut(author).expect("checked above");
-                f.advance(&ev, id);
-                stage.staged.push((
-                    offset,
-                    Pending::Event {
-                        offset,
-                        len: payload.len() as u32 + 1,
-                        id,
-                        event: ev,
-                    },
-                ));
+                // Visible to duplicate and fork checks until indexed.
+                self.stage_event(&mut st, ev, id, &mut stage);
             }
             target = self.write_staged(&mut st, stage)?;
         }
@@ -973,27 +968,33 @@ impl Ledger {
             return Ok(0);
         }
         if let Err(e) = st.log.append(&buf) {
-            for (a, f) in before {
-                st.feeds.insert(a, f);
-            }
-            for (_, p) in &staged {
-                match p {
-                    Pending::Event { event, .. } => {
-                        st.unindexed
-                            .remove(&(event.author().clone(), event.content.seq));
-                    }
-                    Pending::Fork { proof, .. } => {
-                        st.unindexed_forks.remove(&fork_key(proof));
-                        if let Some(c) = st.fork_counts.get_mut(proof.author()) {
-                            *c = c.saturating_sub(1);
-                        }
-                    }
-                }
-            }
+            Self::rollback(st, &staged, before);
             return Err(e);
         }
         st.queue.extend(staged.into_iter().map(|(_, p)| p));
         Ok(st.log.end)
+    }
+
+    /// Undoes what staging did to the in-memory state (feed heads, unindexed
+    /// lookups, fork counts) when the staged records will not be written.
+    fn rollback(st: &mut State, staged: &[(u64, Pending)], before: HashMap<AuthorId, FeedState>) {
+        for (a, f) in before {
+            st.feeds.insert(a, f);
+        }
+        for (_, p) in staged {
+            match p {
+                Pending::Event { event, .. } => {
+                    st.unindexed
+                        .remove(&(event.author().clone(), event.content.seq));
+                }
+                Pending::Fork { proof, .. } => {
+                    st.unindexed_forks.remove(&fork_key(proof));
+                    if let Some(c) = st.fork_counts.get_mut(proof.author()) {
+                        *c = c.saturating_sub(1);
+                    }
+                }
+            }
+        }
     }
 
     /// Blocks until everything up to log offset `target` is durable and
