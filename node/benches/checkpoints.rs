@@ -1,8 +1,8 @@
-//! What checkpoints cost the node (issue 5): a measurement, not a test
-//! (ignored by default; speed is never asserted). Run it optimised:
+//! What checkpoints cost the node (issue 5): a benchmark harness
+//! (`harness = false`; it prints its figures, speed is never asserted):
 //!
 //! ```text
-//! cargo test --release -p kpl-node --test checkpoint_bench -- --ignored --nocapture
+//! cargo bench -p kpl-node --bench checkpoints
 //! ```
 //!
 //! In one process and one store, a writer appends its own events durably
@@ -126,9 +126,7 @@ impl Drop for TempDir {
     }
 }
 
-#[test]
-#[ignore]
-fn checkpoint_cost() {
+fn main() {
     let dir = TempDir::new("cp-bench");
     let charter = test_charter(&["BW", "EU"]);
     let author = AuthorId::new("BW", "mme").unwrap();
