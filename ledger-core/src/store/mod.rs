@@ -487,28 +487,20 @@ impl Ledger {
             let State { log, feeds, .. } = &mut *st;
             log.scan(applied, |rec| {
                 records += 1;
+                let corrupt = |reason: String| StoreError::CorruptLog {
+                    offset: rec.offset,
+                    reason,
+                };
                 match rec.kind {
                     KIND_EVENT => {
-                        let ev = SignedEvent::decode(&rec.payload).map_err(|e| {
-                            StoreError::CorruptLog {
-                                offset: rec.offset,
-                                reason: format!("event record does not decode: {e}"),
-                            }
-                        })?;
+                        let ev = SignedEvent::decode(&rec.payload)
+                            .map_err(|e| corrupt(format!("event record does not decode: {e}")))?;
                         let id = ev.id();
-                        let feed =
-                            feeds
-                                .get_mut(ev.author())
-                                .ok_or_else(|| StoreError::CorruptLog {
-                                    offset: rec.offset,
-                                    reason: format!("event of unknown author {}", ev.author()),
-                                })?;
-                        feed.check_next_unsigned(&self.network, &ev).map_err(|e| {
-                            StoreError::CorruptLog {
-                                offset: rec.offset,
-                                reason: format!("logged event does not chain: {e}"),
-                            }
+                        let feed = feeds.get_mut(ev.author()).ok_or_else(|| {
+                            corrupt(format!("event of unknown author {}", ev.author()))
                         })?;
+                        feed.check_next_unsigned(&self.network, &ev)
+                            .map_err(|e| corrupt(format!("logged event does not chain: {e}")))?;
                         feed.advance(&ev, id);
                         index_tree(&mut batch, &mut trees, ev.author(), &id);
                         index_event(
@@ -522,18 +514,12 @@ impl Ledger {
                     }
                     KIND_FORK_PROOF => {
                         let proof = ForkProof::decode(&rec.payload).map_err(|e| {
-                            StoreError::CorruptLog {
-                                offset: rec.offset,
-                                reason: format!("fork proof record does not decode: {e}"),
-                            }
+                            corrupt(format!("fork proof record does not decode: {e}"))
                         })?;
                         index_fork(&mut batch, rec.offset, rec.payload.len() as u32 + 1, &proof);
                     }
                     k => {
-                        return Err(StoreError::CorruptLog {
-                            offset: rec.offset,
-                            reason: format!("unknown record kind {k}"),
-                        })
+                        return Err(corrupt(format!("unknown record kind {k}")));
                     }
                 }
                 Ok(())
