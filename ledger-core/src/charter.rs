@@ -66,16 +66,63 @@ pub struct Charter {
     /// in checkpoint origins, which allow no spaces or '+').
     pub network: String,
     pub created_on: Date,
-    /// The participant chairing the KP at genesis.
+    /// The participant chairing the KP at genesis (later chairs are
+    /// governance decisions).
     pub chair: CountryCode,
+    /// The share of participants in good standing whose approval adopts a
+    /// governance decision.
+    pub quorum: Quorum,
     /// Sorted by code, each code once.
     pub participants: Vec<ParticipantEntry>,
     /// Sorted by id, each id once.
     pub observers: Vec<ObserverEntry>,
 }
 
-/// What role a libp2p peer id plays in the charter.
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// A quorum as a fraction of the participants in good standing: a decision
+/// is adopted when `approvals * denominator >= numerator * eligible`.
+/// Integers only (no floats in signed data).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quorum {
+    pub numerator: u8,
+    pub denominator: u8,
+}
+
+impl Quorum {
+    /// Two-thirds, the KP's own rule for decisions by consensus failing.
+    pub const TWO_THIRDS: Quorum = Quorum {
+        numerator: 2,
+        denominator: 3,
+    };
+
+    /// How many approvals out of `eligible` voters adopt a decision
+    /// (rounded up, and at least one).
+    pub fn needed(self, eligible: usize) -> usize {
+        let n = self.numerator as usize * eligible;
+        let d = self.denominator.max(1) as usize;
+        n.div_ceil(d).max(1)
+    }
+
+    pub fn validate(self) -> Result<(), String> {
+        if self.numerator == 0 || self.denominator == 0 || self.numerator > self.denominator {
+            return Err(format!(
+                "quorum {}/{}: expected a fraction with 0 < numerator <= denominator",
+                self.numerator, self.denominator
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Quorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.numerator, self.denominator)
+    }
+}
+
+/// Who a libp2p peer id belongs to.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NodeMember {
     Participant(CountryCode),
     Observer(ObserverId),
@@ -89,6 +136,7 @@ impl Charter {
             network: network.to_owned(),
             created_on,
             chair,
+            quorum: Quorum::TWO_THIRDS,
             participants: Vec::new(),
             observers: Vec::new(),
         }
@@ -174,42 +222,27 @@ impl Charter {
         if self.participant(self.chair).is_none() {
             return Err(format!("the chair {} is not a participant", self.chair));
         }
+        self.quorum.validate()?;
         let mut keys = BTreeSet::new();
         let mut nodes = BTreeSet::new();
         for p in &self.participants {
-            check_title("participant name", &p.name)?;
-            if p.authorities.is_empty() {
-                return Err(format!("participant {} has no authority", p.code));
-            }
-            if !p.authorities.windows(2).all(|w| w[0].name < w[1].name) {
-                return Err(format!(
-                    "participant {}: authorities must be sorted by name, each name once",
-                    p.code
-                ));
-            }
+            p.validate()?;
             for a in &p.authorities {
-                check_title("authority title", &a.title)?;
-                check_key(&format!("{}/{}", p.code, a.name), &a.key)?;
                 if !keys.insert(a.key) {
                     return Err(format!(
                         "key of {}/{} is used twice in the charter",
                         p.code, a.name
                     ));
                 }
-                if a.roles == Roles::NONE {
-                    return Err(format!("authority {}/{} has no role", p.code, a.name));
-                }
             }
             for node in &p.nodes {
-                check_peer_id(node)?;
                 if !nodes.insert(node.clone()) {
                     return Err(format!("node {node} is listed twice in the charter"));
                 }
             }
         }
         for o in &self.observers {
-            check_title("observer name", &o.name)?;
-            check_key(&format!("observer {}", o.id), &o.key)?;
+            o.validate()?;
             if !keys.insert(o.key) {
                 return Err(format!(
                     "key of observer {} is used twice in the charter",
@@ -217,7 +250,6 @@ impl Charter {
                 ));
             }
             for node in &o.nodes {
-                check_peer_id(node)?;
                 if !nodes.insert(node.clone()) {
                     return Err(format!("node {node} is listed twice in the charter"));
                 }
@@ -306,6 +338,71 @@ impl ParticipantEntry {
     pub fn authority(&self, name: &AuthorityName) -> Option<&AuthorityEntry> {
         self.authorities.iter().find(|a| &a.name == name)
     }
+
+    /// The rules of one participant entry on its own (charter and admission
+    /// decisions alike).
+    pub fn validate(&self) -> Result<(), String> {
+        let p = self;
+        check_title("participant name", &p.name)?;
+        if p.authorities.is_empty() {
+            return Err(format!("participant {} has no authority", p.code));
+        }
+        if p.authorities.len() > MAX_AUTHORITIES {
+            return Err(format!(
+                "participant {}: more than {MAX_AUTHORITIES} authorities",
+                p.code
+            ));
+        }
+        if !p.authorities.windows(2).all(|w| w[0].name < w[1].name) {
+            return Err(format!(
+                "participant {}: authorities must be sorted by name, each name once",
+                p.code
+            ));
+        }
+        for a in &p.authorities {
+            a.validate(&format!("{}/{}", p.code, a.name))?;
+        }
+        check_nodes(&p.nodes)
+    }
+}
+
+impl AuthorityEntry {
+    /// The rules of one authority entry: title, a valid strong key, a role.
+    pub fn validate(&self, who: &str) -> Result<(), String> {
+        check_title("authority title", &self.title)?;
+        check_key(who, &self.key)?;
+        if self.roles == Roles::NONE {
+            return Err(format!("authority {who} has no role"));
+        }
+        Ok(())
+    }
+}
+
+impl ObserverEntry {
+    pub fn validate(&self) -> Result<(), String> {
+        check_title("observer name", &self.name)?;
+        check_key(&format!("observer {}", self.id), &self.key)?;
+        check_nodes(&self.nodes)
+    }
+}
+
+/// Most authorities one participant may have.
+pub const MAX_AUTHORITIES: usize = 32;
+/// Most nodes one member may list.
+pub const MAX_NODES: usize = 32;
+
+fn check_nodes(nodes: &[String]) -> Result<(), String> {
+    if nodes.len() > MAX_NODES {
+        return Err(format!("more than {MAX_NODES} nodes listed"));
+    }
+    for n in nodes {
+        check_peer_id(n)?;
+    }
+    let set: BTreeSet<&String> = nodes.iter().collect();
+    if set.len() != nodes.len() {
+        return Err("a node is listed twice".into());
+    }
+    Ok(())
 }
 
 fn check_title(field: &str, s: &str) -> Result<(), String> {
@@ -329,7 +426,7 @@ fn check_key(who: &str, key: &PublicKeyBytes) -> Result<(), String> {
     }
 }
 
-fn check_peer_id(s: &str) -> Result<(), String> {
+pub fn check_peer_id(s: &str) -> Result<(), String> {
     const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     if s.is_empty() || s.len() > MAX_PEER_ID || !s.bytes().all(|b| B58.contains(&b)) {
         return Err(format!(

@@ -74,6 +74,8 @@ pub enum BodyError {
     DateOutOfRange { field: &'static str, date: String },
     #[error("the new key is the same as the key it replaces")]
     RotationToSameKey,
+    #[error("governance: {0}")]
+    Governance(String),
 }
 
 /// Why an event was not accepted into a feed.
@@ -117,6 +119,12 @@ pub enum EventError {
     },
     #[error("key rotation does not match the pre-committed next key digest")]
     PreRotationMismatch,
+    #[error("{author} may not sign events dated {date}: {reason}")]
+    NotAMember {
+        author: AuthorId,
+        date: String,
+        reason: String,
+    },
 }
 
 /// Errors of the store.

@@ -116,6 +116,17 @@ impl ForkProof {
     /// through the signed rotations carried as evidence) signed two different
     /// events for the same place.
     pub fn verify(&self, charter: &Charter) -> Result<(), ForkProofError> {
+        self.verify_with(charter, None)
+    }
+
+    /// Like [`ForkProof::verify`], for an author that is not in the charter
+    /// but was admitted by a governance decision: `admitted` is the genesis
+    /// entry of its feed (from [`crate::governance::Timeline::genesis_entry`]).
+    pub fn verify_with(
+        &self,
+        charter: &Charter,
+        admitted: Option<&crate::charter::AuthorityEntry>,
+    ) -> Result<(), ForkProofError> {
         let network = charter.network_id();
         if self.network != network {
             return Err(ForkProofError::WrongNetwork {
@@ -136,6 +147,7 @@ impl ForkProof {
         }
         let entry = charter
             .authority(&a.author)
+            .or(admitted)
             .ok_or_else(|| ForkProofError::UnknownAuthor(a.author.clone()))?;
         let mut state = FeedState::genesis(a.author.clone(), entry);
         if self.key_evidence.len() > MAX_KEY_EVIDENCE {

@@ -13,6 +13,7 @@
 //! - [`validate`]: KPCS rules for event bodies.
 //! - [`feed`]: chaining rules (sequence, links, key epochs, pre-rotation).
 //! - [`fork`]: fork proofs, verifiable offline with the charter.
+//! - [`governance`]: membership decisions and the membership timeline derived from them.
 //! - [`store`]: the durable `Ledger` (append-only log + sled indexes, group commit).
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod error;
 pub mod event;
 pub mod feed;
 pub mod fork;
+pub mod governance;
 pub mod hash;
 pub mod keys;
 pub mod model;

@@ -699,6 +699,14 @@ pub enum EventBody {
         /// (pre-rotation); `None` when the authority makes no commitment.
         next_key_digest: Option<Digest>,
     },
+    /// 5: the Chair's governance authority proposes a membership decision.
+    GovernanceProposed(crate::governance::Proposal),
+    /// 6: a participant's governance authority approves a proposal.
+    GovernanceApproved {
+        /// Id of the `GovernanceProposed` event approved.
+        proposal: Digest,
+        note: String,
+    },
 }
 
 /// The import confirmation: what the importing authority received.
@@ -723,6 +731,8 @@ impl EventBody {
             EventBody::CertificateVoided { .. } => "certificate_voided",
             EventBody::CertificateCorrected { .. } => "certificate_corrected",
             EventBody::AuthorityKeyRotated { .. } => "authority_key_rotated",
+            EventBody::GovernanceProposed(_) => "governance_proposed",
+            EventBody::GovernanceApproved { .. } => "governance_approved",
         }
     }
 
@@ -733,8 +743,18 @@ impl EventBody {
             EventBody::ImportConfirmed(c) => Some(&c.certificate),
             EventBody::CertificateVoided { certificate, .. } => Some(certificate),
             EventBody::CertificateCorrected { certificate, .. } => Some(certificate),
-            EventBody::AuthorityKeyRotated { .. } => None,
+            EventBody::AuthorityKeyRotated { .. }
+            | EventBody::GovernanceProposed(_)
+            | EventBody::GovernanceApproved { .. } => None,
         }
+    }
+
+    /// Whether this is a governance event (a proposal or an approval).
+    pub fn is_governance(&self) -> bool {
+        matches!(
+            self,
+            EventBody::GovernanceProposed(_) | EventBody::GovernanceApproved { .. }
+        )
     }
 
     /// The role its author must hold.
@@ -744,6 +764,9 @@ impl EventBody {
             | EventBody::CertificateVoided { .. }
             | EventBody::CertificateCorrected { .. } => Some(Role::IssueCertificates),
             EventBody::ImportConfirmed(_) => Some(Role::ConfirmImports),
+            EventBody::GovernanceProposed(_) | EventBody::GovernanceApproved { .. } => {
+                Some(Role::Governance)
+            }
             EventBody::AuthorityKeyRotated { .. } => None,
         }
     }

@@ -38,6 +38,10 @@ pub fn validate_body(author: &AuthorId, body: &EventBody) -> Result<(), BodyErro
             validate_correction(correction)
         }
         EventBody::AuthorityKeyRotated { .. } => Ok(()),
+        EventBody::GovernanceProposed(p) => crate::governance::validate_proposal(p),
+        EventBody::GovernanceApproved { note, .. } => {
+            crate::governance::validate_approval_note(note)
+        }
     }
 }
 

@@ -134,6 +134,7 @@ fn body_field(e: &BodyError) -> String {
         BodyError::ConfirmationExporter { .. } => "exporter_participant".into(),
         BodyError::SelfImport(_) => "certificate".into(),
         BodyError::RotationToSameKey => "new_key".into(),
+        BodyError::Governance(_) => "decision".into(),
     }
 }
 

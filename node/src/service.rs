@@ -138,6 +138,7 @@ pub fn reason(e: &EventError) -> &'static str {
         EventError::Gap { .. } => "gap",
         EventError::Body { .. } => "body",
         EventError::PreRotationMismatch => "pre_rotation",
+        EventError::NotAMember { .. } => "not_a_member",
     }
 }
 

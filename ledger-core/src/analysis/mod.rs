@@ -68,7 +68,7 @@ pub struct EventRef {
 }
 
 impl EventRef {
-    fn new(id: EventId, ev: &SignedEvent) -> EventRef {
+    pub(crate) fn new(id: EventId, ev: &SignedEvent) -> EventRef {
         EventRef {
             id,
             author: ev.content.author.clone(),
@@ -274,7 +274,9 @@ impl LedgerView {
                     note,
                     applied: false,
                 }),
-                EventBody::AuthorityKeyRotated { .. } => {}
+                EventBody::AuthorityKeyRotated { .. }
+                | EventBody::GovernanceProposed(_)
+                | EventBody::GovernanceApproved { .. } => {}
             }
         }
         for state in certificates.values_mut() {

@@ -24,7 +24,7 @@ mod log;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,8 @@ use crate::error::{EventError, StoreError};
 use crate::event::{verify_strict_many, AuthorityKey, EventContent, EventId, SignedEvent};
 use crate::feed::FeedState;
 use crate::fork::ForkProof;
-use crate::model::{AuthorId, EventBody};
+use crate::governance::{GovernanceLog, Timeline};
+use crate::model::{AuthorId, Date, EventBody};
 use crate::tlog::merkle::{self, event_leaf_hash, Frontier, NodeReader, ProveError};
 
 pub use log::{
@@ -56,6 +57,7 @@ const P_HEAD: u8 = b'H'; //  H author             -> FeedState (canonical)
 const P_FORK: u8 = b'F'; //  F author seq id id   -> offset(8) len(4)
 const P_TREE: u8 = b'T'; //  T author level index(BE) -> Merkle node hash (32)
 const P_HELD: u8 = b'P'; //  P author seq id      -> encoded event
+const P_GOV: u8 = b'G'; //   G id                 -> offset(8) len(4) of a governance event
 const META_APPLIED: &[u8] = b"M:applied";
 const META_NETWORK: &[u8] = b"M:network";
 
@@ -275,6 +277,10 @@ struct State {
     /// Fork proof keys written but not yet indexed.
     unindexed_forks: std::collections::HashSet<Vec<u8>>,
     fork_counts: HashMap<AuthorId, usize>,
+    /// Every governance event written (synced or not) and the membership
+    /// timeline derived from them.
+    gov: GovernanceLog,
+    timeline: Arc<Timeline>,
 }
 
 struct Commit {
@@ -414,17 +420,45 @@ impl Ledger {
             applied = HEADER_LEN;
         }
 
-        // Feed states: from the index, else genesis.
+        // Feed states: from the index (charter authors and admitted ones),
+        // else genesis.
         let mut feeds = HashMap::new();
-        for (author, entry) in charter.authors() {
-            let st = match tree.get(key(P_HEAD, &[&author.key_bytes()]))? {
-                Some(v) => codec::decode::<FeedState>(&v, MAX_CHARTER_BYTES)
-                    .map_err(|e| StoreError::Corrupt(format!("feed head of {author}: {e}")))?,
-                None => FeedState::genesis(author.clone(), entry),
-            };
+        for item in tree.scan_prefix([P_HEAD]) {
+            let (k, v) = item?;
+            let author = author_from_key(&k[1..])
+                .ok_or_else(|| StoreError::Corrupt("feed head key does not decode".into()))?;
+            let st = codec::decode::<FeedState>(&v, MAX_CHARTER_BYTES)
+                .map_err(|e| StoreError::Corrupt(format!("feed head of {author}: {e}")))?;
             feeds.insert(author, st);
         }
+        for (author, entry) in charter.authors() {
+            feeds
+                .entry(author.clone())
+                .or_insert_with(|| FeedState::genesis(author, entry));
+        }
         let reader = log.reader()?;
+        // Governance events as of the index; the replay adds later ones.
+        let mut gov = GovernanceLog::new();
+        for item in tree.scan_prefix([P_GOV]) {
+            let (k, v) = item?;
+            let (offset, len) = parse_loc(&v)?;
+            let (kind, payload) = read_record(&reader, &log_path, offset, len)?;
+            if kind != KIND_EVENT {
+                return Err(StoreError::Corrupt(
+                    "governance index points at a non-event record".into(),
+                ));
+            }
+            let ev = SignedEvent::decode(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("governance event: {e}")))?;
+            let id = ev.id();
+            if k[1..] != *id.as_bytes() {
+                return Err(StoreError::Corrupt(
+                    "governance index entry names another event".into(),
+                ));
+            }
+            gov.insert(id, &ev);
+        }
+        let timeline = Arc::new(Timeline::build(charter, &gov));
         let mut fork_counts: HashMap<AuthorId, usize> = HashMap::new();
         for item in tree.scan_prefix([P_FORK]) {
             let (k, _) = item?;
@@ -440,6 +474,8 @@ impl Ledger {
             unindexed: HashMap::new(),
             unindexed_forks: Default::default(),
             fork_counts,
+            gov,
+            timeline,
         };
         let ledger = Ledger {
             dir: dir.to_owned(),
@@ -484,7 +520,13 @@ impl Ledger {
         let mut touched: Vec<AuthorId> = Vec::new();
         let mut records = 0u64;
         let end = {
-            let State { log, feeds, .. } = &mut *st;
+            let State {
+                log,
+                feeds,
+                gov,
+                timeline,
+                ..
+            } = &mut *st;
             log.scan(applied, |rec| {
                 records += 1;
                 let corrupt = |reason: String| StoreError::CorruptLog {
@@ -496,12 +538,24 @@ impl Ledger {
                         let ev = SignedEvent::decode(&rec.payload)
                             .map_err(|e| corrupt(format!("event record does not decode: {e}")))?;
                         let id = ev.id();
+                        if !feeds.contains_key(ev.author()) {
+                            let entry = timeline.genesis_entry(ev.author()).ok_or_else(|| {
+                                corrupt(format!("event of unknown author {}", ev.author()))
+                            })?;
+                            feeds.insert(
+                                ev.author().clone(),
+                                FeedState::genesis(ev.author().clone(), entry),
+                            );
+                        }
                         let feed = feeds.get_mut(ev.author()).ok_or_else(|| {
                             corrupt(format!("event of unknown author {}", ev.author()))
                         })?;
                         feed.check_next_unsigned(&self.network, &ev)
                             .map_err(|e| corrupt(format!("logged event does not chain: {e}")))?;
                         feed.advance(&ev, id);
+                        if gov.insert(id, &ev) {
+                            *timeline = Arc::new(Timeline::build(&self.charter, gov));
+                        }
                         index_tree(&mut batch, &mut trees, ev.author(), &id);
                         index_event(
                             &mut batch,
@@ -597,7 +651,7 @@ impl Ledger {
                     Ok(o) => outcomes.push(o),
                     Err(e) => {
                         // Nothing of this batch is written: undo its staging.
-                        Self::rollback(&mut st, &stage.staged, stage.before);
+                        self.rollback(&mut st, &stage.staged, stage.before);
                         return Err(e);
                     }
                 }
@@ -627,6 +681,7 @@ impl Ledger {
         let mut result = Vec::with_capacity(bodies.len());
         {
             let mut st = lock(&self.state);
+            self.ensure_feed(&mut st, author);
             let feed = st
                 .feeds
                 .get(author)
@@ -649,6 +704,7 @@ impl Ledger {
                     signature: crate::bytes::FixedBytes([0u8; 64]),
                 };
                 shadow.check_next_unsigned(&self.network, &unsigned)?;
+                member_check(&st.timeline, &unsigned)?;
                 let expected = shadow.signing_key_for(&unsigned)?;
                 if expected != key.verifying_key() {
                     return Err(EventError::BadSignature {
@@ -719,6 +775,54 @@ impl Ledger {
         out
     }
 
+    /// Makes sure `author` has a feed: charter authors always do; an author
+    /// admitted by an adopted governance decision gets its genesis state on
+    /// first use. Returns false for an author nobody admitted.
+    fn ensure_feed(&self, st: &mut State, author: &AuthorId) -> bool {
+        if st.feeds.contains_key(author) {
+            return true;
+        }
+        let Some(entry) = st.timeline.genesis_entry(author) else {
+            return false;
+        };
+        let genesis = FeedState::genesis(author.clone(), entry);
+        lock(&self.durable_feeds)
+            .feeds
+            .entry(author.clone())
+            .or_insert_with(|| genesis.clone());
+        st.feeds.insert(author.clone(), genesis);
+        true
+    }
+
+    /// The membership timeline derived from every governance event written
+    /// so far (see [`crate::governance`]).
+    pub fn timeline(&self) -> Arc<Timeline> {
+        lock(&self.state).timeline.clone()
+    }
+
+    /// Every author with a feed here or admitted to have one, in order.
+    pub fn authors(&self) -> Vec<AuthorId> {
+        let st = lock(&self.state);
+        let mut v: Vec<AuthorId> = st
+            .feeds
+            .keys()
+            .cloned()
+            .chain(st.timeline.authors().map(|(a, _)| a.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The genesis entry of an author's feed: from the charter, or from the
+    /// governance decision that admitted it.
+    pub fn author_entry(&self, author: &AuthorId) -> Option<crate::charter::AuthorityEntry> {
+        if let Some(e) = self.charter.authority(author) {
+            return Some(e.clone());
+        }
+        lock(&self.state).timeline.genesis_entry(author).cloned()
+    }
+
     fn check_poisoned(&self) -> Result<(), StoreError> {
         match &lock(&self.commit).error {
             Some(e) => Err(StoreError::Poisoned(e.clone())),
@@ -752,6 +856,9 @@ impl Ledger {
             }));
         }
         let author = c.author.clone();
+        if !self.ensure_feed(st, &author) {
+            return Ok(AppendOutcome::Rejected(EventError::UnknownAuthor(author)));
+        }
         let Some(feed) = st.feeds.get(&author) else {
             return Ok(AppendOutcome::Rejected(EventError::UnknownAuthor(author)));
         };
@@ -795,6 +902,9 @@ impl Ledger {
         if let Err(e) = checked {
             return Ok(AppendOutcome::Rejected(e));
         }
+        if let Err(e) = member_check(&st.timeline, &ev) {
+            return Ok(AppendOutcome::Rejected(e));
+        }
         stage
             .before
             .entry(author.clone())
@@ -812,6 +922,9 @@ impl Ledger {
         let offset = stage.push(KIND_EVENT, &payload);
         if let Some(f) = st.feeds.get_mut(ev.author()) {
             f.advance(&ev, id);
+        }
+        if st.gov.insert(id, &ev) {
+            st.timeline = Arc::new(Timeline::build(&self.charter, &st.gov));
         }
         st.unindexed
             .insert((ev.author().clone(), ev.content.seq), (id, ev.clone()));
@@ -954,7 +1067,7 @@ impl Ledger {
             return Ok(0);
         }
         if let Err(e) = st.log.append(&buf) {
-            Self::rollback(st, &staged, before);
+            self.rollback(st, &staged, before);
             return Err(e);
         }
         st.queue.extend(staged.into_iter().map(|(_, p)| p));
@@ -963,15 +1076,25 @@ impl Ledger {
 
     /// Undoes what staging did to the in-memory state (feed heads, unindexed
     /// lookups, fork counts) when the staged records will not be written.
-    fn rollback(st: &mut State, staged: &[(u64, Pending)], before: HashMap<AuthorId, FeedState>) {
+    fn rollback(
+        &self,
+        st: &mut State,
+        staged: &[(u64, Pending)],
+        before: HashMap<AuthorId, FeedState>,
+    ) {
         for (a, f) in before {
             st.feeds.insert(a, f);
         }
+        let mut gov_changed = false;
         for (_, p) in staged {
             match p {
-                Pending::Event { event, .. } => {
+                Pending::Event { event, id, .. } => {
                     st.unindexed
                         .remove(&(event.author().clone(), event.content.seq));
+                    if event.content.body.is_governance() {
+                        st.gov.remove(id);
+                        gov_changed = true;
+                    }
                 }
                 Pending::Fork { proof, .. } => {
                     st.unindexed_forks.remove(&fork_key(proof));
@@ -980,6 +1103,9 @@ impl Ledger {
                     }
                 }
             }
+        }
+        if gov_changed {
+            st.timeline = Arc::new(Timeline::build(&self.charter, &st.gov));
         }
     }
 
@@ -1188,7 +1314,7 @@ impl Ledger {
     /// Every feed's durable head, in author order (empty feeds at seq 0).
     pub fn heads(&self) -> Result<Vec<FeedHead>, StoreError> {
         let mut out = Vec::new();
-        for (author, _) in self.charter.authors() {
+        for author in self.authors() {
             let (seq, id) = match self.tree.get(key(P_HEAD, &[&author.key_bytes()]))? {
                 Some(v) => {
                     let f: FeedState = codec::decode(&v, MAX_CHARTER_BYTES)
@@ -1210,9 +1336,8 @@ impl Ledger {
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             )),
             None => Ok(self
-                .charter
-                .authority(author)
-                .map(|entry| FeedState::genesis(author.clone(), entry))),
+                .author_entry(author)
+                .map(|entry| FeedState::genesis(author.clone(), &entry))),
         }
     }
 
@@ -1325,7 +1450,7 @@ impl Ledger {
                 EventBody::ImportConfirmed(_) => rec.confirmations.push(stored),
                 EventBody::CertificateVoided { .. } => rec.voids.push(stored),
                 EventBody::CertificateCorrected { .. } => rec.corrections.push(stored),
-                EventBody::AuthorityKeyRotated { .. } => {}
+                _ => {}
             }
         }
         let by_time = |a: &StoredEvent, b: &StoredEvent| {
@@ -1366,11 +1491,14 @@ impl Ledger {
     /// Stores a fork proof received from elsewhere after verifying it
     /// against the charter. Returns whether it was new.
     pub fn add_fork_proof(&self, proof: ForkProof) -> Result<bool, StoreError> {
-        proof.verify(&self.charter).map_err(|e| {
-            StoreError::Event(EventError::Decode(crate::error::DecodeError::Malformed(
-                e.to_string(),
-            )))
-        })?;
+        let admitted = self.author_entry(proof.author());
+        proof
+            .verify_with(&self.charter, admitted.as_ref())
+            .map_err(|e| {
+                StoreError::Event(EventError::Decode(crate::error::DecodeError::Malformed(
+                    e.to_string(),
+                )))
+            })?;
         self.check_poisoned()?;
         let (new, target) = {
             let mut st = lock(&self.state);
@@ -1447,6 +1575,19 @@ impl Ledger {
     }
 }
 
+/// Refuses an event whose author may not sign on the event's date (not yet
+/// admitted, expelled, or a removed authority), per the timeline.
+fn member_check(timeline: &Timeline, ev: &SignedEvent) -> Result<(), EventError> {
+    let date = Date::from_unix_ms(ev.content.timestamp_ms);
+    timeline
+        .check_author(ev.author(), date)
+        .map_err(|e| EventError::NotAMember {
+            author: ev.author().clone(),
+            date: date.to_string(),
+            reason: e.to_string(),
+        })
+}
+
 /// Verifies a store's log offline, reading nothing but the log and the
 /// charter. `upto`: verify records before this offset only (`u64::MAX`: all).
 pub fn verify_log(
@@ -1468,6 +1609,8 @@ pub fn verify_log(
         .into_iter()
         .map(|f| (f.author.clone(), f))
         .collect();
+    let mut gov = GovernanceLog::new();
+    let mut timeline = Timeline::genesis(charter);
     let mut report = VerifyReport {
         feeds: feeds.len() as u64,
         log_bytes: total,
@@ -1539,11 +1682,33 @@ pub fn verify_log(
                     id: Some(id),
                     reason,
                 };
+                if !feeds.contains_key(ev.author()) {
+                    match timeline.genesis_entry(ev.author()) {
+                        Some(entry) => {
+                            feeds.insert(
+                                ev.author().clone(),
+                                FeedState::genesis(ev.author().clone(), entry),
+                            );
+                            report.feeds += 1;
+                        }
+                        None => {
+                            failure = Some(fail(
+                                "author is neither in the charter nor admitted by a decision \
+                                 earlier in the log"
+                                    .into(),
+                            ));
+                            return Ok(());
+                        }
+                    }
+                }
                 let Some(feed) = feeds.get_mut(ev.author()) else {
-                    failure = Some(fail("author is not in the charter".into()));
                     return Ok(());
                 };
                 if let Err(e) = feed.check_next_unsigned(&network, &ev) {
+                    failure = Some(fail(e.to_string()));
+                    return Ok(());
+                }
+                if let Err(e) = member_check(&timeline, &ev) {
                     failure = Some(fail(e.to_string()));
                     return Ok(());
                 }
@@ -1555,6 +1720,9 @@ pub fn verify_log(
                     }
                 }
                 feed.advance(&ev, id);
+                if gov.insert(id, &ev) {
+                    timeline = Timeline::build(charter, &gov);
+                }
                 report.events += 1;
                 if batch.len() >= BATCH {
                     flush_batch(&mut batch, &mut failure);
@@ -1562,7 +1730,7 @@ pub fn verify_log(
             }
             KIND_FORK_PROOF => match ForkProof::decode(&rec.payload) {
                 Ok(p) => {
-                    if let Err(e) = p.verify(charter) {
+                    if let Err(e) = p.verify_with(charter, timeline.genesis_entry(p.author())) {
                         failure = Some(VerifyFailure {
                             offset: rec.offset,
                             author: Some(p.author().clone()),
@@ -1673,6 +1841,9 @@ fn index_event(batch: &mut sled::Batch, offset: u64, len: u32, id: &EventId, ev:
     v.extend_from_slice(id.as_bytes());
     batch.insert(key(P_EVENT, &[&ak, &ev.content.seq.to_be_bytes()]), v);
     batch.insert(key(P_ID, &[id.as_bytes()]), &loc(offset, len)[..]);
+    if ev.content.body.is_governance() {
+        batch.insert(key(P_GOV, &[id.as_bytes()]), &loc(offset, len)[..]);
+    }
     if let Some(n) = ev.content.body.certificate_number() {
         if n.len() <= 255 {
             let mut v = vec![KIND_EVENT];
