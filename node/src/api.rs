@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ledger_core::analysis::{AuditParams, LedgerView};
 use ledger_core::error::{BodyError, EventError, StoreError};
+use ledger_core::governance::Proposal;
 use ledger_core::store::{CertificateRecord, StoredEvent};
 use ledger_core::{
     AuthorId, Certificate, Correction, CountryCode, Date, Digest, EventBody, ForkProof,
@@ -21,7 +22,7 @@ use ledger_core::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::service::{now_ms, Identity, Node, WriteError};
+use crate::service::{now_ms, today, Identity, Node, WriteError};
 
 /// Largest single-event request body.
 const MAX_BODY: usize = 256 * 1024;
@@ -152,6 +153,9 @@ impl From<WriteError> for ApiError {
             WriteError::Store(StoreError::Event(e @ EventError::MissingRole { .. })) => {
                 ApiError::new(StatusCode::FORBIDDEN, "missing_role", e.to_string())
             }
+            WriteError::Store(StoreError::Event(
+                e @ (EventError::NotAMember { .. } | EventError::UnknownAuthor(_)),
+            )) => ApiError::new(StatusCode::FORBIDDEN, "not_a_member", e.to_string()),
             WriteError::Store(e) => ApiError::internal(e.to_string()),
             WriteError::Internal(m) => ApiError::internal(m),
         }
@@ -169,6 +173,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/voids", post(void))
         .route("/v1/corrections", post(correct))
         .route("/v1/keys/rotate", post(rotate))
+        .route("/v1/governance/proposals", post(propose))
+        .route("/v1/governance/approvals", post(approve))
         .layer(DefaultBodyLimit::max(MAX_BODY));
     let batch = Router::new()
         .route("/v1/certificates/batch", post(issue_batch))
@@ -192,6 +198,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/proofs/inclusion", get(inclusion_proof))
         .route("/v1/proofs/consistency", get(consistency_proof))
         .route("/v1/split-views", get(split_views))
+        .route("/v1/governance", get(governance))
+        .route("/v1/governance/{id}", get(governance_decision))
+        .route("/v1/members", get(members))
         .route("/metrics", get(metrics))
         .merge(witness_routes())
         .merge(writes)
@@ -319,6 +328,8 @@ async fn status(State(node): State<AppState>) -> ApiResult {
     let lag: std::collections::HashMap<String, u64> =
         node.sync_lag(&peer_heads).into_iter().collect();
     let charter = node.ledger.charter();
+    let membership = node.ledger.timeline();
+    let membership = membership.at(today());
     let peers: Vec<Value> = net
         .as_ref()
         .map(|s| {
@@ -326,7 +337,7 @@ async fn status(State(node): State<AppState>) -> ApiResult {
                 .iter()
                 .map(|p| {
                     let id = p.to_string();
-                    let member = match charter.node_member(&id) {
+                    let member = match membership.node_owner(&id) {
                         Some(ledger_core::charter::NodeMember::Participant(c)) => {
                             format!("participant {c}")
                         }
@@ -394,7 +405,7 @@ async fn feed_range(
         .author
         .parse()
         .map_err(|e: String| ApiError::bad("author", e))?;
-    if node.ledger.charter().authority(&author).is_none() {
+    if node.ledger.author_entry(&author).is_none() {
         return Err(ApiError::not_found(format!(
             "{author} is not an author of this network"
         )));
@@ -618,11 +629,12 @@ async fn issue(
     Ok(Json(written(&out)))
 }
 
-/// An empty issuing authority defaults to the authority's title in the charter.
+/// An empty issuing authority defaults to the authority's title in the
+/// charter (or in the decision that admitted it).
 fn fill_issuing_authority(node: &Node, cert: &mut Certificate) {
     if cert.issuing_authority.is_empty() {
         if let Identity::Authority { author, .. } = &node.identity {
-            if let Some(a) = node.ledger.charter().authority(author) {
+            if let Some(a) = node.ledger.author_entry(author) {
                 cert.issuing_authority = a.title.clone();
             }
         }
@@ -795,10 +807,11 @@ fn checkpoint_json(author: &AuthorId, s: &crate::checkpoints::Signed) -> Value {
     })
 }
 
-/// An author given in a query: 422 when malformed, 404 when not in the charter.
+/// An author given in a query: 422 when malformed, 404 when neither in the
+/// charter nor admitted by a decision this node holds.
 fn query_author(node: &Node, field: &str, text: &str) -> Result<AuthorId, ApiError> {
     let author: AuthorId = text.parse().map_err(|e: String| ApiError::bad(field, e))?;
-    if node.ledger.charter().authority(&author).is_none() {
+    if node.ledger.author_entry(&author).is_none() {
         return Err(ApiError::not_found(format!(
             "{author} is not an author of this network"
         )));
@@ -1085,4 +1098,127 @@ async fn bundle(State(node): State<AppState>, Path(number): Path<String>) -> Api
             e.to_string(),
         )),
     }
+}
+
+// ------------------------------------------------------------- governance
+
+/// The answer to a governance write: 201 with the event's place.
+fn created(author: &AuthorId, out: &[(Digest, u64)]) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::CREATED,
+        Json(
+            json!({"id": out[0].0, "seq": out[0].1, "author": author.to_string(), "durable": true}),
+        ),
+    )
+}
+
+fn writer_author(node: &Node) -> Result<AuthorId, ApiError> {
+    match &node.identity {
+        Identity::Authority { author, .. } => Ok(author.clone()),
+        Identity::Observer { .. } => Err(WriteError::ReadOnly.into()),
+    }
+}
+
+/// `POST /v1/governance/proposals`: a `GovernanceProposed` event signed by
+/// this node's authority. The store accepts a proposal from any governance
+/// authority; the timeline counts it only when its author's participant
+/// chairs on the proposal's day (`GET /v1/governance/{id}` says).
+async fn propose(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<Proposal>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    writer(&node, &headers)?;
+    let Json(p) = body?;
+    let day = today();
+    if p.effective_on < day {
+        return Err(ApiError::bad(
+            "effective_on",
+            format!(
+                "effective_on {} is before today ({day}, the proposal's date): a decision cannot take effect in the past",
+                p.effective_on
+            ),
+        ));
+    }
+    let author = writer_author(&node)?;
+    let out = node.write(vec![EventBody::GovernanceProposed(p)]).await?;
+    Ok(created(&author, &out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalBody {
+    proposal: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /v1/governance/approvals`: a `GovernanceApproved` event naming a
+/// proposal's event id. A proposal this node does not hold yet is allowed
+/// (it may still be on its way); the approval counts once it arrives.
+async fn approve(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ApprovalBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    writer(&node, &headers)?;
+    let Json(b) = body?;
+    let proposal = Digest::from_hex(&b.proposal).map_err(|e| ApiError::bad("proposal", e))?;
+    let author = writer_author(&node)?;
+    let out = node
+        .write(vec![EventBody::GovernanceApproved {
+            proposal,
+            note: b.note,
+        }])
+        .await?;
+    Ok(created(&author, &out))
+}
+
+/// `GET /v1/governance`: every decision this replica knows, with its
+/// approvals and status, and approvals of proposals it does not hold.
+async fn governance(State(node): State<AppState>) -> ApiResult {
+    let t = node.ledger.timeline();
+    Ok(Json(json!({
+        "quorum": t.quorum().to_string(),
+        "chair": t.at(today()).chair,
+        "decisions": t.decisions(),
+        "orphan_approvals": t.orphan_approvals().iter()
+            .map(|(proposal, event)| json!({"proposal": proposal, "event": event}))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /v1/governance/{id}`: one decision by its proposal event's id.
+async fn governance_decision(State(node): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = Digest::from_hex(&id).map_err(|e| ApiError::bad("id", e))?;
+    let t = node.ledger.timeline();
+    match t.decision(&id) {
+        Some(d) => Ok(Json(json!(d))),
+        None => Err(ApiError::not_found(format!(
+            "no governance proposal {id} in this replica"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct MembersQuery {
+    at: Option<String>,
+}
+
+/// `GET /v1/members?at=YYYY-MM-DD`: the membership in force on a day
+/// (default: today, UTC), as this replica's governance timeline says.
+async fn members(State(node): State<AppState>, q: QueryResult<MembersQuery>) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let at = match q.at.as_deref() {
+        None | Some("") => today(),
+        Some(s) => s.parse::<Date>().map_err(|e| ApiError::bad("at", e))?,
+    };
+    let t = node.ledger.timeline();
+    let m = t.at(at);
+    Ok(Json(json!({
+        "at": at,
+        "chair": m.chair,
+        "participants": m.participants.values().collect::<Vec<_>>(),
+        "observers": m.observers.values().collect::<Vec<_>>(),
+    })))
 }

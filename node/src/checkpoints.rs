@@ -249,7 +249,8 @@ impl Checkpoints {
 
     fn load(&self) -> Result<(), String> {
         let mut st = lock(&self.state);
-        let authors: Vec<AuthorId> = self.ledger.charter().authors().map(|(a, _)| a).collect();
+        // Charter authors and authors admitted by decisions the store holds.
+        let authors: Vec<AuthorId> = self.ledger.authors();
         for author in &authors {
             let origin = self.origin(author)?;
             let keys = self.all_log_verifiers(author)?;
@@ -331,7 +332,7 @@ impl Checkpoints {
         let p = parse_feed_origin(origin)?;
         (p.network_name == self.network_name
             && p.is_of_network(&self.network_id)
-            && self.ledger.charter().authority(&p.author).is_some())
+            && self.ledger.author_entry(&p.author).is_some())
         .then_some(p.author)
     }
 
@@ -393,12 +394,14 @@ impl Checkpoints {
         Ok(out)
     }
 
-    /// The cosignature keys of every charter member: each authority's
-    /// current key (as the replica knows its feed) and each observer's key.
+    /// The cosignature keys of every member: each authority's current key
+    /// (as the replica knows its feed; charter authorities and those
+    /// admitted by decisions) and each observer's key (charter observers and
+    /// those admitted by decisions).
     fn witness_verifiers(&self) -> Result<Vec<(Option<AuthorId>, CosignatureVerifier)>, String> {
         let charter = self.ledger.charter();
         let mut out = Vec::new();
-        for (author, _) in charter.authors() {
+        for author in self.ledger.authors() {
             let name = witness_name(
                 &self.network_name,
                 &self.network_id,
@@ -412,14 +415,23 @@ impl Checkpoints {
                 }
             }
         }
-        for o in &charter.observers {
+        let timeline = self.ledger.timeline();
+        let mut observers: std::collections::BTreeMap<_, _> = charter
+            .observers
+            .iter()
+            .map(|o| (o.id.clone(), o.key))
+            .collect();
+        for (id, o) in &timeline.latest().observers {
+            observers.entry(id.clone()).or_insert(o.key);
+        }
+        for (id, key) in &observers {
             let name = witness_name(
                 &self.network_name,
                 &self.network_id,
-                WitnessId::Observer(&o.id),
+                WitnessId::Observer(id),
             )
             .map_err(|e| e.to_string())?;
-            if let Ok(v) = CosignatureVerifier::new(&name, &o.key) {
+            if let Ok(v) = CosignatureVerifier::new(&name, key) {
                 out.push((None, v));
             }
         }

@@ -155,7 +155,13 @@ impl Cluster {
                         name: AuthorityName::new(authority)?,
                         title: title.clone(),
                         key: kf.public_key,
-                        roles: Roles::of(&[Role::IssueCertificates, Role::ConfirmImports]),
+                        // Governance too: every participant's authority may
+                        // propose (as Chair) and approve membership decisions.
+                        roles: Roles::of(&[
+                            Role::IssueCertificates,
+                            Role::ConfirmImports,
+                            Role::Governance,
+                        ]),
                         next_key_digest: Some(kf.next_key_digest),
                     }],
                     nodes: vec![report.peer_id.clone()],

@@ -194,13 +194,9 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     );
     let kf = KeyFile::load(&key_path)?;
     let identity = Identity::from_key_file(kf.clone(), key_path.clone())?;
-    check_identity(&charter, &identity, &kf)?;
     let keypair = config::load_p2p_key(dir)?;
     let token = config::load_token(dir)?;
     let peer_id = keypair.public().to_peer_id().to_string();
-    if charter.node_member(&peer_id).is_none() {
-        warn!(%peer_id, "this node's peer id is not in the charter: members will refuse its connections");
-    }
 
     let opts = StoreOptions {
         cache_bytes: cfg.cache_mb.max(4) * 1024 * 1024,
@@ -214,6 +210,15 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?
     };
     let ledger = Arc::new(ledger);
+    // Membership is the charter plus the decisions this store holds: a
+    // participant, authority, observer or node admitted by a decision may
+    // run once its store holds the decision (copied from a member's store).
+    check_identity(&ledger, &identity, &kf)?;
+    let day = crate::service::today();
+    let timeline = ledger.timeline();
+    if timeline.at(day).node_owner(&peer_id).is_none() {
+        warn!(%peer_id, %day, "this node's peer id is not a member node today (neither in the charter nor added by a decision this store holds): members will refuse its connections");
+    }
     info!(
         network = %charter.network,
         network_id = %charter.network_id(),
@@ -226,6 +231,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
         listen: cfg.listen_addrs()?,
         bootstrap: cfg.bootstrap_addrs()?,
         sync_interval: Duration::from_secs(cfg.sync_interval_secs.max(1)),
+        allowed: Some(crate::service::allowed_peers(&timeline, day)),
         ..NetConfig::default()
     };
     let (net, rx) = Network::spawn(
@@ -259,7 +265,10 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
         view_cache: Default::default(),
         checkpoints: checkpoints.clone(),
         checkpoint_sync_ms: Default::default(),
+        gate: Default::default(),
     });
+    node.refresh_gate(true).await;
+    let gate_task = tokio::spawn(node.clone().run_gate());
     let events_task = tokio::spawn(node.clone().run_network_events(rx));
     let checkpoint_task = tokio::spawn(node.clone().run_checkpoints());
 
@@ -289,6 +298,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     let _ = net.shutdown().await;
     events_task.abort();
     checkpoint_task.abort();
+    gate_task.abort();
     let c = checkpoints.clone();
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.flush()).await {
         warn!(error = %e, "latest checkpoints not written");
@@ -301,22 +311,39 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn check_identity(charter: &Charter, identity: &Identity, kf: &KeyFile) -> Result<(), String> {
+/// Checks that this node's key belongs to a member: an authority of the
+/// charter or admitted by a decision the store holds, or an observer of the
+/// charter or admitted by one. A node that is not a member at all is
+/// refused with what to do.
+fn check_identity(ledger: &Ledger, identity: &Identity, kf: &KeyFile) -> Result<(), String> {
+    let timeline = ledger.timeline();
+    let day = crate::service::today();
     match identity {
         Identity::Authority { author, .. } => {
-            let entry = charter
-                .authority(author)
-                .ok_or_else(|| format!("{author} is not an authority in the charter"))?;
+            let entry = ledger.author_entry(author).ok_or_else(|| {
+                format!(
+                    "{author} is not an authority of this network: neither in the charter nor admitted by a governance decision this node's store holds ({} decisions). If a decision admitted it, start the node with a store that holds the decision (e.g. a copy of a member's store).",
+                    timeline.decisions().len()
+                )
+            })?;
             if entry.key != kf.public_key {
                 // After a rotation the key differs from genesis: fine if the
                 // feed rotated to it; the store checks on every write.
-                info!(%author, "key file differs from the charter's genesis key (rotated?)");
+                info!(%author, "key file differs from the genesis key (rotated?)");
+            }
+            if let Err(e) = timeline.check_author(author, day) {
+                warn!(%author, %day, reason = %e, "this authority may not sign today: its writes will be refused");
             }
         }
         Identity::Observer { id, .. } => {
-            charter
-                .observer(id)
-                .ok_or_else(|| format!("observer {id} is not in the charter"))?;
+            let known = ledger.charter().observer(id).is_some()
+                || timeline.latest().observers.contains_key(id)
+                || timeline.at(day).observers.contains_key(id);
+            if !known {
+                return Err(format!(
+                    "observer {id} is not an observer of this network: neither in the charter nor admitted by a governance decision this node's store holds. If a decision admitted it, start the node with a store that holds the decision (e.g. a copy of a member's store)."
+                ));
+            }
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! is appended through the store's validation; only what the store accepted
 //! is forwarded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -11,13 +11,15 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ledger_core::error::{EventError, StoreError};
 use ledger_core::keys::{KeyFile, KeyOwner};
 use ledger_core::store::{AppendOutcome, Ledger};
-use ledger_core::{AuthorId, AuthorityKey, EventBody, EventId, ForkProof, ObserverId, SignedEvent};
+use ledger_core::{
+    AuthorId, AuthorityKey, Date, EventBody, EventId, ForkProof, ObserverId, SignedEvent,
+};
 use tokio::sync::{mpsc, Mutex};
 use tracing::{debug, info, warn};
 
 use crate::checkpoints::{self, Actions, Checkpoints, Me, Verdict};
 use crate::metrics::Metrics;
-use crate::net::{FeedHeadWire, NetEvent, NetworkHandle, SyncSource, Validation};
+use crate::net::{FeedHeadWire, NetEvent, NetworkHandle, PeerId, SyncSource, Validation};
 
 /// Who this node signs as.
 pub enum Identity {
@@ -82,6 +84,41 @@ pub struct Node {
     /// When this node last asked for an anti-entropy round because a
     /// checkpoint was ahead of its replica (ms since the epoch).
     pub checkpoint_sync_ms: std::sync::atomic::AtomicU64,
+    /// The membership gate as last pushed to the network layer.
+    pub gate: MembershipGate,
+}
+
+/// What the network layer was last told about who may connect: the
+/// timeline it was computed from and the day it was computed for, so that
+/// it is recomputed only when a governance event was stored or the day
+/// changed.
+#[derive(Default)]
+pub struct MembershipGate {
+    last: std::sync::Mutex<Option<GateState>>,
+}
+
+struct GateState {
+    timeline: Arc<ledger_core::governance::Timeline>,
+    day: Date,
+    peers: HashSet<PeerId>,
+}
+
+/// The UTC day of the node's clock.
+pub fn today() -> Date {
+    Date::from_unix_ms(now_ms())
+}
+
+/// The peer ids of every node allowed on the network on `day`, by the
+/// membership timeline (charter plus adopted decisions): nodes of
+/// participants that are not expelled, and of observers. Entries that are
+/// not valid peer ids are skipped.
+pub fn allowed_peers(timeline: &ledger_core::governance::Timeline, day: Date) -> HashSet<PeerId> {
+    timeline
+        .at(day)
+        .allowed_nodes()
+        .keys()
+        .filter_map(|s| s.parse().ok())
+        .collect()
 }
 
 /// Milliseconds since the Unix epoch.
@@ -122,6 +159,23 @@ impl SyncSource for StoreSource {
                 warn!(error = %e, "cannot read a range for a peer");
                 Vec::new()
             })
+    }
+}
+
+/// How often the membership gate is recomputed even when no governance
+/// event arrived (a decision takes effect on its date).
+pub const GATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The gossip verdict on an event the store refused. An author this node
+/// does not know yet may have been admitted by a decision that has not
+/// reached it, and an author's membership may differ between replicas that
+/// do not hold the same governance events yet: neither proves the forwarder
+/// dishonest, so both are dropped without penalty (anti-entropy brings the
+/// decision, then the event). Everything else is certainly invalid.
+pub fn verdict_for_refusal(e: &EventError) -> Validation {
+    match e {
+        EventError::UnknownAuthor(_) | EventError::NotAMember { .. } => Validation::Ignore,
+        _ => Validation::Reject,
     }
 }
 
@@ -168,6 +222,7 @@ impl Node {
         Metrics::inc(&self.metrics.api_writes, n);
         Metrics::inc(&self.metrics.events_appended, n);
         self.publish_ids(&out).await;
+        self.refresh_gate(false).await;
         Ok(out)
     }
 
@@ -230,6 +285,64 @@ impl Node {
         self.publish_ids(&out).await;
         let (id, seq) = out[0];
         Ok((id, seq, rotated))
+    }
+
+    /// Pushes the membership gate to the network layer when it may have
+    /// changed: a governance event was stored since the last push (the
+    /// ledger rebuilt its timeline), the UTC day changed (decisions take
+    /// effect on a date), or `force`. Peers no longer allowed (an expelled
+    /// participant's nodes, removed nodes) are disconnected; newly allowed
+    /// ones may connect.
+    pub async fn refresh_gate(&self, force: bool) {
+        let timeline = self.ledger.timeline();
+        let day = today();
+        let peers = {
+            let last = self.gate.last.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(g) = last.as_ref() {
+                if !force && g.day == day && Arc::ptr_eq(&g.timeline, &timeline) {
+                    return;
+                }
+            }
+            let peers = allowed_peers(&timeline, day);
+            if !force && last.as_ref().is_some_and(|g| g.peers == peers) {
+                drop(last);
+                self.remember_gate(timeline, day, peers);
+                return;
+            }
+            peers
+        };
+        match self.net.set_allowed_peers(peers.clone()).await {
+            Ok(()) => {
+                info!(members = peers.len(), %day, "membership gate updated from the timeline");
+                self.remember_gate(timeline, day, peers);
+            }
+            // Retried at the next store or tick.
+            Err(e) => warn!(error = %e, "membership gate not updated"),
+        }
+    }
+
+    fn remember_gate(
+        &self,
+        timeline: Arc<ledger_core::governance::Timeline>,
+        day: Date,
+        peers: HashSet<PeerId>,
+    ) {
+        *self.gate.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(GateState {
+            timeline,
+            day,
+            peers,
+        });
+    }
+
+    /// Recomputes the membership gate every [`GATE_INTERVAL`] (and pushes
+    /// it when it changed), until the task is stopped.
+    pub async fn run_gate(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(GATE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.refresh_gate(false).await;
+        }
     }
 
     /// Handles everything the network layer reports, until it closes.
@@ -326,7 +439,7 @@ impl Node {
             AppendOutcome::Rejected(e) => {
                 self.metrics.rejected(reason(e));
                 debug!(error = %e, "event refused");
-                (Validation::Reject, None)
+                (verdict_for_refusal(e), None)
             }
         }
     }
@@ -380,6 +493,7 @@ impl Node {
             };
             let _ = self.net.report_validation(msg_id, from, verdict).await;
         }
+        self.refresh_gate(false).await;
         if gap {
             // Something was missed: fetch it now rather than at the next round.
             let _ = self.net.sync_now().await;
@@ -430,6 +544,7 @@ impl Node {
                 false
             }
         };
+        self.refresh_gate(false).await;
         let _ = self.net.fetch_applied(author, from_seq, applied).await;
     }
 

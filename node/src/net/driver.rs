@@ -49,7 +49,10 @@ pub(crate) async fn spawn(
     source: Arc<dyn SyncSource>,
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), NetError> {
     let network = charter.network_id();
-    let allowed = charter_peers(charter);
+    let allowed = config
+        .allowed
+        .clone()
+        .unwrap_or_else(|| charter_peers(charter));
     let limits = config.limits.clone();
 
     let mut bootstrap = Vec::new();

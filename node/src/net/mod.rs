@@ -1,5 +1,6 @@
 //! The network layer of a participant node: libp2p over TCP + Noise + Yamux,
-//! with identify, a charter membership gate, gossipsub push and a
+//! with identify, a membership gate (the allowed peer ids, kept current by
+//! the application from its governance timeline), gossipsub push and a
 //! request-response pull (anti-entropy).
 //!
 //! It knows nothing of storage: the application serves sync requests through
@@ -115,6 +116,11 @@ pub struct NetConfig {
     /// Time between two anti-entropy rounds with every connected peer (a
     /// round also runs on every new connection).
     pub sync_interval: Duration,
+    /// The peers allowed to connect at start; `None`: every node of the
+    /// charter ([`charter_peers`]). A node passes the membership of the day
+    /// from its governance timeline, and keeps it current with
+    /// [`NetworkHandle::set_allowed_peers`].
+    pub allowed: Option<HashSet<PeerId>>,
     pub limits: NetLimits,
 }
 
@@ -124,6 +130,7 @@ impl Default for NetConfig {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
             bootstrap: Vec::new(),
             sync_interval: Duration::from_secs(30),
+            allowed: None,
             limits: NetLimits::default(),
         }
     }
@@ -173,7 +180,7 @@ pub enum NetEvent {
         from_seq: u64,
         events: Vec<Vec<u8>>,
     },
-    /// A charter member connected (first connection to it).
+    /// A member (an allowed peer) connected (first connection to it).
     PeerConnected { peer: PeerId },
     /// The last connection to a member closed.
     PeerDisconnected { peer: PeerId },
@@ -300,7 +307,8 @@ impl Network {
     /// Builds the swarm, starts listening, dials the bootstrap peers and
     /// spawns the network task on the current tokio runtime.
     ///
-    /// Only peers of [`charter_peers`]`(charter)` may connect (update with
+    /// Only peers of [`NetConfig::allowed`] (default
+    /// [`charter_peers`]`(charter)`) may connect (update with
     /// [`NetworkHandle::set_allowed_peers`]); the topics are named after
     /// `charter.network_id()`. Returns once the first listen address is
     /// known (or after 5 s).
