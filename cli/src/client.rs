@@ -67,11 +67,15 @@ impl Client {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| v.to_string());
-        let hint = match status {
-            401 => {
+        let code = v.pointer("/error/code").and_then(Value::as_str);
+        let hint = match (status, code) {
+            (401, _) => {
                 "\n  Pass the node's API token: --token-file DATA_DIR/api.token (or set KPL_TOKEN)."
             }
-            403 => "\n  This node cannot write: observers are read-only.",
+            (403, Some("missing_role")) => {
+                "\n  This node's authority lacks the role this event needs (`kpl gov` needs the governance role); roles are granted in the charter or by a governance decision (add-authority)."
+            }
+            (403, _) => "\n  This node cannot write: observers are read-only.",
             _ => "",
         };
         Err(Failure::usage(format!(

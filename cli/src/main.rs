@@ -6,6 +6,7 @@ mod bundle;
 mod client;
 mod devnet;
 mod fmt;
+mod gov;
 mod offline;
 mod online;
 
@@ -78,6 +79,11 @@ pub enum Command {
     Prove(bundle::ProveArgs),
     /// Check a proof bundle offline against the network you trust.
     VerifyBundle(bundle::VerifyBundleArgs),
+    /// Governance: propose and approve membership decisions, list them.
+    #[command(subcommand)]
+    Gov(gov::GovCmd),
+    /// Who is a participant on a day: standing, zones, authorities, nodes; observers; the Chair.
+    Members(gov::MembersArgs),
     /// Run a node (same as the kpl-node binary).
     #[command(subcommand)]
     Node(kpl_node::daemon::NodeCommand),
@@ -123,6 +129,8 @@ fn run(cli: Cli) -> CmdResult {
         Command::Prove(a) => bundle::prove(&client(), a, cli.json),
         Command::VerifyBundle(a) => bundle::verify_bundle(a, cli.json),
         Command::Stats(a) => analysis::stats(&client(), a, cli.json),
+        Command::Gov(c) => gov::run(&client(), c, cli.json),
+        Command::Members(a) => gov::members(&client(), a, cli.json),
         Command::Devnet(c) => devnet::run(c, cli.json),
         Command::Node(_) => unreachable!("handled in main"),
         Command::Completions { shell } => {

@@ -148,7 +148,7 @@ fn save_charter(path: &Path, c: &Charter) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
-fn key_arg(s: &str) -> Result<(ledger_core::PublicKeyBytes, Option<Digest>), Failure> {
+pub(crate) fn key_arg(s: &str) -> Result<(ledger_core::PublicKeyBytes, Option<Digest>), Failure> {
     if Path::new(s).exists() {
         let kf = KeyFile::load(Path::new(s)).map_err(Failure::usage)?;
         return Ok((kf.public_key, Some(kf.next_key_digest)));
