@@ -132,3 +132,45 @@ pub fn matching_confirmation(cert: &Certificate) -> ImportConfirmation {
         received_on: cert.issued_on.add_days(3),
     }
 }
+
+/// The participant entry of `code` as [`test_charter`] writes it, its one
+/// authority `mme` holding `roles`.
+pub fn test_participant(code: &str, roles: Roles) -> ParticipantEntry {
+    let author = AuthorId::new(code, "mme").expect("author");
+    ParticipantEntry {
+        code: author.participant,
+        name: format!("Participant {code}"),
+        authorities: vec![AuthorityEntry {
+            name: AuthorityName::new("mme").expect("name"),
+            title: format!("Diamond authority of {code}"),
+            key: test_key(&author).public(),
+            roles,
+            next_key_digest: None,
+        }],
+        nodes: Vec::new(),
+    }
+}
+
+/// Every role: issue, confirm and governance.
+pub fn all_roles() -> Roles {
+    Roles::of(&[
+        Role::IssueCertificates,
+        Role::ConfirmImports,
+        Role::Governance,
+    ])
+}
+
+/// Like [`test_charter`], but every authority also holds the governance
+/// role, so that the Chair (the first code) can propose and others approve.
+pub fn governed_charter(codes: &[&str]) -> Charter {
+    let mut c = Charter::new(
+        "kp-ledger-test",
+        Date::from_ymd(2026, 1, 1).unwrap_or(Date::from_days(0)),
+        CountryCode::new(codes[0]).expect("code"),
+    );
+    for code in codes {
+        c.add_participant(test_participant(code, all_roles()))
+            .expect("distinct codes");
+    }
+    c
+}

@@ -786,7 +786,7 @@ fn huge_length_prefixes_error_without_allocating() {
     }
 
     // Vec<ParticipantEntry> of a charter: after version (1), network name
-    // (8 + len), created_on (4) and chair (2).
+    // (8 + len), created_on (4), chair (2) and quorum (2).
     let mut charter = Charter::new(
         "kp",
         Date::from_days(20_454),
@@ -807,7 +807,7 @@ fn huge_length_prefixes_error_without_allocating() {
         })
         .unwrap();
     let cb = charter.encode();
-    let at = 1 + 8 + 2 + 4 + 2;
+    let at = 1 + 8 + 2 + 4 + 2 + 2;
     assert_eq!(cb[at..at + 8], 1u64.to_le_bytes());
     for claim in [1u64 << 60, u64::MAX] {
         let evil = with_length(&cb, at, claim);

@@ -18,6 +18,14 @@
 //! | `unconfirmed_export` | medium | no confirmation at all (by anyone: a confirmation by another participant is `wrong_importer`) by expiry + grace; not for voided certificates nor for non-participant destinations (`non_participant_trade`) |
 //! | `timestamp_backwards` | low | an event timestamped before its predecessor in its feed |
 //! | `timestamp_future` | low | an event timestamped more than a tolerance after "now" |
+//! | `suspended_participant_trade` | high | a certificate issued by a participant suspended on its issue date or on the day it was signed (for a partial suspension: unless its single origin is the issuer itself, in a zone still allowed to export), or destined to a participant wholly suspended then |
+//! | `origin_not_allowed` | high | a certificate (by any issuer) of rough diamonds whose origin is a suspended participant, outside the zones still allowed to export (mixed origins naming a suspended participant included) |
+//! | `event_by_non_member` | high | an event signed when its author could not sign (not yet admitted, expelled, or a removed authority, on the event's day), kept because it arrived before the decision; it is left out of certificates, statistics and traces |
+//! | `suspect_signature` | high | an event signed with a key that a decision reported compromised, from the reported seq on |
+//!
+//! Membership (participant or not, suspended or not) is that of the
+//! governance timeline ([`crate::governance`]) on the date concerned, not
+//! the charter's alone.
 //!
 //! Tolerance (`tolerance_bp`, default [`DEFAULT_TOLERANCE_BP`] = 0, i.e.
 //! exact): a confirmed figure `c` matches a certified figure `x` when
@@ -34,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use super::format::{format_carats, format_usd, group_thousands};
 use super::{void_reason, CertificateState, ConfirmationRecord, IssueRecord, LedgerView};
 use crate::event::EventId;
+use crate::governance::Standing;
 use crate::model::{CountryCode, Date, Origin};
 
 /// Default days after expiry before a missing confirmation is a finding.
@@ -130,10 +139,14 @@ pub enum FindingKind {
     Fork,
     TimestampBackwards,
     TimestampFuture,
+    SuspendedParticipantTrade,
+    OriginNotAllowed,
+    EventByNonMember,
+    SuspectSignature,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 15] = [
         FindingKind::UnconfirmedExport,
         FindingKind::ConfirmationMismatch,
         FindingKind::WrongImporter,
@@ -145,6 +158,10 @@ impl FindingKind {
         FindingKind::Fork,
         FindingKind::TimestampBackwards,
         FindingKind::TimestampFuture,
+        FindingKind::SuspendedParticipantTrade,
+        FindingKind::OriginNotAllowed,
+        FindingKind::EventByNonMember,
+        FindingKind::SuspectSignature,
     ];
 
     /// The stable snake_case name.
@@ -161,6 +178,10 @@ impl FindingKind {
             FindingKind::Fork => "fork",
             FindingKind::TimestampBackwards => "timestamp_backwards",
             FindingKind::TimestampFuture => "timestamp_future",
+            FindingKind::SuspendedParticipantTrade => "suspended_participant_trade",
+            FindingKind::OriginNotAllowed => "origin_not_allowed",
+            FindingKind::EventByNonMember => "event_by_non_member",
+            FindingKind::SuspectSignature => "suspect_signature",
         }
     }
 
@@ -177,7 +198,11 @@ impl FindingKind {
             | FindingKind::VoidedThenConfirmed
             | FindingKind::ReexportExceedsImports
             | FindingKind::NonParticipantTrade
-            | FindingKind::WrongImporter => Severity::High,
+            | FindingKind::WrongImporter
+            | FindingKind::SuspendedParticipantTrade
+            | FindingKind::OriginNotAllowed
+            | FindingKind::EventByNonMember
+            | FindingKind::SuspectSignature => Severity::High,
             FindingKind::ConfirmationMismatch | FindingKind::UnconfirmedExport => Severity::Medium,
             FindingKind::TimestampBackwards | FindingKind::TimestampFuture => Severity::Low,
         }
@@ -326,6 +351,7 @@ impl LedgerView {
         }
         self.feed_findings(ck, &mut out);
         self.fork_findings(&mut out);
+        self.membership_findings(&mut out);
         out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         out
     }
@@ -386,6 +412,7 @@ impl LedgerView {
 
         for issue in &st.issues {
             self.non_participant_issue(st, issue, out);
+            self.suspension_findings(st, issue, out);
         }
 
         for c in st.current_confirmations() {
@@ -445,7 +472,7 @@ impl LedgerView {
             // is a `non_participant_trade` finding instead.
             if !st.is_voided()
                 && st.confirmations.is_empty()
-                && self.is_participant(cert.destination)
+                && self.is_participant_on(cert.destination, cert.issued_on)
                 && clock.now > deadline
             {
                 let mut events = vec![primary.event.id];
@@ -526,7 +553,12 @@ impl LedgerView {
         let outside: Vec<&ConfirmationRecord> = st
             .confirmations
             .iter()
-            .filter(|c| !self.is_participant(c.confirmation.exporter_participant))
+            .filter(|c| {
+                !self.is_participant_on(
+                    c.confirmation.exporter_participant,
+                    c.confirmation.received_on,
+                )
+            })
             .collect();
         if let Some(first) = outside.first() {
             let exporter = first.confirmation.exporter_participant;
@@ -558,20 +590,20 @@ impl LedgerView {
         let mut participants = vec![author, cert.destination];
         let mut fields = Vec::new();
         if let Some(prefix) = st.claimed_issuer() {
-            if !self.is_participant(prefix) {
+            if !self.is_participant_on(prefix, cert.issued_on) {
                 problems.push(format!("issuer prefix {prefix}"));
                 participants.push(prefix);
             }
         }
-        if !self.is_participant(author) {
+        if !self.is_participant_on(author, cert.issued_on) {
             problems.push(format!("issuing author {}", issue.event.author));
         }
-        if !self.is_participant(cert.destination) {
+        if !self.is_participant_on(cert.destination, cert.issued_on) {
             problems.push(format!("destination {}", cert.destination));
             fields.push("destination");
         }
         if let Origin::Single { country, .. } = &cert.origin {
-            if !self.is_participant(*country) {
+            if !self.is_participant_on(*country, cert.issued_on) {
                 problems.push(format!("origin {country}"));
                 participants.push(*country);
                 fields.push("origin");
@@ -770,6 +802,140 @@ impl LedgerView {
                     ));
                 }
             }
+        }
+    }
+
+    /// Trade with a participant suspended on the certificate's issue date or
+    /// on the day its issue event was signed (both are checked, so
+    /// backdating one of them does not hide it).
+    fn suspension_findings(
+        &self,
+        st: &CertificateState,
+        issue: &IssueRecord,
+        out: &mut Vec<Finding>,
+    ) {
+        let cert = &issue.effective;
+        let issuer = issue.event.participant();
+        let mut days = vec![cert.issued_on, day_of(issue.event.timestamp_ms)];
+        days.dedup();
+        let mut trade = Vec::new();
+        let mut origin = Vec::new();
+        let mut origin_parts = Vec::new();
+        for d in days {
+            let m = self.timeline.at(d);
+            let zones_of = |c: CountryCode| match m.participant(c).map(|r| &r.standing) {
+                Some(Standing::Suspended { exporting_zones }) => Some(exporting_zones),
+                _ => None,
+            };
+            let from_allowed_zone = |c: CountryCode, zones: &Vec<String>| {
+                matches!(&cert.origin, Origin::Single { country, zone: Some(z) }
+                    if *country == c && zones.contains(z))
+            };
+            if let Some(zones) = zones_of(issuer) {
+                if !from_allowed_zone(issuer, zones) {
+                    trade.push(if zones.is_empty() {
+                        format!("issuer {issuer} is suspended on {d}")
+                    } else {
+                        format!(
+                            "issuer {issuer} is suspended on {d} except for exports mined in {}",
+                            zones.join(", ")
+                        )
+                    });
+                }
+            }
+            if let Some(zones) = zones_of(cert.destination) {
+                if zones.is_empty() {
+                    trade.push(format!(
+                        "destination {} is suspended on {d}",
+                        cert.destination
+                    ));
+                }
+            }
+            let countries: Vec<CountryCode> = match &cert.origin {
+                Origin::Single { country, .. } => vec![*country],
+                Origin::Mixed { countries } => countries.clone(),
+            };
+            for c in countries {
+                if c == issuer {
+                    continue; // covered by the issuer's own suspension above
+                }
+                if let Some(zones) = zones_of(c) {
+                    if !from_allowed_zone(c, zones) {
+                        origin.push(format!(
+                            "origin {c} is suspended on {d}{}",
+                            if zones.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (only {} may export)", zones.join(", "))
+                            }
+                        ));
+                        origin_parts.push(c);
+                    }
+                }
+            }
+        }
+        trade.dedup();
+        origin.dedup();
+        if !trade.is_empty() {
+            out.push(finding(
+                FindingKind::SuspendedParticipantTrade,
+                Some(&st.number),
+                vec![issue.event.id],
+                vec![issuer, cert.destination],
+                cert.issued_on,
+                format!("{}: {}", st.number, trade.join("; ")),
+            ));
+        }
+        if !origin.is_empty() {
+            let mut parts = vec![issuer];
+            parts.extend(origin_parts);
+            out.push(finding(
+                FindingKind::OriginNotAllowed,
+                Some(&st.number),
+                vec![issue.event.id],
+                parts,
+                cert.issued_on,
+                format!("{}: {}", st.number, origin.join("; ")),
+            ));
+        }
+    }
+
+    /// Events signed when their author could not sign, and events signed
+    /// with a key reported compromised.
+    fn membership_findings(&self, out: &mut Vec<Finding>) {
+        for r in &self.refused {
+            out.push(finding(
+                FindingKind::EventByNonMember,
+                None,
+                vec![r.event.id],
+                vec![r.event.participant()],
+                day_of(r.event.timestamp_ms),
+                format!(
+                    "{} seq {} ({}) was signed on {} but {}; it is kept and left out of the figures",
+                    r.event.author,
+                    r.event.seq,
+                    r.kind,
+                    day_of(r.event.timestamp_ms),
+                    r.reason
+                ),
+            ));
+        }
+        for s in &self.suspect {
+            let cert = s.certificate.as_deref();
+            out.push(finding(
+                FindingKind::SuspectSignature,
+                cert,
+                vec![s.event.id, s.decision],
+                vec![s.event.participant()],
+                self.finding_date(cert, day_of(s.event.timestamp_ms)),
+                format!(
+                    "{} seq {} ({}) is signed with a key reported compromised by decision {}",
+                    s.event.author,
+                    s.event.seq,
+                    s.kind,
+                    &s.decision.to_hex()[..16]
+                ),
+            ));
         }
     }
 

@@ -38,8 +38,9 @@ use crate::charter::Charter;
 use crate::error::StoreError;
 use crate::event::{EventId, SignedEvent};
 use crate::fork::ForkProof;
+use crate::governance::{GovernanceLog, Timeline};
 use crate::model::{
-    AuthorId, Certificate, Correction, CountryCode, EventBody, ImportConfirmation, VoidReason,
+    AuthorId, Certificate, Correction, CountryCode, Date, EventBody, ImportConfirmation, VoidReason,
 };
 use crate::store::Ledger;
 
@@ -55,7 +56,7 @@ pub use audit::{
 pub use format::{
     format_carats, format_carats_signed, format_usd, format_usd_signed, group_thousands,
 };
-pub use stats::{MirrorRow, ParticipantTrade, Period, TradeFigures, TradeStats};
+pub use stats::{MirrorRow, ParticipantTrade, Period, StandingSpan, TradeFigures, TradeStats};
 pub use trace::{TraceConfirmation, TraceNode, MAX_TRACE_DEPTH, MAX_TRACE_NODES};
 
 /// Where an event sits: its id, author, place in the feed and timestamp.
@@ -208,10 +209,36 @@ struct EventSummary {
     certificate: Option<String>,
 }
 
+/// An event the membership timeline says its author could not sign (not yet
+/// admitted, expelled, or a removed authority, on the event's date). The
+/// store refuses such events once it knows the decision; one that arrived
+/// before the decision is kept (nothing is deleted) but left out of the
+/// view's certificates, statistics and traces, and reported by the audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedEvent {
+    pub event: EventRef,
+    pub kind: String,
+    pub reason: String,
+}
+
+/// An event signed with a key that an adopted decision reported compromised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspectEvent {
+    pub event: EventRef,
+    pub kind: String,
+    pub certificate: Option<String>,
+    /// The `KeyCompromised` proposal that marks it.
+    pub decision: EventId,
+}
+
 /// An in-memory index of a replica, built once and then queried.
 #[derive(Clone, Debug)]
 pub struct LedgerView {
+    /// Everyone who was a participant at some time (charter or admitted).
     participants: BTreeSet<CountryCode>,
+    timeline: Timeline,
+    refused: Vec<RefusedEvent>,
+    suspect: Vec<SuspectEvent>,
     certificates: BTreeMap<String, CertificateState>,
     /// Every event, sorted by (author, seq, id).
     events: Vec<EventSummary>,
@@ -226,15 +253,40 @@ impl LedgerView {
         events: impl Iterator<Item = (EventId, SignedEvent)>,
         fork_proofs: Vec<ForkProof>,
     ) -> LedgerView {
-        let participants = charter.participants.iter().map(|p| p.code).collect();
         let mut seen: HashSet<EventId> = HashSet::new();
+        let mut all: Vec<(EventId, SignedEvent)> = Vec::new();
+        let mut gov = GovernanceLog::new();
+        for (id, ev) in events {
+            if seen.insert(id) {
+                gov.insert(id, &ev);
+                all.push((id, ev));
+            }
+        }
+        let timeline = Timeline::build(charter, &gov);
+        let participants: BTreeSet<CountryCode> = timeline
+            .periods()
+            .flat_map(|(_, m)| m.participants.keys().copied().collect::<Vec<_>>())
+            .collect();
+        let suspect = suspect_events(&timeline, &all);
+        let mut refused = Vec::new();
         let mut certificates: BTreeMap<String, CertificateState> = BTreeMap::new();
         let mut summaries = Vec::new();
-        for (id, ev) in events {
-            if !seen.insert(id) {
+        for (id, ev) in all {
+            let event = EventRef::new(id, &ev);
+            let date = Date::from_unix_ms(ev.content.timestamp_ms);
+            if let Err(e) = timeline.check_author(&event.author, date) {
+                refused.push(RefusedEvent {
+                    event: event.clone(),
+                    kind: ev.content.body.kind().to_owned(),
+                    reason: e.to_string(),
+                });
+                summaries.push(EventSummary {
+                    event,
+                    prev: ev.content.prev,
+                    certificate: None,
+                });
                 continue;
             }
-            let event = EventRef::new(id, &ev);
             summaries.push(EventSummary {
                 event: event.clone(),
                 prev: ev.content.prev,
@@ -318,8 +370,12 @@ impl LedgerView {
         let mut proofs = fork_proofs;
         proofs.sort_by(|a, b| (a.author(), a.seq(), a.ids()).cmp(&(b.author(), b.seq(), b.ids())));
         proofs.dedup_by(|a, b| a.ids() == b.ids());
+        refused.sort_by(|a, b| a.event.order_key().cmp(&b.event.order_key()));
         LedgerView {
             participants,
+            timeline,
+            refused,
+            suspect,
             certificates,
             events: summaries,
             fork_proofs: proofs,
@@ -338,12 +394,34 @@ impl LedgerView {
         ))
     }
 
-    /// Whether `code` is a KP participant in the charter.
+    /// Whether `code` was a KP participant at some time (in the charter or
+    /// admitted by a decision).
     pub fn is_participant(&self, code: CountryCode) -> bool {
         self.participants.contains(&code)
     }
 
-    /// The KP participants of the charter, in order.
+    /// Whether `code` is a KP participant (suspended or not, but not
+    /// expelled and not before its admission) on `date`.
+    pub fn is_participant_on(&self, code: CountryCode, date: Date) -> bool {
+        self.timeline.at(date).is_participant(code)
+    }
+
+    /// The membership timeline derived from the view's governance events.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Events whose author could not sign them (see [`RefusedEvent`]).
+    pub fn refused_events(&self) -> &[RefusedEvent] {
+        &self.refused
+    }
+
+    /// Events signed with a key reported compromised.
+    pub fn suspect_events(&self) -> &[SuspectEvent] {
+        &self.suspect
+    }
+
+    /// Everyone who was a KP participant at some time, in order.
     pub fn participants(&self) -> impl Iterator<Item = CountryCode> + '_ {
         self.participants.iter().copied()
     }
@@ -367,6 +445,47 @@ impl LedgerView {
     pub fn fork_proofs(&self) -> &[ForkProof] {
         &self.fork_proofs
     }
+}
+
+/// The events signed with a key reported compromised, at or after the
+/// reported seq. The key that signed an event is the key in force at its
+/// seq (the charter's or admission's key, then each rotation's), except that
+/// a rotation made under a pre-rotation commitment is signed by the new key.
+fn suspect_events(timeline: &Timeline, all: &[(EventId, SignedEvent)]) -> Vec<SuspectEvent> {
+    let suspects = timeline.suspect_keys();
+    if suspects.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for s in suspects {
+        let Some(entry) = timeline.genesis_entry(&s.author) else {
+            continue;
+        };
+        let mut feed: Vec<&(EventId, SignedEvent)> = all
+            .iter()
+            .filter(|(_, e)| e.content.author == s.author)
+            .collect();
+        feed.sort_by_key(|(id, e)| (e.content.seq, *id));
+        let mut state = crate::feed::FeedState::genesis(s.author.clone(), entry);
+        for (id, ev) in feed {
+            let signer = match state.signing_key_for(ev) {
+                Ok(k) => crate::bytes::FixedBytes(k.to_bytes()),
+                Err(_) => state.epoch_at(ev.content.seq).key,
+            };
+            if ev.content.seq >= s.from_seq && signer == s.key {
+                out.push(SuspectEvent {
+                    event: EventRef::new(*id, ev),
+                    kind: ev.content.body.kind().to_owned(),
+                    certificate: ev.content.body.certificate_number().map(str::to_owned),
+                    decision: s.decision,
+                });
+            }
+            state.apply_rotation(ev);
+        }
+    }
+    out.sort_by(|a, b| a.event.order_key().cmp(&b.event.order_key()));
+    out.dedup_by(|a, b| a.event.id == b.event.id);
+    out
 }
 
 fn apply_correction(cert: &mut Certificate, correction: &Correction) {

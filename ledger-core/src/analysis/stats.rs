@@ -19,6 +19,13 @@
 //!   Differences are `exports - imports`, signed. Because exports are dated
 //!   by issue and imports by receipt, a shipment crossing the end of a
 //!   period shows as a difference in both periods.
+//! - **Membership.** A participant is listed for a period when it was a
+//!   participant (in good standing or suspended) on at least one day of it,
+//!   per the governance timeline; its `membership` spans say how it stood
+//!   on each day of the period. Events signed when their author could not
+//!   sign (before admission, after expulsion) are not in the view at all
+//!   (see [`super::RefusedEvent`]), so a participant's figures only cover
+//!   the days it was a participant.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,6 +33,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::LedgerView;
+use crate::governance::Standing;
 use crate::model::{CountryCode, Date};
 
 /// A calendar year or one quarter of it, as inclusive dates.
@@ -97,12 +105,28 @@ impl TradeFigures {
     }
 }
 
+/// How a participant stood for a run of days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandingSpan {
+    /// First day, inclusive.
+    pub from: Date,
+    /// Last day, inclusive.
+    pub to: Date,
+    /// `member`, `suspended`, `expelled` or `not_admitted`.
+    pub standing: String,
+    /// For a partial suspension: the zones still allowed to export.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exporting_zones: Vec<String>,
+}
+
 /// One participant's trade in the period.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantTrade {
     pub participant: CountryCode,
     pub exports: TradeFigures,
     pub imports: TradeFigures,
+    /// How it stood over the period, day by day in runs.
+    pub membership: Vec<StandingSpan>,
 }
 
 /// One ordered pair: `exporter`'s recorded exports to `importer` beside
@@ -195,20 +219,71 @@ impl LedgerView {
         self.stats_for(period)
     }
 
+    /// How `code` stood on each day of `period`, in runs of equal standing.
+    pub fn standing_spans(&self, code: CountryCode, period: Period) -> Vec<StandingSpan> {
+        let mut out: Vec<StandingSpan> = Vec::new();
+        if period.from > period.to {
+            return out;
+        }
+        let periods: Vec<(Option<Date>, &crate::governance::Membership)> =
+            self.timeline.periods().collect();
+        for (i, (start, m)) in periods.iter().enumerate() {
+            let from = start.map_or(period.from, |d| d.max(period.from));
+            let to = periods
+                .get(i + 1)
+                .and_then(|(next, _)| *next)
+                .map_or(period.to, |d| d.add_days(-1).min(period.to));
+            if from > to {
+                continue;
+            }
+            let (standing, zones) = match m.participant(code).map(|r| &r.standing) {
+                None => ("not_admitted", Vec::new()),
+                Some(Standing::Member) => ("member", Vec::new()),
+                Some(Standing::Suspended { exporting_zones }) => {
+                    ("suspended", exporting_zones.clone())
+                }
+                Some(Standing::Expelled) => ("expelled", Vec::new()),
+            };
+            match out.last_mut() {
+                Some(last)
+                    if last.standing == standing
+                        && last.exporting_zones == zones
+                        && last.to.add_days(1) == from =>
+                {
+                    last.to = to
+                }
+                _ => out.push(StandingSpan {
+                    from,
+                    to,
+                    standing: standing.to_owned(),
+                    exporting_zones: zones,
+                }),
+            }
+        }
+        out
+    }
+
     /// Statistics for a period.
     pub fn stats_for(&self, period: Period) -> TradeStats {
         let mut parts: BTreeMap<CountryCode, ParticipantTrade> = self
             .participants
             .iter()
-            .map(|&p| {
-                (
-                    p,
-                    ParticipantTrade {
-                        participant: p,
-                        exports: TradeFigures::default(),
-                        imports: TradeFigures::default(),
-                    },
-                )
+            .filter_map(|&p| {
+                let membership = self.standing_spans(p, period);
+                let listed = membership
+                    .iter()
+                    .any(|s| s.standing == "member" || s.standing == "suspended");
+                listed.then(|| {
+                    (
+                        p,
+                        ParticipantTrade {
+                            participant: p,
+                            exports: TradeFigures::default(),
+                            imports: TradeFigures::default(),
+                            membership,
+                        },
+                    )
+                })
             })
             .collect();
         let mut pairs: BTreeMap<(CountryCode, CountryCode), (TradeFigures, TradeFigures)> =
@@ -218,6 +293,7 @@ impl LedgerView {
                 participant: p,
                 exports: TradeFigures::default(),
                 imports: TradeFigures::default(),
+                membership: self.standing_spans(p, period),
             });
         };
         for st in self.certificates.values() {

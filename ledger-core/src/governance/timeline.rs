@@ -213,9 +213,13 @@ impl Membership {
                 .any(|o| o.nodes.iter().any(|n| n == peer_id))
     }
 
+    /// Whether a current authority (of a participant not expelled) or an
+    /// observer holds `key`; an expelled participant's keys may come back
+    /// with its readmission.
     fn key_in_use(&self, key: &PublicKeyBytes) -> bool {
         self.participants
             .values()
+            .filter(|p| p.standing != Standing::Expelled)
             .any(|p| p.authorities.values().any(|a| &a.key == key))
             || self.observers.values().any(|o| &o.key == key)
     }
