@@ -247,14 +247,13 @@ impl GovernanceLog {
     /// Adds `event` if it is a governance event; returns whether it was a
     /// new one.
     pub fn insert(&mut self, id: EventId, event: &SignedEvent) -> bool {
-        let at = EventRef::new(id, event);
         let g = match &event.content.body {
             EventBody::GovernanceProposed(p) => GovEvent::Proposal {
-                at,
+                at: EventRef::new(id, event),
                 proposal: p.clone(),
             },
             EventBody::GovernanceApproved { proposal, .. } => GovEvent::Approval {
-                at,
+                at: EventRef::new(id, event),
                 proposal: *proposal,
             },
             _ => return false,
