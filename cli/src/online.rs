@@ -611,8 +611,10 @@ pub fn status(c: &Client, json_out: bool) -> CmdResult {
 /// printed so it can be compared).
 pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> CmdResult {
     use ledger_core::event::verify_strict_many;
+    use ledger_core::charter::AuthorityEntry;
     use ledger_core::feed::FeedState;
-    use ledger_core::{Charter, ForkProof, SignedEvent};
+    use ledger_core::governance::{GovernanceLog, Timeline};
+    use ledger_core::{AuthorId, Charter, ForkProof, SignedEvent};
 
     let started = std::time::Instant::now();
     let v = c.get("/v1/charter")?;
@@ -668,8 +670,20 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
     };
     let mut events = 0u64;
     let mut failure: Option<Value> = None;
-    'feeds: for (author, entry) in charter.authors() {
-        let mut st = FeedState::genesis(author.clone(), entry);
+    // The charter's feeds first; a feed admitted by a governance decision is
+    // verified once the governance events verified so far admit it (its
+    // genesis key comes from the decision, not from the node).
+    let mut gov = GovernanceLog::new();
+    let mut queue: std::collections::VecDeque<(AuthorId, AuthorityEntry)> = charter
+        .authors()
+        .map(|(a, e)| (a, e.clone()))
+        .collect();
+    let mut done: std::collections::BTreeSet<AuthorId> = Default::default();
+    'feeds: while let Some((author, entry)) = queue.pop_front() {
+        if !done.insert(author.clone()) {
+            continue;
+        }
+        let mut st = FeedState::genesis(author.clone(), &entry);
         let (head, head_id) = heads.get(&author.to_string()).cloned().unwrap_or((0, None));
         while st.head_seq < head {
             let page = c.get(&format!(
@@ -720,6 +734,7 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
                 };
                 let id = ev.id();
                 st.advance(&ev, id);
+                gov.insert(id, &ev);
                 batch.push((ev, key));
             }
             let items: Vec<_> = batch.iter().map(|(e, k)| (e, *k)).collect();
@@ -742,6 +757,23 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
             );
             break;
         }
+        if queue.is_empty() {
+            let timeline = Timeline::build(&charter, &gov);
+            for (a, e) in timeline.authors() {
+                if !done.contains(a) {
+                    queue.push_back((a.clone(), e.clone()));
+                }
+            }
+        }
+    }
+    let timeline = Timeline::build(&charter, &gov);
+    if failure.is_none() {
+        if let Some((a, (seq, id))) = heads.iter().find(|(a, (seq, _))| {
+            *seq > 0 && !done.iter().any(|d| &d.to_string() == *a)
+        }) {
+            failure = Some(json!({"author": a, "seq": seq, "event_id": id,
+                "reason": "the node serves a feed of an author that neither the charter nor any verified decision admits"}));
+        }
     }
     let mut fork_proofs = 0u64;
     if failure.is_none() {
@@ -751,7 +783,7 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
                 .as_str()
                 .and_then(|h| hex::decode(h).ok())
                 .and_then(|b| ForkProof::decode(&b).ok())
-                .map(|p| p.verify(&charter));
+                .map(|p| p.verify_with(&charter, timeline.genesis_entry(p.author())));
             match ok {
                 Some(Ok(())) => fork_proofs += 1,
                 other => {
@@ -768,7 +800,7 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
     let report = json!({
         "ok": failure.is_none(),
         "events": events,
-        "feeds": charter.authors().count(),
+        "feeds": done.len(),
         "fork_proofs": fork_proofs,
         "network_id": network,
         "elapsed_ms": started.elapsed().as_millis() as u64,
