@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger_core::charter::{AuthorityEntry, ObserverEntry, ParticipantEntry};
+use ledger_core::governance::Decision;
 use ledger_core::keys::{KeyFile, KeyOwner};
 use ledger_core::{AuthorId, AuthorityName, Charter, CountryCode, Date, ObserverId, Role, Roles};
 use serde::{Deserialize, Serialize};
@@ -119,68 +120,12 @@ impl Cluster {
         );
         let mut nodes = Vec::new();
         for m in members {
-            let label = m.label();
-            let data_dir = dir.join(&label);
-            let key_file = dir.join(format!("{label}.key"));
-            let node_cfg = NodeConfig {
-                charter: Some(charter_file.clone()),
-                key: Some(key_file.clone()),
-                listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-                api: "127.0.0.1:0".into(),
-                sync_interval_secs: 2,
-                ..NodeConfig::default()
-            };
-            let report = config::init(&data_dir, &node_cfg)?;
-            let (owner, author) = match m {
-                MemberSpec::Participant {
-                    code, authority, ..
-                } => {
-                    let a = AuthorId::new(code, authority)?;
-                    (KeyOwner::Authority(a.clone()), Some(a.to_string()))
-                }
-                MemberSpec::Observer { id, .. } => (KeyOwner::Observer(ObserverId::new(id)?), None),
-            };
-            let kf = KeyFile::generate(owner)?;
-            kf.save(&key_file, false)?;
-            match m {
-                MemberSpec::Participant {
-                    code,
-                    name,
-                    authority,
-                    title,
-                } => charter.add_participant(ParticipantEntry {
-                    code: CountryCode::new(code)?,
-                    name: name.clone(),
-                    authorities: vec![AuthorityEntry {
-                        name: AuthorityName::new(authority)?,
-                        title: title.clone(),
-                        key: kf.public_key,
-                        // Governance too: every participant's authority may
-                        // propose (as Chair) and approve membership decisions.
-                        roles: Roles::of(&[
-                            Role::IssueCertificates,
-                            Role::ConfirmImports,
-                            Role::Governance,
-                        ]),
-                        next_key_digest: Some(kf.next_key_digest),
-                    }],
-                    nodes: vec![report.peer_id.clone()],
-                })?,
-                MemberSpec::Observer { id, name } => charter.add_observer(ObserverEntry {
-                    id: ObserverId::new(id)?,
-                    name: name.clone(),
-                    key: kf.public_key,
-                    nodes: vec![report.peer_id.clone()],
-                })?,
+            let (node, member) = make_member(&dir, &charter_file, m)?;
+            match member {
+                Member::Participant(p) => charter.add_participant(p)?,
+                Member::Observer(o) => charter.add_observer(o)?,
             }
-            nodes.push(ClusterNode {
-                label,
-                member: m.clone(),
-                data_dir,
-                key_file,
-                peer_id: report.peer_id,
-                author,
-            });
+            nodes.push(node);
         }
         charter.validate()?;
         std::fs::write(&charter_file, charter.to_json() + "\n")
@@ -200,6 +145,27 @@ impl Cluster {
         let p = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+
+    /// Creates the keys and node directory of a member that is *not* in the
+    /// charter (a candidate for admission by a governance decision) and adds
+    /// it to the cluster's nodes, so it can be started like the others once
+    /// its store holds the decision. Returns the decision that admits it,
+    /// with its authority (all roles, governance included) and its node.
+    pub fn add_candidate(&mut self, m: &MemberSpec) -> Result<Decision, String> {
+        let label = m.label();
+        if self.node(&label).is_some() || self.dir.join(&label).exists() {
+            return Err(format!("{label} is already a node of this cluster"));
+        }
+        let (node, member) = make_member(&self.dir, &self.charter_file, m)?;
+        let decision = match member {
+            Member::Participant(p) => Decision::AdmitParticipant(p),
+            Member::Observer(o) => Decision::AdmitObserver(o),
+        };
+        self.nodes.push(node);
+        let manifest = serde_json::to_string_pretty(&self).map_err(|e| e.to_string())?;
+        std::fs::write(self.dir.join(MANIFEST), manifest).map_err(|e| e.to_string())?;
+        Ok(decision)
     }
 
     pub fn charter(&self) -> Result<Charter, String> {
@@ -288,6 +254,84 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A member's charter entry.
+enum Member {
+    Participant(ParticipantEntry),
+    Observer(ObserverEntry),
+}
+
+/// Makes a member's node directory (identity, token, node.toml) and key
+/// file under `dir`; returns the node and its charter entry.
+fn make_member(
+    dir: &Path,
+    charter_file: &Path,
+    m: &MemberSpec,
+) -> Result<(ClusterNode, Member), String> {
+    let label = m.label();
+    let data_dir = dir.join(&label);
+    let key_file = dir.join(format!("{label}.key"));
+    let node_cfg = NodeConfig {
+        charter: Some(charter_file.to_path_buf()),
+        key: Some(key_file.clone()),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        api: "127.0.0.1:0".into(),
+        sync_interval_secs: 2,
+        ..NodeConfig::default()
+    };
+    let report = config::init(&data_dir, &node_cfg)?;
+    let (owner, author) = match m {
+        MemberSpec::Participant {
+            code, authority, ..
+        } => {
+            let a = AuthorId::new(code, authority)?;
+            (KeyOwner::Authority(a.clone()), Some(a.to_string()))
+        }
+        MemberSpec::Observer { id, .. } => (KeyOwner::Observer(ObserverId::new(id)?), None),
+    };
+    let kf = KeyFile::generate(owner)?;
+    kf.save(&key_file, false)?;
+    let member = match m {
+        MemberSpec::Participant {
+            code,
+            name,
+            authority,
+            title,
+        } => Member::Participant(ParticipantEntry {
+            code: CountryCode::new(code)?,
+            name: name.clone(),
+            authorities: vec![AuthorityEntry {
+                name: AuthorityName::new(authority)?,
+                title: title.clone(),
+                key: kf.public_key,
+                // Governance too: every participant's authority may
+                // propose (as Chair) and approve membership decisions.
+                roles: Roles::of(&[
+                    Role::IssueCertificates,
+                    Role::ConfirmImports,
+                    Role::Governance,
+                ]),
+                next_key_digest: Some(kf.next_key_digest),
+            }],
+            nodes: vec![report.peer_id.clone()],
+        }),
+        MemberSpec::Observer { id, name } => Member::Observer(ObserverEntry {
+            id: ObserverId::new(id)?,
+            name: name.clone(),
+            key: kf.public_key,
+            nodes: vec![report.peer_id.clone()],
+        }),
+    };
+    let node = ClusterNode {
+        label,
+        member: m.clone(),
+        data_dir,
+        key_file,
+        peer_id: report.peer_id,
+        author,
+    };
+    Ok((node, member))
 }
 
 /// Sends SIGTERM (or SIGKILL with `kill`) to a process id.

@@ -20,6 +20,7 @@ use kpl_node::net::{
 };
 use ledger_core::codec::FORMAT_VERSION;
 use ledger_core::keys::KeyFile;
+use ledger_core::store::{AppendOutcome, Ledger, StoreOptions};
 use ledger_core::testkit;
 use ledger_core::{
     AuthorId, AuthorityKey, Certificate, Charter, CountryCode, Digest, EventBody, EventContent,
@@ -186,6 +187,21 @@ pub fn sign_event(
         timestamp_ms: now_ms(),
         body,
     })
+}
+
+/// Decodes lowercase or uppercase hex.
+pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err(format!("odd hex length {}", s.len()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(|| format!("bad hex at {i}"))
+        })
+        .collect()
 }
 
 /// Milliseconds since the Unix epoch.
@@ -503,6 +519,76 @@ impl TestNet {
         for l in labels {
             assert_eq!(&self.heads(l), target, "{l} holds other heads");
         }
+    }
+
+    /// POST with the node's own token, expecting 201 (governance writes);
+    /// returns the body.
+    pub fn write_created(&self, label: &str, path: &str, body: &Value) -> Value {
+        let token = self.token(label);
+        match self.post(label, path, Some(&token), body) {
+            (201, v) => v,
+            (s, v) => panic!("{label} POST {path}: {s} {v}"),
+        }
+    }
+
+    /// Copies every event the running node `from` holds into the store of
+    /// node `label`, which must not be running (how a node admitted by a
+    /// governance decision gets the decision before its first start).
+    /// Returns how many events its store then holds.
+    pub fn seed_store(&self, label: &str, from: &str) -> u64 {
+        let heads = self.heads(from);
+        let mut events = Vec::new();
+        for (author, (seq, _)) in &heads {
+            let mut next = 1;
+            for _ in 0..10_000 {
+                if next > *seq {
+                    break;
+                }
+                let v = self.get(
+                    from,
+                    &format!("/v1/feed?author={author}&from={next}&limit=1000&encoding=hex"),
+                );
+                let page = v["events_hex"].as_array().cloned().unwrap_or_default();
+                if page.is_empty() {
+                    break;
+                }
+                for h in &page {
+                    let bytes = decode_hex(h.as_str().expect("hex string")).expect("hex event");
+                    events.push(SignedEvent::decode(&bytes).expect("an event decodes"));
+                }
+                next += page.len() as u64;
+            }
+        }
+        let dir = self.node(label).data_dir.join(kpl_node::config::STORE_DIR);
+        let ledger = Ledger::open(&dir, &self.charter(), StoreOptions::default())
+            .unwrap_or_else(|e| panic!("{label}'s store: {e}"));
+        // Feeds of authors admitted by a decision are refused until the
+        // decision is in: a few passes settle any order.
+        let mut pending = events;
+        for _ in 0..4 {
+            if pending.is_empty() {
+                break;
+            }
+            let outcomes = ledger
+                .append_batch(pending.clone())
+                .unwrap_or_else(|e| panic!("{label}'s store: {e}"));
+            pending = pending
+                .into_iter()
+                .zip(outcomes)
+                .filter(|(_, o)| {
+                    matches!(o, AppendOutcome::Rejected(_) | AppendOutcome::Held { .. })
+                })
+                .map(|(e, _)| e)
+                .collect();
+        }
+        assert!(
+            pending.is_empty(),
+            "{} events not accepted into {label}'s store",
+            pending.len()
+        );
+        let n = ledger.event_count().expect("event count");
+        ledger.flush().expect("flush");
+        n
     }
 
     /// The last lines of a node's log.
