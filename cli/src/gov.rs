@@ -236,7 +236,7 @@ fn bad_answer(e: impl std::fmt::Display) -> Failure {
 // ------------------------------------------------------------------ propose
 
 fn code(s: &str) -> Result<CountryCode, Failure> {
-    CountryCode::new(s.trim()).map_err(|e| Failure::usage(format!("`{s}`: {e}")))
+    CountryCode::new(s.trim()).map_err(Failure::usage)
 }
 
 fn author(s: &str) -> Result<AuthorId, Failure> {
@@ -267,12 +267,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Failure::usage(format!(
-            "{}: not {what} ({e}); see the JSON forms in node/API.md",
-            path.display()
-        ))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::usage(format!("{}: not {what} ({e})", path.display())))
 }
 
 fn authority_entry(
@@ -338,7 +334,7 @@ fn decision_from(k: &ProposeKind) -> Result<Decision, Failure> {
             }
         },
         ProposeKind::AdmitObserver(a) => match &a.file {
-            Some(f) => Decision::AdmitObserver(read_json::<ObserverEntry>(f, "an observer entry")?),
+            Some(f) => Decision::AdmitObserver(read_json::<ObserverEntry>(f, "an observer entry (as in a charter: id, name, key, nodes)")?),
             None => {
                 let id = required(&a.id, "--id")?;
                 let (key, _) = crate::offline::key_arg(required(&a.key, "--key")?)?;
@@ -356,7 +352,7 @@ fn decision_from(k: &ProposeKind) -> Result<Decision, Failure> {
         ProposeKind::AddAuthority(a) => Decision::AddAuthority {
             participant: code(&a.participant)?,
             authority: match &a.file {
-                Some(f) => read_json::<AuthorityEntry>(f, "an authority entry")?,
+                Some(f) => read_json::<AuthorityEntry>(f, "an authority entry (as in a charter: name, title, key, roles, next_key_digest)")?,
                 None => authority_entry(
                     required(&a.name, "--name")?,
                     required(&a.title, "--title")?,
@@ -421,7 +417,7 @@ see `kpl gov propose --help`) or --decision-file FILE.json",
         (Some(k), None) => decision_from(k)?,
         (None, Some(f)) => read_json::<Decision>(
             f,
-            "a decision (e.g. {\"expel\":{\"participant\":\"VE\"}})",
+            "a decision: the form `kpl --json gov show` prints under \"decision\", e.g. {\"expel\":{\"participant\":\"VE\"}}",
         )?,
     };
     let reference = a.reference.clone().unwrap_or_default();
