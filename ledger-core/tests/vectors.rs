@@ -23,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use ledger_core::charter::{AuthorityEntry, ObserverEntry, ParticipantEntry, CHARTER_CONTEXT};
 use ledger_core::event::EVENT_CONTEXT;
 use ledger_core::feed::{verify_feed, FeedState};
+use ledger_core::governance::{Decision, DecisionStatus, GovernanceLog, Proposal, Standing, Timeline};
 use ledger_core::hash::sha256;
 use ledger_core::{
     AuthorId, AuthorityKey, AuthorityName, Certificate, Charter, Correction, CountryCode, Date,
@@ -38,6 +39,9 @@ const SEED_EU_ANTWERP: [u8; 32] = [0x02; 32];
 const SEED_BW_MME_2: [u8; 32] = [0x03; 32];
 const SEED_BW_MME_3: [u8; 32] = [0x04; 32];
 const SEED_WDC: [u8; 32] = [0x05; 32];
+const SEED_CF_MINES: [u8; 32] = [0x06; 32];
+const SEED_BW_KPC: [u8; 32] = [0x07; 32];
+const SEED_EU_KPC: [u8; 32] = [0x08; 32];
 const SEED_NODE_BW: [u8; 32] = [0x11; 32];
 const SEED_NODE_EU: [u8; 32] = [0x12; 32];
 
@@ -118,6 +122,8 @@ struct Fixture {
     events: Vec<EventCase>,
     bw_feed: Vec<SignedEvent>,
     eu_feed: Vec<SignedEvent>,
+    /// The governance feeds: BW/kpc (the Chair's) and EU/kpc.
+    gov_feeds: Vec<Vec<SignedEvent>>,
     fork: ForkProof,
 }
 
@@ -127,34 +133,70 @@ fn fixture() -> Fixture {
     let bw_key_3 = AuthorityKey::from_seed(SEED_BW_MME_3);
     let eu_key = AuthorityKey::from_seed(SEED_EU_ANTWERP);
     let wdc_key = AuthorityKey::from_seed(SEED_WDC);
+    let cf_key = AuthorityKey::from_seed(SEED_CF_MINES);
+    let bw_kpc_key = AuthorityKey::from_seed(SEED_BW_KPC);
+    let eu_kpc_key = AuthorityKey::from_seed(SEED_EU_KPC);
 
     let mut charter = Charter::new("kp-ledger-test-vectors", date("2026-01-01"), cc("BW"));
     charter
         .add_participant(ParticipantEntry {
             code: cc("BW"),
             name: "Botswana".into(),
-            authorities: vec![AuthorityEntry {
-                name: AuthorityName::new("mme").unwrap(),
-                title: "Ministry of Minerals and Energy, Botswana".into(),
-                key: bw_key_1.public(),
-                roles: Roles::of(&[Role::IssueCertificates]),
-                // Pre-rotation: BW/mme commits to its second key at genesis.
-                next_key_digest: Some(sha256(&[bw_key_2.public().as_bytes()])),
-            }],
+            authorities: vec![
+                // BW chairs the test network; its governance authority proposes.
+                AuthorityEntry {
+                    name: AuthorityName::new("kpc").unwrap(),
+                    title: "Kimberley Process Chair, Botswana".into(),
+                    key: bw_kpc_key.public(),
+                    roles: Roles::of(&[Role::Governance]),
+                    next_key_digest: None,
+                },
+                AuthorityEntry {
+                    name: AuthorityName::new("mme").unwrap(),
+                    title: "Ministry of Minerals and Energy, Botswana".into(),
+                    key: bw_key_1.public(),
+                    roles: Roles::of(&[Role::IssueCertificates]),
+                    // Pre-rotation: BW/mme commits to its second key at genesis.
+                    next_key_digest: Some(sha256(&[bw_key_2.public().as_bytes()])),
+                },
+            ],
             nodes: vec![peer_id(SEED_NODE_BW)],
+        })
+        .unwrap();
+    charter
+        .add_participant(ParticipantEntry {
+            code: cc("CF"),
+            name: "Central African Republic".into(),
+            authorities: vec![AuthorityEntry {
+                name: AuthorityName::new("mines").unwrap(),
+                title: "Ministry of Mines and Geology, Central African Republic".into(),
+                key: cf_key.public(),
+                roles: Roles::of(&[Role::IssueCertificates, Role::ConfirmImports]),
+                next_key_digest: None,
+            }],
+            nodes: vec![],
         })
         .unwrap();
     charter
         .add_participant(ParticipantEntry {
             code: cc("EU"),
             name: "European Union".into(),
-            authorities: vec![AuthorityEntry {
-                name: AuthorityName::new("antwerp").unwrap(),
-                title: "Diamond Office Antwerp, for the European Union".into(),
-                key: eu_key.public(),
-                roles: Roles::of(&[Role::IssueCertificates, Role::ConfirmImports]),
-                next_key_digest: None,
-            }],
+            authorities: vec![
+                AuthorityEntry {
+                    name: AuthorityName::new("antwerp").unwrap(),
+                    title: "Diamond Office Antwerp, for the European Union".into(),
+                    key: eu_key.public(),
+                    roles: Roles::of(&[Role::IssueCertificates, Role::ConfirmImports]),
+                    next_key_digest: None,
+                },
+                AuthorityEntry {
+                    name: AuthorityName::new("kpc").unwrap(),
+                    title: "European Commission, Kimberley Process focal point".into(),
+                    key: eu_kpc_key.public(),
+                    roles: Roles::of(&[Role::Governance]),
+                    next_key_digest: None,
+                },
+            ],
             nodes: vec![peer_id(SEED_NODE_EU)],
         })
         .unwrap();
@@ -317,6 +359,36 @@ fn fixture() -> Fixture {
     ));
     let fork = ForkProof::new(network, side_a, side_b, vec![rotated.clone()]);
 
+    // Governance: the Chair (BW) proposes to suspend CF except for exports
+    // mined in the Berberati zone; EU approves. Eligible: BW, CF, EU; the
+    // quorum 2/3 needs 2; BW (by proposing) and EU make 2: adopted.
+    let bw_kpc = author("BW/kpc");
+    let eu_kpc = author("EU/kpc");
+    let proposed = bw_kpc_key.sign(content(
+        &bw_kpc,
+        1,
+        None,
+        ts("2026-03-10", 9, 0, 0),
+        EventBody::GovernanceProposed(Proposal {
+            decision: Decision::Suspend {
+                participant: cc("CF"),
+                exporting_zones: vec!["Berberati".into()],
+            },
+            effective_on: date("2026-03-16"),
+            reference: "Administrative Decision 2026/01 (test vector)".into(),
+        }),
+    ));
+    let approved = eu_kpc_key.sign(content(
+        &eu_kpc,
+        1,
+        None,
+        ts("2026-03-11", 16, 45, 0),
+        EventBody::GovernanceApproved {
+            proposal: proposed.id(),
+            note: "Approved by written procedure".into(),
+        },
+    ));
+
     let events = vec![
         EventCase {
             file: "certificate_issued.json",
@@ -361,6 +433,25 @@ fn fixture() -> Fixture {
             seed: SEED_EU_ANTWERP,
             event: confirmed.clone(),
         },
+        EventCase {
+            file: "governance_proposed.json",
+            description: "BW/kpc, the governance authority of the Chair BW (feed seq 1, so \
+                prev is null), proposes to suspend CF from 2026-03-16 except for exports of \
+                rough diamonds mined in the zone Berberati (Suspend, decision variant 2). \
+                Signed by the charter key of BW/kpc (seed 32 x 0x07).",
+            seed: SEED_BW_KPC,
+            event: proposed.clone(),
+        },
+        EventCase {
+            file: "governance_approved.json",
+            description: "EU/kpc, the governance authority of EU (feed seq 1, so prev is \
+                null), approves the proposal of governance_proposed.json (`proposal` is its \
+                event id). With the proposer's BW this is 2 of the 3 participants in good \
+                standing, the charter's quorum 2/3: the suspension is adopted. Signed by the \
+                charter key of EU/kpc (seed 32 x 0x08).",
+            seed: SEED_EU_KPC,
+            event: approved.clone(),
+        },
     ];
 
     Fixture {
@@ -368,6 +459,7 @@ fn fixture() -> Fixture {
         events,
         bw_feed: vec![issued, corrected, voided, rotated],
         eu_feed: vec![confirmed],
+        gov_feeds: vec![vec![proposed], vec![approved]],
         fork,
     }
 }
@@ -436,8 +528,10 @@ fn generate(f: &Fixture) -> BTreeMap<&'static str, String> {
         "charter.json",
         pretty(&CharterVector {
             description:
-                "The test network's charter: participants BW (authority mme, pre-committed \
-                to its next key) and EU (authority antwerp), observer wdc. network_id = \
+                "The test network's charter: participants BW (the Chair; authorities kpc for \
+                governance and mme, pre-committed to its next key), CF (authority mines) and EU \
+                (authorities antwerp and kpc for governance), observer wdc, quorum 2/3. \
+                network_id = \
                 SHA-256(\"kp-ledger:charter\\0\" || canonical_bytes). test_keys lists every \
                 test seed used by the vectors (TEST KEYS ONLY).",
             canonical_bytes: hex::encode(f.charter.encode()),
@@ -448,6 +542,9 @@ fn generate(f: &Fixture) -> BTreeMap<&'static str, String> {
                 test_key("BW/mme key 2 (pre-committed in the charter)", SEED_BW_MME_2),
                 test_key("BW/mme key 3 (committed by the rotation)", SEED_BW_MME_3),
                 test_key("observer wdc", SEED_WDC),
+                test_key("CF/mines (charter key)", SEED_CF_MINES),
+                test_key("BW/kpc (charter key)", SEED_BW_KPC),
+                test_key("EU/kpc (charter key)", SEED_EU_KPC),
                 test_key("libp2p node key of BW", SEED_NODE_BW),
                 test_key("libp2p node key of EU", SEED_NODE_EU),
             ],
@@ -594,12 +691,14 @@ fn array<const N: usize>(bytes: &[u8], file: &str, field: &str) -> [u8; N] {
         .unwrap_or_else(|_| panic!("{file}: `{field}` has {} bytes, expected {N}", bytes.len()))
 }
 
-const EVENT_FILES: [&str; 5] = [
+const EVENT_FILES: [&str; 7] = [
     "certificate_issued.json",
     "import_confirmed.json",
     "certificate_voided.json",
     "certificate_corrected.json",
     "authority_key_rotated.json",
+    "governance_proposed.json",
+    "governance_approved.json",
 ];
 
 #[test]
@@ -748,7 +847,7 @@ fn third_party_check() {
 fn vector_feeds_are_valid() {
     let f = fixture();
     let network = f.charter.network_id();
-    for feed in [&f.bw_feed, &f.eu_feed] {
+    for feed in [&f.bw_feed, &f.eu_feed].into_iter().chain(&f.gov_feeds) {
         let author = feed[0].author().clone();
         let entry = f.charter.authority(&author).expect("author in charter");
         let state = verify_feed(
@@ -774,6 +873,28 @@ fn vector_feeds_are_valid() {
     let rotation = &f.bw_feed[3];
     assert!(!rotation.verify_signature(&AuthorityKey::from_seed(SEED_BW_MME_1).verifying_key()));
     assert_eq!(CHARTER_CONTEXT, b"kp-ledger:charter\0");
+
+    // The governance vectors: the approval names the proposal, and the
+    // timeline of §15 adopts the suspension from its effective date.
+    let mut log = GovernanceLog::new();
+    for ev in f.gov_feeds.iter().flatten() {
+        assert!(log.insert(ev.id(), ev));
+    }
+    let timeline = Timeline::build(&f.charter, &log);
+    let [decision] = timeline.decisions() else {
+        panic!("one decision expected");
+    };
+    assert_eq!(decision.status, DecisionStatus::Adopted, "{decision:?}");
+    assert_eq!(decision.needed, 2);
+    assert_eq!(decision.approved_by, vec![cc("BW"), cc("EU")]);
+    let standing = |d: &str| timeline.at(date(d)).participant(cc("CF")).unwrap().standing.clone();
+    assert_eq!(standing("2026-03-15"), Standing::Member);
+    assert_eq!(
+        standing("2026-03-16"),
+        Standing::Suspended {
+            exporting_zones: vec!["Berberati".into()]
+        }
+    );
 }
 
 /// The annotated worked example in docs/FORMAT.md is the signed bytes of
