@@ -23,7 +23,9 @@ use sha2::{Digest as _, Sha256};
 use ledger_core::charter::{AuthorityEntry, ObserverEntry, ParticipantEntry, CHARTER_CONTEXT};
 use ledger_core::event::EVENT_CONTEXT;
 use ledger_core::feed::{verify_feed, FeedState};
-use ledger_core::governance::{Decision, DecisionStatus, GovernanceLog, Proposal, Standing, Timeline};
+use ledger_core::governance::{
+    Decision, DecisionStatus, GovernanceLog, Proposal, Standing, Timeline,
+};
 use ledger_core::hash::sha256;
 use ledger_core::{
     AuthorId, AuthorityKey, AuthorityName, Certificate, Charter, Correction, CountryCode, Date,
@@ -887,7 +889,14 @@ fn vector_feeds_are_valid() {
     assert_eq!(decision.status, DecisionStatus::Adopted, "{decision:?}");
     assert_eq!(decision.needed, 2);
     assert_eq!(decision.approved_by, vec![cc("BW"), cc("EU")]);
-    let standing = |d: &str| timeline.at(date(d)).participant(cc("CF")).unwrap().standing.clone();
+    let standing = |d: &str| {
+        timeline
+            .at(date(d))
+            .participant(cc("CF"))
+            .unwrap()
+            .standing
+            .clone()
+    };
     assert_eq!(standing("2026-03-15"), Standing::Member);
     assert_eq!(
         standing("2026-03-16"),
