@@ -264,7 +264,9 @@ impl Node {
             .ledger
             .feed_state(author)
             .map_err(WriteError::Store)?
-            .ok_or_else(|| WriteError::Internal("author not in charter".into()))?;
+            .ok_or_else(|| {
+                WriteError::Internal("this authority has no feed in the store".into())
+            })?;
         let committed = state.epoch_at(state.head_seq + 1).next_key_digest.is_some();
         let signer = if committed { rotated.key() } else { kf.key() };
         let ledger = self.ledger.clone();
@@ -767,4 +769,135 @@ pub enum WriteError {
     ReadOnly,
     Store(StoreError),
     Internal(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_core::governance::{Decision, GovernanceLog, Proposal, Timeline};
+    use ledger_core::testkit::{all_roles, governed_charter, test_participant, FeedWriter};
+    use ledger_core::{Charter, CountryCode};
+
+    fn peer() -> String {
+        crate::net::Keypair::generate_ed25519()
+            .public()
+            .to_peer_id()
+            .to_string()
+    }
+
+    fn ms(d: Date) -> u64 {
+        d.days() as u64 * 86_400_000 + 3_600_000
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> Date {
+        Date::from_ymd(y, m, d).unwrap()
+    }
+
+    /// ZA (Chair) proposes `decision` on `on`, effective `effective`; BW
+    /// approves. With three participants that is the quorum.
+    fn adopt(charter: &Charter, decision: Decision, on: Date, effective: Date) -> Timeline {
+        let net = charter.network_id();
+        let mut za = FeedWriter::new(net, "ZA/mme".parse().unwrap());
+        let mut bw = FeedWriter::new(net, "BW/mme".parse().unwrap());
+        let p = za.next(
+            EventBody::GovernanceProposed(Proposal {
+                decision,
+                effective_on: effective,
+                reference: "test".into(),
+            }),
+            ms(on),
+        );
+        let a = bw.next(
+            EventBody::GovernanceApproved {
+                proposal: p.id(),
+                note: String::new(),
+            },
+            ms(on),
+        );
+        let mut log = GovernanceLog::new();
+        log.insert(p.id(), &p);
+        log.insert(a.id(), &a);
+        Timeline::build(charter, &log)
+    }
+
+    /// A governed charter of ZA (Chair), BW and EU, one node each; returns
+    /// the node of each participant by code.
+    fn charter_with_nodes() -> (Charter, HashMap<String, String>) {
+        let mut c = governed_charter(&["ZA", "BW", "EU"]);
+        let mut nodes = HashMap::new();
+        for p in c.participants.iter_mut() {
+            let n = peer();
+            p.nodes = vec![n.clone()];
+            nodes.insert(p.code.to_string(), n);
+        }
+        (c, nodes)
+    }
+
+    #[test]
+    fn gate_drops_an_expelled_participants_node_from_the_effective_date() {
+        let (c, nodes) = charter_with_nodes();
+        let eu: PeerId = nodes["EU"].parse().unwrap();
+        let t = adopt(
+            &c,
+            Decision::Expel {
+                participant: CountryCode::new("EU").unwrap(),
+            },
+            day(2026, 5, 1),
+            day(2026, 6, 1),
+        );
+        let before = allowed_peers(&t, day(2026, 5, 31));
+        assert_eq!(before.len(), 3);
+        assert!(before.contains(&eu));
+        let after = allowed_peers(&t, day(2026, 6, 1));
+        assert_eq!(after.len(), 2);
+        assert!(!after.contains(&eu));
+    }
+
+    #[test]
+    fn gate_admits_a_new_participants_node_from_the_effective_date() {
+        let (c, _) = charter_with_nodes();
+        let mut na = test_participant("NA", all_roles());
+        let na_node = peer();
+        na.nodes = vec![na_node.clone()];
+        let t = adopt(
+            &c,
+            Decision::AdmitParticipant(na),
+            day(2026, 5, 1),
+            day(2026, 5, 2),
+        );
+        let na_peer: PeerId = na_node.parse().unwrap();
+        assert!(!allowed_peers(&t, day(2026, 5, 1)).contains(&na_peer));
+        let after = allowed_peers(&t, day(2026, 5, 2));
+        assert_eq!(after.len(), 4);
+        assert!(after.contains(&na_peer));
+    }
+
+    #[test]
+    fn unknown_or_non_member_authors_do_not_penalise_the_forwarder() {
+        let a: AuthorId = "NA/mme".parse().unwrap();
+        assert_eq!(
+            verdict_for_refusal(&EventError::UnknownAuthor(a.clone())),
+            Validation::Ignore
+        );
+        assert_eq!(
+            verdict_for_refusal(&EventError::NotAMember {
+                author: a,
+                date: "2026-06-01".into(),
+                reason: "NA is expelled then".into(),
+            }),
+            Validation::Ignore
+        );
+        assert_eq!(
+            verdict_for_refusal(&EventError::SeqZero),
+            Validation::Reject
+        );
+        assert_eq!(
+            reason(&EventError::NotAMember {
+                author: "VE/mme".parse().unwrap(),
+                date: String::new(),
+                reason: String::new(),
+            }),
+            "not_a_member"
+        );
+    }
 }
