@@ -610,8 +610,8 @@ pub fn status(c: &Client, json_out: bool) -> CmdResult {
 /// (the one given with `--charter`, or the node's, whose network id is
 /// printed so it can be compared).
 pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> CmdResult {
-    use ledger_core::event::verify_strict_many;
     use ledger_core::charter::AuthorityEntry;
+    use ledger_core::event::verify_strict_many;
     use ledger_core::feed::FeedState;
     use ledger_core::governance::{GovernanceLog, Timeline};
     use ledger_core::{AuthorId, Charter, ForkProof, SignedEvent};
@@ -674,10 +674,8 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
     // verified once the governance events verified so far admit it (its
     // genesis key comes from the decision, not from the node).
     let mut gov = GovernanceLog::new();
-    let mut queue: std::collections::VecDeque<(AuthorId, AuthorityEntry)> = charter
-        .authors()
-        .map(|(a, e)| (a, e.clone()))
-        .collect();
+    let mut queue: std::collections::VecDeque<(AuthorId, AuthorityEntry)> =
+        charter.authors().map(|(a, e)| (a, e.clone())).collect();
     let mut done: std::collections::BTreeSet<AuthorId> = Default::default();
     'feeds: while let Some((author, entry)) = queue.pop_front() {
         if !done.insert(author.clone()) {
@@ -768,9 +766,10 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
     }
     let timeline = Timeline::build(&charter, &gov);
     if failure.is_none() {
-        if let Some((a, (seq, id))) = heads.iter().find(|(a, (seq, _))| {
-            *seq > 0 && !done.iter().any(|d| &d.to_string() == *a)
-        }) {
+        if let Some((a, (seq, id))) = heads
+            .iter()
+            .find(|(a, (seq, _))| *seq > 0 && !done.iter().any(|d| &d.to_string() == *a))
+        {
             failure = Some(json!({"author": a, "seq": seq, "event_id": id,
                 "reason": "the node serves a feed of an author that neither the charter nor any verified decision admits"}));
         }
