@@ -1,6 +1,8 @@
 //! `kpl devnet`: a local network of real node processes on loopback, seeded
 //! with months of realistic trade and a few anomalies of each kind that
-//! `kpl audit` must find.
+//! `kpl audit` must find. Every participant's authority also holds the
+//! governance role (the cluster's charter grants it) and BW, the first
+//! participant, chairs, so `kpl gov` works on a devnet.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -246,6 +248,11 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
     println!("  kpl --node {bw} stats --year 2026 --quarter 1");
     println!("  kpl --node {bw} trace IN-2026-000003");
     println!("  kpl --node {eu} show BW-2026-000001");
+    println!("  kpl --node {bw} members");
+    println!(
+        "  kpl --node {bw} --token-file {} gov propose suspend RU --except-zone Mirny --reference 'Administrative Decision'",
+        state.dir.join("BW").join(kpl_node::config::TOKEN_FILE).display()
+    );
     println!(
         "  kpl --node {bw} --token-file {} issue --number BW-2026-100001 --origin BW --destination EU --carats 1000 --value 250000 \\\n      --exporter-name Debswana --exporter-address Gaborone --importer-name 'Antwerp Rough BV' --importer-address Antwerp",
         state.dir.join("BW").join(kpl_node::config::TOKEN_FILE).display()

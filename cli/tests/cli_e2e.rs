@@ -4,8 +4,11 @@
 //! connection errors. `devnet_end_to_end` brings up one devnet (11 real node
 //! processes on loopback), checks every online command against the seed plan
 //! the devnet wrote to `seed.json` (audit findings, statistics, provenance),
-//! then writes (issue, confirm, void, correct, rotate-key, batches), stops
-//! the devnet and verifies the stores offline, untouched and tampered with.
+//! then writes (issue, confirm, void, correct, rotate-key, batches), governs
+//! (the Chair proposes a partial suspension, the others approve until the
+//! quorum adopts it, `gov list`/`show` and `members --at` follow), stops the
+//! devnet, reads governance offline and verifies the stores offline,
+//! untouched and tampered with.
 //!
 //! Every process is bounded in time; a guard stops the devnet (and, as a
 //! last resort, kills by pid any node process started under the test's
@@ -717,9 +720,25 @@ fn expected_stats(
         }
     }
     let d = |a: u64, b: u64| a as i64 - b as i64;
+    // Every devnet participant is a member in good standing for the whole
+    // period (the one governance decision the test adopts starts later).
+    let (m1, m2) = match quarter {
+        Some(q) => (3 * q as u32 - 2, 3 * q as u32),
+        None => (1, 12),
+    };
+    let from = ledger_core::Date::from_ymd(year, m1, 1).unwrap();
+    let to = if m2 == 12 {
+        ledger_core::Date::from_ymd(year + 1, 1, 1).unwrap()
+    } else {
+        ledger_core::Date::from_ymd(year, m2 + 1, 1).unwrap()
+    }
+    .add_days(-1);
+    let membership =
+        json!([{"from": from.to_string(), "to": to.to_string(), "standing": "member"}]);
     json!({
         "participants": parts.iter().map(|(p, f)| json!({
             "participant": p, "exports": figures(&f[0]), "imports": figures(&f[1]),
+            "membership": membership,
         })).collect::<Vec<_>>(),
         "mirror": pairs.iter().map(|((e, i), f)| json!({
             "exporter": e, "importer": i,
@@ -2095,6 +2114,410 @@ fn devnet_end_to_end() {
         .json();
     assert_eq!(finding_keys(&a), expected_keys(anomalies.iter()));
 
+    // ---------------------------------------------------------- governance
+    // The Chair (BW, the devnet's first participant) proposes to suspend AO
+    // except for exports from two zones, effective well after every trade
+    // the seed and the writes above recorded (so the audit is unchanged);
+    // the other participants approve through their own nodes until the
+    // quorum (2/3 of 10 in good standing: 7) adopts it.
+    let today = ledger_core::Date::from_unix_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    );
+    let effective = today.add_days(90);
+    let eff = effective.to_string();
+    let day_before = effective.add_days(-1).to_string();
+    assert!(
+        eff.as_str() > "2026-12-31",
+        "the suspension must start after all recorded trade"
+    );
+    kpl(&["--node", &wdc, "gov", "list"]).code(0).out_has(&[
+        "no governance proposals yet",
+        "quorum 2/3",
+        "chair BW",
+    ]);
+    let g = kpl(&["--node", &wdc, "--json", "gov", "list"])
+        .code(0)
+        .json();
+    assert_eq!(g["decisions"], json!([]), "{g}");
+    assert_eq!(g["chair"], "BW", "{g}");
+    let m = kpl(&["--node", &wdc, "--json", "members"]).code(0).json();
+    assert_eq!(m["chair"], "BW", "{m}");
+    assert_eq!(m["at"], today.to_string().as_str(), "{m}");
+    let ps = m["participants"].as_array().unwrap();
+    assert_eq!(ps.len(), 10, "{m}");
+    for p in ps {
+        assert_eq!(p["standing"], "member", "{p}");
+        for a in p["authorities"].as_object().unwrap().values() {
+            assert_eq!(
+                a["roles"],
+                json!(["issue", "confirm", "governance"]),
+                "devnet authorities may govern: {p}"
+            );
+        }
+    }
+    assert_eq!(m["observers"][0]["id"], "wdc", "{m}");
+    kpl(&["--node", &wdc, "members"]).code(0).out_has(&[
+        "chair BW",
+        "AO    Angola",
+        "member",
+        "mirempet (issue,confirm,governance)",
+        "10 participant(s): 10 in good standing, 0 suspended, 0 expelled",
+        "World Diamond Council",
+    ]);
+
+    // Usage errors: no reference, a date in the past, no kind, an observer
+    // node, no token.
+    let propose = |node: &str, extra: &[&str]| {
+        let mut args = vec!["--node", node, "--token-file"];
+        let label = nodes
+            .iter()
+            .find(|(_, n)| n.api == node)
+            .map(|(l, _)| l.clone())
+            .unwrap();
+        let t = tok(&label);
+        args.push(&t);
+        args.extend_from_slice(&["gov", "propose"]);
+        args.extend_from_slice(extra);
+        kpl(&args)
+    };
+    propose(&bw, &["expel", "RU", "--effective", &eff])
+        .code(2)
+        .err_has(&["--reference"]);
+    propose(
+        &bw,
+        &[
+            "expel",
+            "RU",
+            "--effective",
+            "2020-01-01",
+            "--reference",
+            "x",
+        ],
+    )
+    .code(2)
+    .err_has(&["before today"]);
+    propose(&bw, &["--reference", "x"])
+        .code(2)
+        .err_has(&["say what to propose"]);
+    propose(&wdc, &["expel", "RU", "--reference", "x"])
+        .code(2)
+        .err_has(&["read-only"]);
+    kpl(&[
+        "--node",
+        &bw,
+        "gov",
+        "propose",
+        "expel",
+        "RU",
+        "--reference",
+        "x",
+    ])
+    .code(2)
+    .err_has(&["--token-file"]);
+    let bad = tmp.path().join("bad-decision.json");
+    std::fs::write(&bad, r#"{"banish":{"participant":"RU"}}"#).unwrap();
+    propose(&bw, &["--decision-file", &s(&bad), "--reference", "x"])
+        .code(2)
+        .err_has(&["not a decision", "unknown variant"]);
+
+    // A proposal (from a decision file) by a participant that does not
+    // chair is recorded, and refused.
+    let za = api("ZA");
+    let expel_il = tmp.path().join("expel-il.json");
+    std::fs::write(&expel_il, r#"{"expel":{"participant":"IL"}}"#).unwrap();
+    let o = propose(
+        &za,
+        &[
+            "--decision-file",
+            &s(&expel_il),
+            "--effective",
+            &eff,
+            "--reference",
+            "not the Chair",
+        ],
+    )
+    .code(0)
+    .out_has(&["proposed: expel IL", "kpl gov approve "]);
+    let refused_id = o.stdout.split_whitespace().last().unwrap_or("").to_owned();
+    assert!(is_hex64(&json!(refused_id)), "{}", o.stdout);
+
+    // The Chair's proposal, from flags (zones in any order).
+    let reference = "Administrative Decision 2026/11 (AO)";
+    let p = kpl(&[
+        "--node",
+        &bw,
+        "--token-file",
+        &tok("BW"),
+        "--json",
+        "gov",
+        "propose",
+        "suspend",
+        "AO",
+        "--except-zone",
+        "Lulo",
+        "--except-zone",
+        "Catoca",
+        "--effective",
+        &eff,
+        "--reference",
+        reference,
+    ])
+    .code(0)
+    .json();
+    assert_eq!(p["author"], "BW/mme", "{p}");
+    assert!(is_hex64(&p["id"]), "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    let prefix = id[..12].to_owned();
+    wait_until("ZA's proposal to reach BW", Duration::from_secs(60), || {
+        kpl(&["--node", &bw, "gov", "show", &refused_id]).code == Some(1)
+    });
+
+    let g = kpl(&["--node", &bw, "--json", "gov", "list"])
+        .code(0)
+        .json();
+    let ds = g["decisions"].as_array().unwrap();
+    assert_eq!(ds.len(), 2, "{g}");
+    let d = ds
+        .iter()
+        .find(|d| d["proposal"]["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        d["decision"],
+        json!({"suspend": {"participant": "AO", "exporting_zones": ["Catoca", "Lulo"]}}),
+        "{d}"
+    );
+    assert_eq!(d["status"], "pending", "{d}");
+    assert_eq!(d["needed"], 7, "{d}");
+    assert_eq!(d["approved_by"], json!(["BW"]), "{d}");
+    assert_eq!(d["effective_on"], eff.as_str(), "{d}");
+    assert_eq!(d["reference"], reference, "{d}");
+    let r = ds
+        .iter()
+        .find(|d| d["proposal"]["id"] == refused_id.as_str())
+        .unwrap_or_else(|| panic!("ZA's proposal reached BW: {g}"));
+    assert_eq!(r["status"], "refused", "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("Chair"),
+        "refused because ZA does not chair: {r}"
+    );
+    kpl(&["--node", &bw, "gov", "list"]).code(0).out_has(&[
+        &prefix,
+        &eff,
+        "pending",
+        "1/7",
+        "suspend AO except exports from Catoca, Lulo",
+        "refused",
+        "2 proposal(s): 0 adopted, 1 pending, 1 refused",
+    ]);
+    kpl(&["--node", &bw, "gov", "show", &refused_id[..8]])
+        .code(1)
+        .out_has(&["REFUSED", "expel IL"]);
+
+    // Approvals, each from the participant's own node: by full id and by
+    // prefix (once the node holds the proposal), ZA twice.
+    let approvers = ["ZA", "CA", "NA", "RU", "EU", "AE"];
+    for (i, who) in approvers.iter().enumerate() {
+        let node = api(who);
+        wait_until(
+            &format!("{who}'s node to receive the proposal"),
+            Duration::from_secs(60),
+            || kpl(&["--node", &node, "gov", "show", &id]).code == Some(0),
+        );
+        let target = if i % 2 == 0 {
+            id.clone()
+        } else {
+            prefix.clone()
+        };
+        let o = kpl(&[
+            "--node",
+            &node,
+            "--token-file",
+            &tok(who),
+            "--json",
+            "gov",
+            "approve",
+            &target,
+            "--note",
+            "agreed at the intersessional",
+        ])
+        .code(0)
+        .json();
+        assert!(o["author"].as_str().unwrap().starts_with(who), "{o}");
+        if *who == "ZA" {
+            kpl(&[
+                "--node",
+                &node,
+                "--token-file",
+                &tok(who),
+                "gov",
+                "approve",
+                &prefix,
+            ])
+            .code(0)
+            .out_has(&["approved proposal", &id, "the proposal is now pending"]);
+        }
+        if *who == "EU" {
+            // Six of seven: still pending, and `gov show` says who may still approve.
+            wait_until(
+                "five approvals to reach the observer",
+                Duration::from_secs(60),
+                || {
+                    let o = kpl(&["--node", &wdc, "--json", "gov", "show", &id]);
+                    o.code == Some(0) && o.json()["approved_by"].as_array().unwrap().len() == 6
+                },
+            );
+            kpl(&["--node", &wdc, "gov", "show", &prefix])
+                .code(0)
+                .out_has(&["status     pending", "waiting    1 more approval(s)"]);
+        }
+    }
+    kpl(&[
+        "--node",
+        &wdc,
+        "--token-file",
+        &tok("wdc"),
+        "gov",
+        "approve",
+        &id,
+    ])
+    .code(2)
+    .err_has(&["read-only"]);
+    kpl(&[
+        "--node",
+        &bw,
+        "--token-file",
+        &tok("BW"),
+        "gov",
+        "approve",
+        "nothex",
+    ])
+    .code(2)
+    .err_has(&["not a proposal id"]);
+    wait_until(
+        "the observer to see the decision adopted",
+        Duration::from_secs(60),
+        || {
+            let o = kpl(&["--node", &wdc, "--json", "gov", "show", &id]);
+            o.code == Some(0)
+                && o.json()["status"] == "adopted"
+                && o.json()["approvals"].as_array().unwrap().len() == 7
+        },
+    );
+    let d = kpl(&["--node", &wdc, "--json", "gov", "show", &id])
+        .code(0)
+        .json();
+    assert_eq!(
+        d["approved_by"],
+        json!(["AE", "BW", "CA", "EU", "NA", "RU", "ZA"]),
+        "{d}"
+    );
+    let counted = d["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["counted"] == true)
+        .count();
+    assert_eq!(counted, 6, "ZA's second approval does not count: {d}");
+    let dup = d["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["counted"] == false)
+        .unwrap();
+    assert_eq!(dup["event"]["author"]["participant"], "ZA", "{d}");
+    assert!(
+        dup["reason"].as_str().unwrap().contains("already approved"),
+        "{d}"
+    );
+    kpl(&["--node", &wdc, "gov", "show", &prefix])
+        .code(0)
+        .out_has(&[
+            &id,
+            "suspend AO except exports from Catoca, Lulo",
+            reference,
+            "status     adopted",
+            "7 of 10 participants in good standing needed; 7 approved",
+            "ZA already approved",
+            "7 approval event(s), 6 counted",
+        ]);
+    kpl(&["--node", &wdc, "gov", "list"]).code(0).out_has(&[
+        "adopted",
+        "7/7",
+        "1 adopted, 0 pending, 1 refused",
+    ]);
+    kpl(&["--node", &wdc, "gov", "show", "0123456789ab"])
+        .code(1)
+        .err_has(&["no proposal 0123456789ab", "kpl gov list"]);
+
+    // The membership changes on the effective date, not before.
+    let standing = |at: &str| {
+        let m = kpl(&["--node", &wdc, "--json", "members", "--at", at])
+            .code(0)
+            .json();
+        assert_eq!(m["at"], at, "{m}");
+        m["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["code"] == "AO")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(standing(&day_before)["standing"], "member");
+    let ao = standing(&eff);
+    assert_eq!(ao["standing"], "suspended", "{ao}");
+    assert_eq!(ao["exporting_zones"], json!(["Catoca", "Lulo"]), "{ao}");
+    kpl(&["--node", &wdc, "members", "--at", &eff])
+        .code(0)
+        .out_has(&[
+            &format!("membership on {eff}; chair BW"),
+            "suspended",
+            "Catoca, Lulo",
+            "10 participant(s): 9 in good standing, 1 suspended, 0 expelled",
+        ]);
+    kpl(&["--node", &wdc, "members", "--at", &day_before])
+        .code(0)
+        .out_has(&["10 in good standing, 0 suspended"]);
+    kpl(&["--node", &wdc, "members", "--at", "2027-02-30"])
+        .code(2)
+        .err_has(&["--at"]);
+    // The decision raises no audit finding: no trade after its date.
+    kpl(&[
+        "--node",
+        &wdc,
+        "audit",
+        "--from",
+        "2026-10-01",
+        "--grace-days",
+        "3650",
+    ])
+    .code(0)
+    .out_has(&["no findings"]);
+    let gov_online = kpl(&["--node", &wdc, "--json", "gov", "list"])
+        .code(0)
+        .json();
+
+    // Every governance event has reached the observer: 2 proposals, 7 approvals.
+    for (label, n) in &nodes {
+        if let Some(author) = n.member.strip_prefix("participant ") {
+            let want = head(&n.api, author);
+            wait_until(
+                &format!("the observer to hold {author}'s feed"),
+                Duration::from_secs(60),
+                || head(&wdc, author) == want,
+            );
+            assert!(want.is_some(), "{label}");
+        }
+    }
+    let total_events_before_gov = total_events;
+    let total_events = kpl(&["--node", &wdc, "--json", "status"]).code(0).json()["events"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(total_events, total_events_before_gov + 9);
+
     // ---------------------------------------------------------- down, offline
     let o = kpl_env(
         &["--json", "devnet", "down", "--dir", &dir_s],
@@ -2226,6 +2649,37 @@ fn devnet_end_to_end() {
     let mut offline_numbers = Vec::new();
     tree_numbers(&t["trace"], &mut offline_numbers);
     assert_eq!(offline_numbers, numbers);
+
+    // Governance read offline from stopped stores agrees with the nodes.
+    let g = kpl(&["--json", "gov", "list", "--data-dir", &wdc_dir])
+        .code(0)
+        .json();
+    assert_eq!(g["decisions"], gov_online["decisions"]);
+    assert_eq!(g["quorum"], "2/3");
+    kpl(&["gov", "list", "--data-dir", &eu_dir])
+        .code(0)
+        .out_has(&[&prefix, "adopted", "7/7", "refused"]);
+    kpl(&["gov", "show", &prefix, "--data-dir", &eu_dir])
+        .code(0)
+        .out_has(&["status     adopted", "ZA already approved"]);
+    kpl(&["gov", "show", &refused_id, "--data-dir", &eu_dir]).code(1);
+    let m = kpl(&["--json", "members", "--at", &eff, "--data-dir", &eu_dir])
+        .code(0)
+        .json();
+    let ao = m["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "AO")
+        .unwrap();
+    assert_eq!(ao["standing"], "suspended", "{m}");
+    assert_eq!(ao["exporting_zones"], json!(["Catoca", "Lulo"]), "{m}");
+    kpl(&["members", "--at", &day_before, "--data-dir", &eu_dir])
+        .code(0)
+        .out_has(&["10 in good standing, 0 suspended"]);
+    kpl(&["gov", "list", "--data-dir", &s(&tmp.path().join("nowhere"))])
+        .code(2)
+        .err_has(&["no KP Ledger store"]);
 
     // Tamper with one byte of an event record in a stopped node's log.
     let log = nodes["ZA"].data_dir.join("store").join("events.log");
