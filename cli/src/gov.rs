@@ -948,3 +948,68 @@ pub fn members(c: &Client, a: &MembersArgs, json_out: bool) -> CmdResult {
     }
     Ok(OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspension_zones_are_sorted_once() {
+        let d = decision_from(&ProposeKind::Suspend {
+            participant: "CF".into(),
+            except_zones: vec!["Carnot".into(), " Berberati".into(), "Carnot".into()],
+        })
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            json!({"suspend": {"participant": "CF", "exporting_zones": ["Berberati", "Carnot"]}})
+        );
+    }
+
+    #[test]
+    fn kinds_build_the_documented_json() {
+        let d = decision_from(&ProposeKind::AddNode {
+            member: "wdc".into(),
+            peer_id: "12D3KooWGqzYu9ysupH58b8wQL38JkAxWBGUBC3yCje3L15tD75M".into(),
+            observer: true,
+        })
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            json!({"add_node": {"member": {"observer": "wdc"},
+                "peer_id": "12D3KooWGqzYu9ysupH58b8wQL38JkAxWBGUBC3yCje3L15tD75M"}})
+        );
+        let d = decision_from(&ProposeKind::RemoveAuthority {
+            author: "BW/mme".into(),
+        })
+        .unwrap();
+        assert_eq!(d.kind(), "remove_authority");
+        assert!(decision_from(&ProposeKind::RemoveAuthority {
+            author: "BW".into()
+        })
+        .is_err());
+        assert!(decision_from(&ProposeKind::Expel {
+            participant: "Venezuela".into()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn proposal_ids_and_prefixes() {
+        let full = "ab".repeat(32);
+        assert!(matches!(id_arg(&full), Ok(IdArg::Full(_))));
+        assert!(matches!(id_arg("E93B95"), Ok(IdArg::Prefix(p)) if p == "e93b95"));
+        assert!(id_arg("abc").is_err());
+        assert!(id_arg("xyz123").is_err());
+        assert!(id_arg(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn peer_ids_shorten_to_their_tail() {
+        assert_eq!(
+            short_peer("12D3KooWGqzYu9ysupH58b8wQL38JkAxWBGUBC3yCje3L15tD75M"),
+            "…L15tD75M"
+        );
+        assert_eq!(short_peer("short"), "short");
+    }
+}

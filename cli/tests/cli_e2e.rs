@@ -521,6 +521,58 @@ fn offline_commands() {
         .code(2)
         .err_has(&["--number"]);
     kpl(&["no-such-command"]).code(2);
+    // Governance arguments are checked before any node is asked.
+    kpl(&["gov", "propose", "expel", "VE"])
+        .code(2)
+        .err_has(&["--reference"]);
+    kpl(&["gov", "propose", "--reference", "x"])
+        .code(2)
+        .err_has(&["say what to propose", "--decision-file"]);
+    kpl(&[
+        "gov",
+        "propose",
+        "suspend",
+        "Centrafrique",
+        "--reference",
+        "x",
+    ])
+    .code(2)
+    .err_has(&["country code"]);
+    kpl(&[
+        "gov",
+        "propose",
+        "expel",
+        "VE",
+        "--effective",
+        "2001-01-01",
+        "--reference",
+        "x",
+    ])
+    .code(2)
+    .err_has(&["before today"]);
+    kpl(&[
+        "gov",
+        "propose",
+        "key-compromised",
+        "BW",
+        "--key",
+        "00",
+        "--from-seq",
+        "3",
+        "--reference",
+        "x",
+    ])
+    .code(2)
+    .err_has(&["BW/mme"]);
+    kpl(&["gov", "approve", "not-an-id"])
+        .code(2)
+        .err_has(&["not a proposal id", "kpl gov list"]);
+    kpl(&["members", "--at", "2026-13-01"])
+        .code(2)
+        .err_has(&["--at"]);
+    kpl(&["gov", "list", "--data-dir", &s(tmp.path())])
+        .code(2)
+        .err_has(&["no events.log"]);
     kpl(&["verify", "--data-dir", &s(tmp.path())])
         .code(2)
         .err_has(&["no events.log"]);
@@ -539,6 +591,18 @@ fn offline_commands() {
         vec!["--node", dead, "stats", "--year", "2026"],
         vec!["--node", dead, "show", "BW-2026-000001"],
         vec!["--node", dead, "verify"],
+        vec!["--node", dead, "gov", "list"],
+        vec!["--node", dead, "members", "--at", "2026-06-30"],
+        vec![
+            "--node",
+            dead,
+            "gov",
+            "propose",
+            "reinstate",
+            "CF",
+            "--reference",
+            "AD 2016/01",
+        ],
     ] {
         kpl(&args)
             .code(2)
