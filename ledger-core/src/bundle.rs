@@ -21,6 +21,7 @@ use crate::charter::Charter;
 use crate::error::StoreError;
 use crate::event::SignedEvent;
 use crate::feed::FeedState;
+use crate::governance::{GovernanceLog, Timeline};
 use crate::model::{AuthorId, EventBody};
 use crate::store::Ledger;
 use crate::tlog::checkpoint::{feed_origin, witness_name, Checkpoint, WitnessId};
@@ -150,14 +151,16 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
     hex::decode(s).map_err(|e| format!("not hex: {e}"))
 }
 
-/// Key history of every author, from the charter and rotation evidence.
+/// Key history of every author, from the charter (and the decisions that
+/// admitted authors later) and rotation evidence.
 fn key_states(
     charter: &Charter,
+    timeline: &Timeline,
     evidence: &[String],
 ) -> Result<HashMap<AuthorId, FeedState>, BundleError> {
-    let mut feeds: HashMap<AuthorId, FeedState> = charter
+    let mut feeds: HashMap<AuthorId, FeedState> = timeline
         .authors()
-        .map(|(a, e)| (a.clone(), FeedState::genesis(a, e)))
+        .map(|(a, e)| (a.clone(), FeedState::genesis(a.clone(), e)))
         .collect();
     let network = charter.network_id();
     let mut last: HashMap<AuthorId, u64> = HashMap::new();
@@ -178,9 +181,11 @@ fn key_states(
                 "rotations of one author must be in increasing order".into()
             ));
         }
-        let st = feeds
-            .get_mut(&author)
-            .ok_or_else(|| bad(format!("{author} is not in the charter")))?;
+        let st = feeds.get_mut(&author).ok_or_else(|| {
+            bad(format!(
+                "{author} is neither in the charter nor admitted by a decision in the bundle"
+            ))
+        })?;
         st.check_signature(&ev).map_err(|e| bad(e.to_string()))?;
         st.apply_rotation(&ev);
         last.insert(author, ev.seq());
@@ -232,10 +237,28 @@ pub fn verify(
     }
     let charter = &b.charter;
 
-    // 2. Every authority's keys, from the charter and signed rotations.
-    let keys = key_states(charter, &b.key_evidence)?;
+    // 2. Authors admitted after genesis: the governance events the bundle
+    //    carries give their genesis keys. Every one of those events is then
+    //    verified like any other (signature, inclusion in a cosigned
+    //    checkpoint) in step 4, so the keys rest on signed decisions alone.
+    let mut gov = GovernanceLog::new();
+    for be in b.events.iter().take(MAX_BUNDLE_EVENTS) {
+        if let Some(ev) = unhex(&be.event)
+            .ok()
+            .and_then(|bytes| SignedEvent::decode(&bytes).ok())
+        {
+            if ev.content.network == network {
+                gov.insert(ev.id(), &ev);
+            }
+        }
+    }
+    let timeline = Timeline::build(charter, &gov);
 
-    // 3. Checkpoints: the author's signature and enough distinct witnesses.
+    // 3. Every authority's keys, from the charter, decisions and signed
+    //    rotations.
+    let keys = key_states(charter, &timeline, &b.key_evidence)?;
+
+    // 4. Checkpoints: the author's signature and enough distinct witnesses.
     let mut witness_verifiers: Vec<(String, CosignatureVerifier)> = Vec::new();
     for (a, st) in &keys {
         let Ok(name) = witness_name(&charter.network, &network, WitnessId::Authority(a)) else {
@@ -247,12 +270,19 @@ pub fn verify(
             }
         }
     }
-    for o in &charter.observers {
-        let Ok(name) = witness_name(&charter.network, &network, WitnessId::Observer(&o.id)) else {
+    let mut observers: BTreeMap<&crate::model::ObserverId, &crate::PublicKeyBytes> =
+        charter.observers.iter().map(|o| (&o.id, &o.key)).collect();
+    for (_, m) in timeline.periods() {
+        for o in m.observers.values() {
+            observers.entry(&o.id).or_insert(&o.key);
+        }
+    }
+    for (id, key) in observers {
+        let Ok(name) = witness_name(&charter.network, &network, WitnessId::Observer(id)) else {
             continue;
         };
-        if let Ok(v) = CosignatureVerifier::new(&name, &o.key) {
-            witness_verifiers.push((format!("observer {}", o.id), v));
+        if let Ok(v) = CosignatureVerifier::new(&name, key) {
+            witness_verifiers.push((format!("observer {id}"), v));
         }
     }
     let mut roots: BTreeMap<(AuthorId, u64), Digest> = BTreeMap::new();
@@ -262,9 +292,12 @@ pub fn verify(
             author: cp.author.to_string(),
             reason,
         };
-        let st = keys
-            .get(&cp.author)
-            .ok_or_else(|| bad("the author is not in the charter".into()))?;
+        let st = keys.get(&cp.author).ok_or_else(|| {
+            bad(
+                "the author is neither in the charter nor admitted by a decision in the bundle"
+                    .into(),
+            )
+        })?;
         let note = Note::parse(cp.note.as_bytes()).map_err(|e| bad(e.to_string()))?;
         let c = Checkpoint::from_text(note.text()).map_err(|e| bad(e.to_string()))?;
         let origin =
@@ -321,7 +354,7 @@ pub fn verify(
         });
     }
 
-    // 4. Events: signature with the key in force, inclusion in a checkpoint.
+    // 5. Events: signature with the key in force, inclusion in a checkpoint.
     let mut events = Vec::new();
     let mut seen = BTreeSet::new();
     for (index, be) in b.events.iter().enumerate() {
@@ -335,7 +368,12 @@ pub fn verify(
         }
         let st = keys
             .get(&c.author)
-            .ok_or_else(|| bad(format!("{} is not an authority in the charter", c.author)))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "{} is neither an authority in the charter nor admitted by a decision in the bundle",
+                    c.author
+                ))
+            })?;
         st.check_role_and_body(&ev)
             .map_err(|e| bad(format!("{} seq {}: {e}", c.author, c.seq)))?;
         st.check_signature(&ev)
@@ -428,6 +466,25 @@ pub fn build(
             }
         }
     }
+    // An author admitted after genesis: the verifier needs the governance
+    // events that admitted it, so the bundle carries every governance event
+    // of the replica (they are few), each with its inclusion proof.
+    if events
+        .iter()
+        .any(|(_, e)| charter.authority(e.author()).is_none())
+    {
+        let t = ledger.timeline();
+        let mut ids: Vec<crate::event::EventId> = Vec::new();
+        for d in t.decisions() {
+            ids.push(d.proposal.id);
+            ids.extend(d.approvals.iter().map(|a| a.event.id));
+        }
+        for id in ids {
+            if let Some(s) = ledger.event_by_id(&id).map_err(store)? {
+                events.push((s.id, s.event));
+            }
+        }
+    }
     // One checkpoint per feed involved.
     let mut cps: BTreeMap<AuthorId, (u64, String)> = BTreeMap::new();
     for (_, e) in &events {
@@ -475,7 +532,7 @@ pub fn build(
     }
     // Every rotation of every feed (authors and witnesses alike).
     let mut key_evidence = Vec::new();
-    for (author, _) in charter.authors() {
+    for author in ledger.authors() {
         if let Some(st) = ledger.feed_state(&author).map_err(store)? {
             for epoch in st.keys.iter().skip(1) {
                 if let Some(ev) = ledger

@@ -203,3 +203,82 @@ fn bundle_test_vector() {
     .unwrap();
     assert_eq!(report.events.len(), 4);
 }
+
+/// A certificate issued by a participant admitted after genesis: the bundle
+/// carries the governance events that admitted it, and the verifier takes
+/// the new author's key from those signed, included decisions alone; a
+/// bundle whose admission lacks approvals does not verify.
+#[test]
+fn bundle_of_an_admitted_participant_carries_its_admission() {
+    use ledger_core::governance::{Decision, Proposal};
+    use ledger_core::testkit::{all_roles, governed_charter, test_participant};
+    let dir = tempfile::tempdir().unwrap();
+    let c = governed_charter(&["BW", "EU", "IN", "ZA"]);
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    let code = |s| CountryCode::new(s).unwrap();
+    let day = |s: &str| s.parse::<ledger_core::Date>().unwrap();
+    let ms = |s: &str| day(s).days() as u64 * 86_400_000 + 43_200_000;
+    let admit = l
+        .append_own(
+            &test_key(&a("BW")),
+            &a("BW"),
+            vec![EventBody::GovernanceProposed(Proposal {
+                decision: Decision::AdmitParticipant(test_participant("NA", all_roles())),
+                effective_on: day("2026-03-01"),
+                reference: "admission of Namibia".into(),
+            })],
+            ms("2026-02-01"),
+        )
+        .unwrap()[0]
+        .0;
+    for w in ["EU", "IN"] {
+        l.append_own(
+            &test_key(&a(w)),
+            &a(w),
+            vec![EventBody::GovernanceApproved {
+                proposal: admit,
+                note: String::new(),
+            }],
+            ms("2026-02-02"),
+        )
+        .unwrap();
+    }
+    let mut cert = sample_certificate(code("NA"), code("EU"), 1);
+    cert.number = "NA-2026-000001".into();
+    l.append_own(
+        &test_key(&a("NA")),
+        &a("NA"),
+        vec![EventBody::CertificateIssued(cert)],
+        ms("2026-03-05"),
+    )
+    .unwrap();
+    let b = build(&l, "NA-2026-000001", &|author| {
+        let w: Vec<&str> = ["BW", "EU", "IN", "ZA"]
+            .into_iter()
+            .filter(|w| *w != author.participant.as_str())
+            .collect();
+        Some(checkpoint(&l, &c, author, &w))
+    })
+    .unwrap();
+    // The issue, the proposal and its two approvals.
+    assert_eq!(b.events.len(), 4);
+    let bytes = serde_json::to_vec(&b).unwrap();
+    let trust = TrustRoot::NetworkId(c.network_id());
+    let report = verify(&bytes, &trust, 2).unwrap();
+    assert!(report
+        .events
+        .iter()
+        .any(|e| e.author == "NA/mme" && e.kind == "certificate_issued"));
+    // Without one approval the admission is pending: NA's key is unknown.
+    let mut cut = b.clone();
+    cut.events.retain(|e| {
+        let ev = ledger_core::SignedEvent::decode(&hex::decode(&e.event).unwrap()).unwrap();
+        !(ev.author() == &a("IN") && ev.content.body.is_governance())
+    });
+    match verify(&serde_json::to_vec(&cut).unwrap(), &trust, 2) {
+        Err(BundleError::Checkpoint { author, .. })
+        | Err(BundleError::Event { reason: author, .. })
+            if author.contains("NA") => {}
+        r => panic!("{r:?}"),
+    }
+}
