@@ -54,8 +54,8 @@ pub struct ProposeArgs {
     /// {"expel":{"participant":"VE"}} (the form `kpl --json gov show` prints).
     #[arg(long, value_name = "FILE.json")]
     pub decision_file: Option<PathBuf>,
-    /// The day the decision applies from once adopted: YYYY-MM-DD, not before
-    /// today (default today).
+    /// The day the decision applies from once adopted: YYYY-MM-DD, after
+    /// today (default tomorrow). Approvals must be signed before that day.
     #[arg(long, global = true, value_name = "DATE")]
     pub effective: Option<String>,
     /// What the decision rests on, e.g. "Administrative Decision 2015/07" (required).
@@ -431,11 +431,11 @@ see `kpl gov propose --help`) or --decision-file FILE.json",
         Some(d) => d
             .parse::<Date>()
             .map_err(|e| Failure::usage(format!("--effective: {e}")))?,
-        None => today,
+        None => today.add_days(1),
     };
-    if effective_on < today {
+    if effective_on <= today {
         return Err(Failure::usage(format!(
-            "--effective {effective_on} is before today ({today}): a decision cannot apply before it is proposed"
+            "--effective {effective_on} is not after today ({today}): a decision is proposed and approved before the day it takes effect (approvals signed on or after that day do not count); give a later date"
         )));
     }
     let proposal = Proposal {

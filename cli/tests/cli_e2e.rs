@@ -549,7 +549,7 @@ fn offline_commands() {
         "x",
     ])
     .code(2)
-    .err_has(&["before today"]);
+    .err_has(&["not after today"]);
     kpl(&[
         "gov",
         "propose",
@@ -2262,7 +2262,7 @@ fn devnet_end_to_end() {
         ],
     )
     .code(2)
-    .err_has(&["before today"]);
+    .err_has(&["not after today"]);
     propose(&bw, &["--reference", "x"])
         .code(2)
         .err_has(&["say what to propose"]);

@@ -386,6 +386,17 @@ fn arrival_order_does_not_change_the_verdicts() {
         "2018-06-01",
     );
     net.approve(&["AE", "BE", "VE"], chair, "2018-06-02");
+    // BW approves it too, after its own expulsion: a store that knows the
+    // expulsion refuses that approval, one that does not yet keeps it, and
+    // both must list and count the same.
+    let bw_vote = net.sign(
+        "BW",
+        EventBody::GovernanceApproved {
+            proposal: chair,
+            note: String::new(),
+        },
+        "2018-06-03",
+    );
 
     let reference = {
         let dir = tempfile::tempdir().unwrap();
@@ -395,6 +406,7 @@ fn arrival_order_does_not_change_the_verdicts() {
     };
     // The reference order knew the expulsion before BW's late event: refused.
     assert!(!reference.events.contains(&late.id()));
+    assert!(!reference.events.contains(&bw_vote.id()));
     assert_eq!(reference.timeline.len(), 5);
     assert!(reference
         .timeline
@@ -420,6 +432,7 @@ fn arrival_order_does_not_change_the_verdicts() {
         append_all(&l, &order);
         let got = summary(&l);
         assert_eq!(got.timeline, reference.timeline, "round {round}");
+        assert_eq!(got.full, reference.full, "round {round}");
         // A store that took BW's late event before it knew of the expulsion
         // reports it as `event_by_non_member` (checked below); every other
         // verdict is the same.
@@ -450,15 +463,20 @@ fn arrival_order_does_not_change_the_verdicts() {
     append_all(&l, &bw);
     append_all(&l, &early);
     let s = summary(&l);
+    assert_eq!(s.full, reference.full);
     assert!(s.events.contains(&late.id()));
+    assert!(s.events.contains(&bw_vote.id()));
     assert_eq!(s.timeline, reference.timeline);
     let extra: Vec<_> = s
         .findings
         .iter()
         .filter(|f| !reference.findings.contains(f))
         .collect();
-    assert_eq!(extra.len(), 1);
-    assert!(extra[0].starts_with("event_by_non_member"), "{extra:?}");
+    assert_eq!(extra.len(), 2);
+    assert!(
+        extra.iter().all(|f| f.starts_with("event_by_non_member")),
+        "{extra:?}"
+    );
     // And the late event is not in the figures.
     let view = LedgerView::from_ledger(&l).unwrap();
     assert!(view.certificate("BW-2018-000004").is_none());
@@ -466,6 +484,8 @@ fn arrival_order_does_not_change_the_verdicts() {
 
 struct Summary {
     timeline: Vec<(EventId, String)>,
+    /// Every decision record (approvals, counts, reasons) and orphan, as JSON.
+    full: String,
     findings: Vec<String>,
     members: String,
     events: Vec<EventId>,
@@ -490,6 +510,7 @@ fn summary(l: &Ledger) -> Summary {
             .iter()
             .map(|d| (d.proposal.id, d.status.word().to_owned()))
             .collect(),
+        full: serde_json::to_string(&(t.decisions(), t.orphan_approvals())).unwrap(),
         findings,
         members: serde_json::to_string(t.at(day("2030-01-01"))).unwrap(),
         events,
@@ -586,14 +607,36 @@ fn quorum_is_two_thirds_of_participants_in_good_standing() {
             .standing,
         Standing::Member
     );
-    // One more approval, arriving later: adopted, from the stated date.
-    let more = net.sign(
+    // An approval signed after the effective date does not count: the
+    // decision cannot take effect in the past.
+    let late = net.sign(
         "EU",
         EventBody::GovernanceApproved {
             proposal: s,
-            note: "late but counted".into(),
+            note: "too late".into(),
         },
         "2027-03-01",
+    );
+    assert!(matches!(
+        l.append(late).unwrap(),
+        AppendOutcome::Appended { .. }
+    ));
+    let t = l.timeline();
+    let d = t.decision(&s).unwrap();
+    assert_eq!(d.status, DecisionStatus::Pending);
+    assert!(d.approvals.iter().any(|a| !a.counted
+        && a.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("not before the effective date")));
+    // One signed in time, arriving later: adopted, from the stated date.
+    let more = net.sign(
+        "IN",
+        EventBody::GovernanceApproved {
+            proposal: s,
+            note: "in time, delivered late".into(),
+        },
+        "2026-12-20",
     );
     assert!(matches!(
         l.append(more).unwrap(),
@@ -728,7 +771,7 @@ fn stolen_key_cannot_rotate_and_its_events_are_marked_suspect() {
             key: current.public(),
             from_seq: 2,
         },
-        "2026-05-06",
+        "2026-05-07",
         "2026-05-06",
     );
     net.approve(&["AE", "BW"], d, "2026-05-06");

@@ -8,15 +8,18 @@
 //! 2. Fold the proposals in the order `(effective_on, proposal id)`. For
 //!    each, let *S* be the membership the fold has reached (every adopted
 //!    decision before it in that order applied).
-//! 3. The proposal is **refused** unless its `effective_on` is not before
-//!    the day of the proposal event, and its author is an authority (not
+//! 3. The proposal is **refused** unless its `effective_on` is after the
+//!    day of the proposal event, and its author is an authority (not
 //!    removed) of the participant that is Chair on that day, in the
 //!    membership as of that day.
 //! 4. The *eligible* voters are the participants in good standing in *S*
 //!    (members, not suspended, not expelled). A participant approves by a
-//!    `GovernanceApproved` event naming the proposal's id, signed by one of
-//!    its current authorities in *S*; the proposer's participant approves by
-//!    proposing. The decision is **adopted** when the number of eligible
+//!    `GovernanceApproved` event naming the proposal's id, signed *before*
+//!    the effective date by an authority that may sign on the approval's
+//!    day; the proposer's participant approves by proposing. (Every day
+//!    before the effective date is already settled when the decision is
+//!    judged, which is what makes the result independent of what any store
+//!    refused or accepted before it knew a decision.) The decision is **adopted** when the number of eligible
 //!    participants approving reaches the charter's quorum of the eligible
 //!    count (rounded up, at least one); otherwise it is **pending**.
 //! 5. An adopted decision is applied to *S*; it takes effect on
@@ -24,8 +27,13 @@
 //!    reinstate someone not suspended...), it has **no effect**, with the
 //!    reason.
 //!
+//! 6. Governance events whose author could not sign on their day (what a
+//!    store refuses once it knows) are left out of the listing.
+//!
 //! Nothing here depends on the order in which events arrived: two replicas
-//! holding the same events derive the same timeline, byte for byte.
+//! holding the same events derive the same timeline, byte for byte; and two
+//! replicas that differ only by events one of them refused as signed by a
+//! non-member derive the same timeline too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -397,6 +405,27 @@ impl Timeline {
             t.decisions.push(record);
         }
         t.authors = authors;
+        // Governance events whose author could not sign on their day are
+        // what a store refuses once it knows; one that a store took before
+        // it knew is left out here too, so that every store lists the same
+        // decisions and approvals. (None of them counted in the fold: an
+        // approval counts only if dated before the decision's effective
+        // date, and the membership of such a day is final when the decision
+        // is judged.)
+        let may_sign = |t: &Timeline, e: &EventRef| {
+            t.at(Date::from_unix_ms(e.timestamp_ms))
+                .check_author(&e.author)
+                .is_ok()
+        };
+        let mut decisions = std::mem::take(&mut t.decisions);
+        decisions.retain(|d| may_sign(&t, &d.proposal));
+        for d in &mut decisions {
+            d.approvals.retain(|a| may_sign(&t, &a.event));
+        }
+        t.decisions = decisions;
+        let mut orphans = std::mem::take(&mut t.orphans);
+        orphans.retain(|(_, e)| may_sign(&t, e));
+        t.orphans = orphans;
         t
     }
 
@@ -424,9 +453,9 @@ impl Timeline {
             status: DecisionStatus::Pending,
         };
         let then = self.at(proposed_on);
-        let refusal = if p.effective_on < proposed_on {
+        let refusal = if p.effective_on <= proposed_on {
             Some(format!(
-                "effective on {} is before the proposal's own date {proposed_on}",
+                "effective on {} is not after the day of the proposal, {proposed_on}",
                 p.effective_on
             ))
         } else if at.author.participant != then.chair {
@@ -446,10 +475,16 @@ impl Timeline {
         }
         for a in approvals {
             let who = a.author.participant;
-            let reason = if !eligible.contains(&who) {
+            let signed_on = Date::from_unix_ms(a.timestamp_ms);
+            let reason = if signed_on >= p.effective_on {
+                Some(format!(
+                    "signed on {signed_on}, not before the effective date {}",
+                    p.effective_on
+                ))
+            } else if let Err(e) = self.at(signed_on).check_author(&a.author) {
+                Some(format!("{} may not sign on {signed_on}: {e}", a.author))
+            } else if !eligible.contains(&who) {
                 Some(format!("{who} is not a participant in good standing"))
-            } else if current.check_author(&a.author).is_err() {
-                Some(format!("{} is not a current authority of {who}", a.author))
             } else if !approved.insert(who) {
                 Some(format!("{who} already approved"))
             } else {
