@@ -153,9 +153,26 @@ impl From<WriteError> for ApiError {
             WriteError::Store(StoreError::Event(e @ EventError::MissingRole { .. })) => {
                 ApiError::new(StatusCode::FORBIDDEN, "missing_role", e.to_string())
             }
-            WriteError::Store(StoreError::Event(
-                e @ (EventError::NotAMember { .. } | EventError::UnknownAuthor(_)),
-            )) => ApiError::new(StatusCode::FORBIDDEN, "not_a_member", e.to_string()),
+            // Always this node's own authority: what the store refused is
+            // judged by the charter and the decisions this node holds.
+            WriteError::Store(StoreError::Event(EventError::UnknownAuthor(author))) => {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "not_a_member",
+                    format!(
+                        "this node's authority {author} is not (yet) a member of the network according to what this node holds (the charter and the governance decisions in its store). If a decision admitting it was adopted, wait until this node has synced it from its peers (GET /v1/governance, /v1/members) and retry; otherwise ask the Chair to propose its admission"
+                    ),
+                )
+            }
+            WriteError::Store(StoreError::Event(e @ EventError::NotAMember { .. })) => {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "not_a_member",
+                    format!(
+                        "{e} (by the governance decisions this node holds; see GET /v1/members)"
+                    ),
+                )
+            }
             WriteError::Store(e) => ApiError::internal(e.to_string()),
             WriteError::Internal(m) => ApiError::internal(m),
         }

@@ -125,7 +125,7 @@ pub fn main(cmd: NodeCommand, json: bool) -> i32 {
                         println!("peer id:    {}", r.peer_id);
                         println!("api token:  {} (mode 0600)", r.token_file.display());
                         println!("config:     {}", r.config_file.display());
-                        println!("Add the peer id to the charter (`kpl charter add-node`), then `kpl-node run --data-dir {}`.", r.data_dir.display());
+                        println!("Add the peer id to the charter (`kpl charter add-node`), or for a network already running have the Chair propose its admission (`kpl gov propose admit-participant`), then `kpl-node run --data-dir {}`.", r.data_dir.display());
                     }
                     0
                 }
@@ -210,14 +210,30 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?
     };
     let ledger = Arc::new(ledger);
-    // Membership is the charter plus the decisions this store holds: a
-    // participant, authority, observer or node admitted by a decision may
-    // run once its store holds the decision (copied from a member's store).
-    check_identity(&ledger, &identity, &kf)?;
+    // Membership is the charter plus the decisions this store holds. A key
+    // that contradicts them is a misconfiguration and refused; a member
+    // admitted by a decision this store does not hold yet (an empty store
+    // after `init`) starts as a candidate and learns of its admission by
+    // syncing from its bootstrap peers.
+    if let Some(f) = std::env::var_os(crate::service::TEST_CLOCK_ENV) {
+        warn!(file = %PathBuf::from(f).display(), now_ms = crate::service::now_ms(), "test clock: this node's clock is shifted by the offset in the file (for tests and drills only)");
+    }
     let day = crate::service::today();
     let timeline = ledger.timeline();
-    if timeline.at(day).node_owner(&peer_id).is_none() {
-        warn!(%peer_id, %day, "this node's peer id is not a member node today (neither in the charter nor added by a decision this store holds): members will refuse its connections");
+    let standing = check_identity(&ledger, &identity, &kf, day)?;
+    let node_known = timeline.at(day).node_owner(&peer_id).is_some();
+    if let Standing::Candidate = standing {
+        warn!(
+            identity = %identity.describe(),
+            %peer_id,
+            decisions = timeline.decisions().len(),
+            "not (yet) a member of this network according to what this node holds (the charter and the governance decisions in its store): starting as a candidate. It will dial its bootstrap peers and sync; members accept its connections once a decision admitting this node's peer id is adopted and in effect on their side, and sync then brings the decision here. Until then API writes are refused (403 not_a_member)"
+        );
+    } else if !node_known {
+        warn!(%peer_id, %day, "this node's peer id is not a member node today (neither in the charter nor added by a decision this store holds): members refuse its connections until a decision adding it is adopted and in effect on their side");
+    }
+    if (!node_known || matches!(standing, Standing::Candidate)) && cfg.bootstrap.is_empty() {
+        warn!("no bootstrap peers configured (`bootstrap` in node.toml or --bootstrap): this node cannot reach the members to sync its admission");
     }
     info!(
         network = %charter.network,
@@ -311,42 +327,86 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks that this node's key belongs to a member: an authority of the
-/// charter or admitted by a decision the store holds, or an observer of the
-/// charter or admitted by one. A node that is not a member at all is
-/// refused with what to do.
-fn check_identity(ledger: &Ledger, identity: &Identity, kf: &KeyFile) -> Result<(), String> {
+/// What the start-up check found about this node's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// The charter or a decision this store holds knows its authority or
+    /// observer, with this key.
+    Known,
+    /// Neither the charter nor any decision this store holds knows it yet:
+    /// perhaps admitted by a decision this node has not synced.
+    Candidate,
+}
+
+/// Checks this node's key against what the charter and the governance
+/// decisions this store holds say. Refuses only what is certainly a
+/// misconfiguration: a key file whose key is not the key of its authority
+/// (genesis or rotated, or the pre-committed next key of a rotation this
+/// store may not hold yet), or not the key of its observer. An authority or
+/// observer that nothing here knows yet is a [`Standing::Candidate`].
+pub fn check_identity(
+    ledger: &Ledger,
+    identity: &Identity,
+    kf: &KeyFile,
+    day: ledger_core::Date,
+) -> Result<Standing, String> {
     let timeline = ledger.timeline();
-    let day = crate::service::today();
     match identity {
         Identity::Authority { author, .. } => {
-            let entry = ledger.author_entry(author).ok_or_else(|| {
-                format!(
-                    "{author} is not an authority of this network: neither in the charter nor admitted by a governance decision this node's store holds ({} decisions). If a decision admitted it, start the node with a store that holds the decision (e.g. a copy of a member's store).",
-                    timeline.decisions().len()
-                )
-            })?;
-            if entry.key != kf.public_key {
-                // After a rotation the key differs from genesis: fine if the
-                // feed rotated to it; the store checks on every write.
-                info!(%author, "key file differs from the genesis key (rotated?)");
+            if ledger.author_entry(author).is_none() {
+                return Ok(Standing::Candidate);
+            }
+            let state = ledger
+                .feed_state(author)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{author}: no feed state in the store"))?;
+            let current = state.epoch_at(state.head_seq + 1);
+            if kf.public_key != current.key {
+                let committed = current
+                    .next_key_digest
+                    .is_some_and(|d| d == ledger_core::keys::key_digest(&kf.public_key));
+                if !committed {
+                    let stale = state.keys.iter().any(|e| e.key == kf.public_key);
+                    return Err(if stale {
+                        format!(
+                            "the key file is an old key of {author}: its feed (seq {}) has rotated to {} since. Configure the current key file (`key` in node.toml or --key).",
+                            state.head_seq, current.key
+                        )
+                    } else {
+                        format!(
+                            "the key file's public key {} is not the key of {author} ({} by the charter, the governance decisions and the feed this store holds): wrong key file? Configure the key whose public key was sent to the Chair (`key` in node.toml or --key).",
+                            kf.public_key, current.key
+                        )
+                    });
+                }
+                // The key file rotated past what this store holds (e.g. a
+                // restored store): sync brings the rotation.
+                warn!(%author, "the key file holds the pre-committed next key: this store does not hold the rotation yet; writes are refused until it is synced");
             }
             if let Err(e) = timeline.check_author(author, day) {
                 warn!(%author, %day, reason = %e, "this authority may not sign today: its writes will be refused");
             }
         }
-        Identity::Observer { id, .. } => {
-            let known = ledger.charter().observer(id).is_some()
-                || timeline.latest().observers.contains_key(id)
-                || timeline.at(day).observers.contains_key(id);
-            if !known {
+        Identity::Observer { id, key } => {
+            let entry = timeline
+                .latest()
+                .observers
+                .get(id)
+                .or_else(|| timeline.at(day).observers.get(id))
+                .cloned()
+                .or_else(|| ledger.charter().observer(id).cloned());
+            let Some(entry) = entry else {
+                return Ok(Standing::Candidate);
+            };
+            if entry.key != key.public() {
                 return Err(format!(
-                    "observer {id} is not an observer of this network: neither in the charter nor admitted by a governance decision this node's store holds. If a decision admitted it, start the node with a store that holds the decision (e.g. a copy of a member's store)."
+                    "the key file's public key {} is not the key of observer {id} ({} by the charter and the governance decisions this store holds): wrong key file? Configure the key whose public key was sent to the Chair (`key` in node.toml or --key).",
+                    kf.public_key, entry.key
                 ));
             }
         }
     }
-    Ok(())
+    Ok(Standing::Known)
 }
 
 async fn shutdown_signal() {
@@ -366,4 +426,57 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     info!("signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_core::keys::KeyOwner;
+    use ledger_core::testkit::{test_charter, test_key};
+    use ledger_core::{AuthorId, AuthorityKey, ObserverId};
+
+    fn check(owner: KeyOwner, key: &AuthorityKey) -> Result<Standing, String> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("kpl-daemon-{}-{n}", std::process::id()));
+        let charter = test_charter(&["BW", "ZA"]);
+        let ledger = Ledger::open(&dir, &charter, StoreOptions::default()).expect("store");
+        let kf = KeyFile::from_keys(owner, key, &AuthorityKey::generate().expect("key"));
+        let identity = Identity::from_key_file(kf.clone(), dir.join("k")).expect("identity");
+        let r = check_identity(&ledger, &identity, &kf, crate::service::today());
+        drop(ledger);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn a_member_with_its_key_is_known() {
+        let bw = AuthorId::new("BW", "mme").unwrap();
+        let r = check(KeyOwner::Authority(bw.clone()), &test_key(&bw));
+        assert_eq!(r, Ok(Standing::Known));
+    }
+
+    #[test]
+    fn a_member_with_another_key_is_refused() {
+        let bw = AuthorId::new("BW", "mme").unwrap();
+        let other = AuthorityKey::generate().unwrap();
+        let e = check(KeyOwner::Authority(bw), &other).unwrap_err();
+        assert!(e.contains("is not the key of BW/mme"), "{e}");
+        assert!(e.contains("wrong key file"), "{e}");
+    }
+
+    #[test]
+    fn an_authority_or_observer_nothing_here_knows_is_a_candidate() {
+        let na = AuthorId::new("NA", "mme").unwrap();
+        let r = check(KeyOwner::Authority(na.clone()), &test_key(&na));
+        assert_eq!(r, Ok(Standing::Candidate));
+        // A new authority of a charter participant, added by a decision
+        // this store does not hold yet.
+        let bw = AuthorId::new("BW", "customs").unwrap();
+        let r = check(KeyOwner::Authority(bw.clone()), &test_key(&bw));
+        assert_eq!(r, Ok(Standing::Candidate));
+        let wdc = ObserverId::new("wdc").unwrap();
+        let r = check(KeyOwner::Observer(wdc), &AuthorityKey::generate().unwrap());
+        assert_eq!(r, Ok(Standing::Candidate));
+    }
 }

@@ -101,6 +101,9 @@ struct GateState {
     timeline: Arc<ledger_core::governance::Timeline>,
     day: Date,
     peers: HashSet<PeerId>,
+    /// Whether this node's authority or observer was a member by that
+    /// timeline on that day.
+    member: bool,
 }
 
 /// The UTC day of the node's clock.
@@ -121,12 +124,43 @@ pub fn allowed_peers(timeline: &ledger_core::governance::Timeline, day: Date) ->
         .collect()
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch, by the system clock (shifted by the
+/// test clock when [`TEST_CLOCK_ENV`] is set).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+        .saturating_add_signed(test_clock_offset_ms())
+}
+
+/// For tests and drills only: the path of a file holding a number of
+/// seconds that this node adds to the system clock for everything it dates
+/// (the timestamps of the events it signs, "today" for membership and the
+/// gate). Re-read at most once a second, so that a test can take a running
+/// network past midnight, when governance decisions take effect.
+pub const TEST_CLOCK_ENV: &str = "KPL_TEST_CLOCK_OFFSET_FILE";
+
+fn test_clock_offset_ms() -> i64 {
+    static PATH: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    static LAST: std::sync::Mutex<Option<(Instant, i64)>> = std::sync::Mutex::new(None);
+    let Some(path) = PATH.get_or_init(|| std::env::var_os(TEST_CLOCK_ENV).map(PathBuf::from))
+    else {
+        return 0;
+    };
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, ms)) = *last {
+        if at.elapsed() < std::time::Duration::from_secs(1) {
+            return ms;
+        }
+    }
+    let ms = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .saturating_mul(1000);
+    *last = Some((Instant::now(), ms));
+    ms
 }
 
 /// Serves anti-entropy from the store.
@@ -264,9 +298,8 @@ impl Node {
             .ledger
             .feed_state(author)
             .map_err(WriteError::Store)?
-            .ok_or_else(|| {
-                WriteError::Internal("this authority has no feed in the store".into())
-            })?;
+            // Not (yet) admitted by what this node holds.
+            .ok_or_else(|| WriteError::Store(EventError::UnknownAuthor(author.clone()).into()))?;
         let committed = state.epoch_at(state.head_seq + 1).next_key_digest.is_some();
         let signer = if committed { rotated.key() } else { kf.key() };
         let ledger = self.ledger.clone();
@@ -298,17 +331,21 @@ impl Node {
     pub async fn refresh_gate(&self, force: bool) {
         let timeline = self.ledger.timeline();
         let day = today();
+        let member = self.is_member(&timeline, day);
         let peers = {
             let last = self.gate.last.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(g) = last.as_ref() {
                 if !force && g.day == day && Arc::ptr_eq(&g.timeline, &timeline) {
                     return;
                 }
+                if member && !g.member {
+                    info!(identity = %self.identity.describe(), %day, "this node is now a member of the network by the governance decisions it holds: its writes are accepted");
+                }
             }
             let peers = allowed_peers(&timeline, day);
             if !force && last.as_ref().is_some_and(|g| g.peers == peers) {
                 drop(last);
-                self.remember_gate(timeline, day, peers);
+                self.remember_gate(timeline, day, peers, member);
                 return;
             }
             peers
@@ -316,7 +353,7 @@ impl Node {
         match self.net.set_allowed_peers(peers.clone()).await {
             Ok(()) => {
                 info!(members = peers.len(), %day, "membership gate updated from the timeline");
-                self.remember_gate(timeline, day, peers);
+                self.remember_gate(timeline, day, peers, member);
             }
             // Retried at the next store or tick.
             Err(e) => warn!(error = %e, "membership gate not updated"),
@@ -328,12 +365,23 @@ impl Node {
         timeline: Arc<ledger_core::governance::Timeline>,
         day: Date,
         peers: HashSet<PeerId>,
+        member: bool,
     ) {
         *self.gate.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(GateState {
             timeline,
             day,
             peers,
+            member,
         });
+    }
+
+    /// Whether this node's authority may sign on `day` (or its observer is
+    /// an observer then) by `timeline`.
+    fn is_member(&self, timeline: &ledger_core::governance::Timeline, day: Date) -> bool {
+        match &self.identity {
+            Identity::Authority { author, .. } => timeline.check_author(author, day).is_ok(),
+            Identity::Observer { id, .. } => timeline.at(day).observers.contains_key(id),
+        }
     }
 
     /// Recomputes the membership gate every [`GATE_INTERVAL`] (and pushes
