@@ -1,18 +1,24 @@
 //! Governance on real node processes (issue 6): membership decisions,
 //! proposed by the Chair and approved by other participants through the
-//! HTTP API, change who may connect and who may sign.
+//! HTTP API, change who may connect and who may sign. A decision takes
+//! effect after the day it is proposed on: the nodes keep a test clock that
+//! the tests move past midnight once the decision is adopted.
 //!
 //! (a) An expelled participant's node is cut off from the others once the
 //!     expulsion is adopted, and an event its authority signs afterwards is
 //!     refused by every remaining node (counted as `not_a_member`), whether
 //!     it arrives by gossip or by anti-entropy.
 //! (b) A participant admitted by a decision (with its node's peer id)
-//!     cannot start before its store holds the decision, connects once the
-//!     decision is adopted, and its events reach every node.
+//!     joins as a real one would: its node starts with an empty store (a
+//!     candidate), is refused by the members until the decision is adopted,
+//!     then connects, syncs the decision by anti-entropy, writes through its
+//!     own API, and its events reach every node.
 
 use std::time::{Duration, Instant};
 
-use kpl_tests::{certificate, members, participant, sign_event, wait_until, Ghost, TestNet};
+use kpl_tests::{
+    certificate, members, participant, sign_event_at, total, wait_until, Ghost, TestNet,
+};
 use ledger_core::governance::Decision;
 use ledger_core::{CountryCode, Digest, EventBody};
 use serde_json::json;
@@ -21,18 +27,27 @@ const EXE: &str = env!("CARGO_BIN_EXE_kpl-node");
 
 const WITHIN: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
+/// A node recomputes its gate at least every 20 s (and when the day changes).
+const GATE_WITHIN: Duration = Duration::from_secs(60);
 
-/// Today, UTC, as the nodes see it.
-fn today() -> String {
-    ledger_core::Date::from_unix_ms(kpl_tests::now_ms()).to_string()
+/// Today, UTC, as the nodes see it (their test clock).
+fn today(net: &TestNet) -> String {
+    net.clock_today().to_string()
 }
 
-/// The Chair (`chair`) proposes `decision`, effective today; every node of
-/// `approvers` approves it. Returns the proposal's id.
+/// Tomorrow by the nodes' clock: the earliest a decision proposed today
+/// may take effect.
+fn tomorrow(net: &TestNet) -> String {
+    ledger_core::Date::from_unix_ms(net.clock_ms() + 86_400_000).to_string()
+}
+
+/// The Chair (`chair`) proposes `decision`, effective tomorrow; every node
+/// of `approvers` approves it (today, before it takes effect). Returns the
+/// proposal's id.
 fn decide(net: &TestNet, chair: &str, approvers: &[&str], decision: &Decision) -> String {
     let body = json!({
         "decision": decision,
-        "effective_on": today(),
+        "effective_on": tomorrow(net),
         "reference": "Administrative Decision KP/2026/07 (test)",
     });
     let v = net.write_created(chair, "/v1/governance/proposals", &body);
@@ -65,14 +80,35 @@ fn wait_adopted(net: &TestNet, labels: &[&str], id: &str) {
     }
 }
 
-/// The standing of participant `code` in `GET /v1/members` of a node.
-fn standing(net: &TestNet, label: &str, code: &str) -> Option<String> {
-    let m = net.get(label, "/v1/members");
+/// The standing of participant `code` in `GET /v1/members` of a node, on
+/// the node's today or on `at`.
+fn standing_at(net: &TestNet, label: &str, code: &str, at: Option<&str>) -> Option<String> {
+    let path = match at {
+        Some(d) => format!("/v1/members?at={d}"),
+        None => "/v1/members".to_owned(),
+    };
+    let m = net.get(label, &path);
     m["participants"].as_array().and_then(|ps| {
         ps.iter()
             .find(|p| p["code"] == code)
             .and_then(|p| p["standing"].as_str().map(str::to_owned))
     })
+}
+
+/// The standing of participant `code` today by a node.
+fn standing(net: &TestNet, label: &str, code: &str) -> Option<String> {
+    standing_at(net, label, code, None)
+}
+
+/// Waits until participant `code` has `want` standing today on every node
+/// of `labels`.
+fn wait_standing(net: &TestNet, labels: &[&str], code: &str, want: &str) {
+    for l in labels {
+        wait_until(GATE_WITHIN, POLL, "the standing in force", || {
+            (standing(net, l, code).as_deref() == Some(want)).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{l}: {code} not {want}: {e}"));
+    }
 }
 
 #[test]
@@ -86,6 +122,7 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
     );
     let all = ["ZA", "BW", "EU", "VE"];
     let remaining = ["ZA", "BW", "EU"];
+    net.use_test_clock();
     net.start_all(&all, WITHIN);
 
     // Before the expulsion VE trades like anyone.
@@ -96,7 +133,7 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
     assert_eq!(ve_seq, 1);
     let ve_head = Digest::from_hex(ve_head.as_deref().expect("head id")).expect("hex id");
     let members_today = net.get("ZA", "/v1/members");
-    assert_eq!(members_today["at"], json!(today()), "{members_today}");
+    assert_eq!(members_today["at"], json!(today(&net)), "{members_today}");
     assert_eq!(members_today["chair"], "ZA", "{members_today}");
     assert_eq!(standing(&net, "BW", "VE").as_deref(), Some("member"));
 
@@ -113,14 +150,24 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
     let d = &g["decisions"][0];
     assert_eq!(d["needed"], 3, "{g}");
     assert_eq!(d["approved_by"], json!(["BW", "EU", "ZA"]), "{g}");
+    let effective = tomorrow(&net);
+    assert_eq!(d["effective_on"], json!(effective), "{g}");
     for l in remaining {
-        assert_eq!(standing(&net, l, "VE").as_deref(), Some("expelled"), "{l}");
+        let on = Some(effective.as_str());
+        assert_eq!(standing_at(&net, l, "VE", on).as_deref(), Some("expelled"));
+        // Adopted, not in force yet.
+        assert_eq!(standing(&net, l, "VE").as_deref(), Some("member"), "{l}");
     }
 
-    // VE's node is cut off, and stays cut off although it keeps redialling
-    // (its bootstrap list) at every sync round.
+    // Midnight: the expulsion takes effect.
+    net.advance_clock_days(1);
+    wait_standing(&net, &remaining, "VE", "expelled");
+
+    // VE's node is cut off (by each gate's next recomputation), and stays
+    // cut off although it keeps redialling (its bootstrap list) at every
+    // sync round.
     let ve_peer = net.peer_id("VE");
-    wait_until(WITHIN, POLL, "VE's node disconnected", || {
+    wait_until(GATE_WITHIN, POLL, "VE's node disconnected", || {
         remaining
             .iter()
             .all(|l| !net.peers(l).contains(&ve_peer))
@@ -147,13 +194,14 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
     // An event VE's authority signs after the effective date, relayed by a
     // member's identity (the observer's) by gossip and anti-entropy, is
     // refused by every remaining node, and counted.
-    let late = sign_event(
+    let late = sign_event_at(
         &net.key_file("VE").key(),
         net.network_id(),
         &ve_author,
         2,
         Some(ve_head),
         EventBody::CertificateIssued(certificate("VE", "BW", 2)),
+        net.clock_ms(),
     );
     let late_id = late.id().to_hex();
     let addrs: Vec<_> = remaining.iter().flat_map(|l| net.p2p_addrs(l)).collect();
@@ -236,12 +284,15 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
 fn admitted_participant_connects_and_its_events_reach_every_node() {
     let mut net = TestNet::create(EXE, "kp-gov-admit", &members(&["ZA", "BW", "EU"], &[]));
     let founders = ["ZA", "BW", "EU"];
+    net.use_test_clock();
     net.start_all(&founders, WITHIN);
     net.issue("BW", "ZA", 1);
     net.wait_heads_equal(&founders, 1, WITHIN);
 
-    // NA has keys and a node, but is in no charter and no decision yet: its
-    // node refuses to start, saying why.
+    // NA has keys and a node, but is in no charter and no decision yet. Its
+    // IT officer runs it as for any node: the charter, its key, the
+    // bootstrap peers (every running node) and an empty store. It starts as
+    // a candidate, saying so.
     let admit = net
         .cluster
         .add_candidate(&participant("NA"))
@@ -250,42 +301,105 @@ fn admitted_participant_connects_and_its_events_reach_every_node() {
         panic!("not a participant admission: {admit:?}");
     };
     assert_eq!(entry.nodes, vec![net.peer_id("NA")]);
-    match net
-        .cluster
-        .start("NA", &net.launcher, Duration::from_secs(20))
-    {
-        Ok(mut r) => {
-            let _ = r.child.kill();
-            let _ = r.child.wait();
-            panic!("a node that is not a member started");
+    net.start("NA");
+    let log = net.log_tail("NA", 40);
+    assert!(
+        log.contains("not (yet) a member of this network") && log.contains("candidate"),
+        "{log}"
+    );
+    assert_eq!(total(&net.heads("NA")), 0, "NA's store is not empty");
+
+    // Its writes are refused, saying what to do.
+    let (s, v) = net.post(
+        "NA",
+        "/v1/certificates",
+        Some(&net.token("NA")),
+        &kpl_tests::certificate_json(&certificate("NA", "EU", 1)),
+    );
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "not_a_member", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("NA/mme") && msg.contains("synced") && msg.contains("Chair"),
+        "{v}"
+    );
+
+    // The members refuse its connections while no decision admits it,
+    // although it redials them at every sync round (2 s here); it keeps
+    // running and learns nothing.
+    let na_peer = net.peer_id("NA");
+    let until = Instant::now() + Duration::from_secs(6);
+    for _ in 0..60 {
+        if Instant::now() >= until {
+            break;
         }
-        Err(e) => {
-            let log = net.log_tail("NA", 20);
-            assert!(
-                log.contains("NA/mme is not an authority of this network"),
-                "{e}\n{log}"
-            );
+        for l in founders {
+            assert!(!net.peers(l).contains(&na_peer), "{l} let NA in early");
         }
+        std::thread::sleep(Duration::from_millis(200));
     }
+    assert_eq!(total(&net.heads("NA")), 0, "NA synced before its admission");
+    assert!(
+        kpl_node::cluster::alive(net.pid("NA")),
+        "NA's node stopped while refused"
+    );
 
     // 3 participants in good standing: 2 approvals (the Chair's and BW's).
     let id = decide(&net, "ZA", &["BW"], &admit);
     wait_adopted(&net, &founders, &id);
+    let effective = tomorrow(&net);
     for l in founders {
-        assert_eq!(standing(&net, l, "NA").as_deref(), Some("member"), "{l}");
+        let on = Some(effective.as_str());
+        assert_eq!(standing_at(&net, l, "NA", on).as_deref(), Some("member"));
+        // Adopted, not in force yet.
+        assert_eq!(standing(&net, l, "NA"), None, "{l}");
     }
     let d = net.get("EU", &format!("/v1/governance/{id}"));
     assert_eq!(d["needed"], 2, "{d}");
     assert_eq!(d["decision"]["admit_participant"]["code"], "NA", "{d}");
+    assert_eq!(d["effective_on"], json!(effective), "{d}");
+    // Until it takes effect, NA is still kept out.
+    let until = Instant::now() + Duration::from_secs(3);
+    for _ in 0..30 {
+        if Instant::now() >= until {
+            break;
+        }
+        for l in founders {
+            assert!(!net.peers(l).contains(&na_peer), "{l} let NA in early");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
-    // The new participant's node starts with a store that holds the
-    // decision, and connects to every member.
-    let seeded = net.seed_store("NA", "ZA");
-    assert!(seeded >= 3, "{seeded} events seeded");
-    net.start("NA");
+    // Midnight: the admission takes effect. The members' gates (recomputed
+    // when the day changes) let NA in: its redial connects, anti-entropy
+    // brings the governance events, and its own timeline admits it.
+    net.advance_clock_days(1);
+    wait_standing(&net, &founders, "NA", "member");
     let all = ["ZA", "BW", "EU", "NA"];
-    net.wait_connected(&all, WITHIN);
+    net.wait_connected(&all, GATE_WITHIN);
+    wait_adopted(&net, &["NA"], &id);
     assert_eq!(standing(&net, "NA", "NA").as_deref(), Some("member"));
+    let m = net.get("NA", "/v1/members");
+    let listed = m["participants"].as_array().is_some_and(|ps| {
+        ps.iter().any(|p| {
+            p["code"] == "NA"
+                && p["nodes"]
+                    .as_array()
+                    .is_some_and(|n| n.contains(&json!(na_peer)))
+        })
+    });
+    assert!(listed, "NA's /v1/members does not list NA's node: {m}");
+    let na_member = m["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["code"] == "NA"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(na_member["admitted_on"], json!(effective), "{m}");
+    assert_eq!(today(&net), effective);
+    wait_until(WITHIN, POLL, "NA synced every event", || {
+        (total(&net.heads("NA")) >= 3).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", net.heads("NA")));
 
     // Its events reach every node, and the others' reach it.
     let c = net.issue("NA", "EU", 1);

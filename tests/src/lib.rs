@@ -20,11 +20,10 @@ use kpl_node::net::{
 };
 use ledger_core::codec::FORMAT_VERSION;
 use ledger_core::keys::KeyFile;
-use ledger_core::store::{AppendOutcome, Ledger, StoreOptions};
 use ledger_core::testkit;
 use ledger_core::{
-    AuthorId, AuthorityKey, Certificate, Charter, CountryCode, Digest, EventBody, EventContent,
-    EventId, SignedEvent,
+    AuthorId, AuthorityKey, Certificate, Charter, CountryCode, Date, Digest, EventBody,
+    EventContent, EventId, SignedEvent,
 };
 use serde_json::Value;
 
@@ -178,13 +177,26 @@ pub fn sign_event(
     prev: Option<EventId>,
     body: EventBody,
 ) -> SignedEvent {
+    sign_event_at(key, network, author, seq, prev, body, now_ms())
+}
+
+/// [`sign_event`] dated `timestamp_ms`.
+pub fn sign_event_at(
+    key: &AuthorityKey,
+    network: Digest,
+    author: &AuthorId,
+    seq: u64,
+    prev: Option<EventId>,
+    body: EventBody,
+    timestamp_ms: u64,
+) -> SignedEvent {
     key.sign(EventContent {
         version: FORMAT_VERSION,
         network,
         author: author.clone(),
         seq,
         prev,
-        timestamp_ms: now_ms(),
+        timestamp_ms,
         body,
     })
 }
@@ -242,6 +254,50 @@ impl TestNet {
             procs: BTreeMap::new(),
             dir,
         }
+    }
+
+    /// Makes the nodes started from now on keep their clock by a test
+    /// clock shared by this network (see [`kpl_node::service::TEST_CLOCK_ENV`]),
+    /// at the system clock until [`TestNet::advance_clock_days`].
+    pub fn use_test_clock(&mut self) {
+        let file = self.clock_file();
+        std::fs::write(&file, "0\n").expect("clock file");
+        let exe = self.launcher.exe.clone();
+        self.launcher = Launcher {
+            exe: "/usr/bin/env".into(),
+            prefix: vec![
+                format!("{}={}", kpl_node::service::TEST_CLOCK_ENV, file.display()),
+                exe.display().to_string(),
+            ],
+        };
+    }
+
+    fn clock_file(&self) -> PathBuf {
+        self.dir.path().join("clock.offset")
+    }
+
+    /// Moves the test clock of every node on by `days` (nodes see it within
+    /// a second).
+    pub fn advance_clock_days(&self, days: i64) {
+        let s = self.clock_offset_secs() + days * 86_400;
+        std::fs::write(self.clock_file(), format!("{s}\n")).expect("clock file");
+    }
+
+    fn clock_offset_secs(&self) -> i64 {
+        std::fs::read_to_string(self.clock_file())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Now by the nodes' test clock (ms since the epoch).
+    pub fn clock_ms(&self) -> u64 {
+        now_ms().saturating_add_signed(self.clock_offset_secs() * 1000)
+    }
+
+    /// Today by the nodes' test clock.
+    pub fn clock_today(&self) -> Date {
+        Date::from_unix_ms(self.clock_ms())
     }
 
     /// The temporary directory holding the cluster.
@@ -529,66 +585,6 @@ impl TestNet {
             (201, v) => v,
             (s, v) => panic!("{label} POST {path}: {s} {v}"),
         }
-    }
-
-    /// Copies every event the running node `from` holds into the store of
-    /// node `label`, which must not be running (how a node admitted by a
-    /// governance decision gets the decision before its first start).
-    /// Returns how many events its store then holds.
-    pub fn seed_store(&self, label: &str, from: &str) -> u64 {
-        let heads = self.heads(from);
-        let mut events = Vec::new();
-        for (author, (seq, _)) in &heads {
-            let mut next = 1;
-            for _ in 0..10_000 {
-                if next > *seq {
-                    break;
-                }
-                let v = self.get(
-                    from,
-                    &format!("/v1/feed?author={author}&from={next}&limit=1000&encoding=hex"),
-                );
-                let page = v["events_hex"].as_array().cloned().unwrap_or_default();
-                if page.is_empty() {
-                    break;
-                }
-                for h in &page {
-                    let bytes = decode_hex(h.as_str().expect("hex string")).expect("hex event");
-                    events.push(SignedEvent::decode(&bytes).expect("an event decodes"));
-                }
-                next += page.len() as u64;
-            }
-        }
-        let dir = self.node(label).data_dir.join(kpl_node::config::STORE_DIR);
-        let ledger = Ledger::open(&dir, &self.charter(), StoreOptions::default())
-            .unwrap_or_else(|e| panic!("{label}'s store: {e}"));
-        // Feeds of authors admitted by a decision are refused until the
-        // decision is in: a few passes settle any order.
-        let mut pending = events;
-        for _ in 0..4 {
-            if pending.is_empty() {
-                break;
-            }
-            let outcomes = ledger
-                .append_batch(pending.clone())
-                .unwrap_or_else(|e| panic!("{label}'s store: {e}"));
-            pending = pending
-                .into_iter()
-                .zip(outcomes)
-                .filter(|(_, o)| {
-                    matches!(o, AppendOutcome::Rejected(_) | AppendOutcome::Held { .. })
-                })
-                .map(|(e, _)| e)
-                .collect();
-        }
-        assert!(
-            pending.is_empty(),
-            "{} events not accepted into {label}'s store",
-            pending.len()
-        );
-        let n = ledger.event_count().expect("event count");
-        ledger.flush().expect("flush");
-        n
     }
 
     /// The last lines of a node's log.
