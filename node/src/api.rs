@@ -1148,11 +1148,11 @@ async fn propose(
     writer(&node, &headers)?;
     let Json(p) = body?;
     let day = today();
-    if p.effective_on < day {
+    if p.effective_on <= day {
         return Err(ApiError::bad(
             "effective_on",
             format!(
-                "effective_on {} is before today ({day}, the proposal's date): a decision cannot take effect in the past",
+                "effective_on {} is not after today ({day}, the proposal's date): a decision is proposed and approved before the day it takes effect",
                 p.effective_on
             ),
         ));
