@@ -281,6 +281,24 @@ struct State {
     /// timeline derived from them.
     gov: GovernanceLog,
     timeline: Arc<Timeline>,
+    /// Governance events were added since `timeline` was built. The timeline
+    /// is rebuilt once per write (not once per governance event: a catch-up
+    /// of thousands of them would be quadratic), before an unknown author is
+    /// looked up, and when read. Within one write, later events are checked
+    /// against the timeline as of the write's start: a decision is then
+    /// "not yet known" for them, as it may be on any store (FORMAT.md §15.6).
+    timeline_dirty: bool,
+}
+
+impl State {
+    /// Rebuilds the timeline if governance events were added.
+    fn fresh_timeline(&mut self, charter: &Charter) -> &Arc<Timeline> {
+        if self.timeline_dirty {
+            self.timeline = Arc::new(Timeline::build(charter, &self.gov));
+            self.timeline_dirty = false;
+        }
+        &self.timeline
+    }
 }
 
 struct Commit {
@@ -476,6 +494,7 @@ impl Ledger {
             fork_counts,
             gov,
             timeline,
+            timeline_dirty: false,
         };
         let ledger = Ledger {
             dir: dir.to_owned(),
@@ -525,6 +544,7 @@ impl Ledger {
                 feeds,
                 gov,
                 timeline,
+                timeline_dirty,
                 ..
             } = &mut *st;
             log.scan(applied, |rec| {
@@ -539,6 +559,10 @@ impl Ledger {
                             .map_err(|e| corrupt(format!("event record does not decode: {e}")))?;
                         let id = ev.id();
                         if !feeds.contains_key(ev.author()) {
+                            if *timeline_dirty {
+                                *timeline = Arc::new(Timeline::build(&self.charter, gov));
+                                *timeline_dirty = false;
+                            }
                             let entry = timeline.genesis_entry(ev.author()).ok_or_else(|| {
                                 corrupt(format!("event of unknown author {}", ev.author()))
                             })?;
@@ -554,7 +578,7 @@ impl Ledger {
                             .map_err(|e| corrupt(format!("logged event does not chain: {e}")))?;
                         feed.advance(&ev, id);
                         if gov.insert(id, &ev) {
-                            *timeline = Arc::new(Timeline::build(&self.charter, gov));
+                            *timeline_dirty = true;
                         }
                         index_tree(&mut batch, &mut trees, ev.author(), &id);
                         index_event(
@@ -590,6 +614,7 @@ impl Ledger {
             }
         };
         st.log.end = end;
+        st.fresh_timeline(&self.charter);
         touched.sort();
         touched.dedup();
         for a in &touched {
@@ -645,6 +670,7 @@ impl Ledger {
         let target;
         {
             let mut st = lock(&self.state);
+            st.fresh_timeline(&self.charter);
             let mut stage = Staging::new(st.log.end);
             for (ev, pre) in events.into_iter().zip(pre) {
                 match self.offer(&mut st, ev, pre, &mut stage, true) {
@@ -681,6 +707,7 @@ impl Ledger {
         let mut result = Vec::with_capacity(bodies.len());
         {
             let mut st = lock(&self.state);
+            st.fresh_timeline(&self.charter);
             self.ensure_feed(&mut st, author);
             let feed = st
                 .feeds
@@ -782,7 +809,7 @@ impl Ledger {
         if st.feeds.contains_key(author) {
             return true;
         }
-        let Some(entry) = st.timeline.genesis_entry(author) else {
+        let Some(entry) = st.fresh_timeline(&self.charter).genesis_entry(author) else {
             return false;
         };
         let genesis = FeedState::genesis(author.clone(), entry);
@@ -797,17 +824,18 @@ impl Ledger {
     /// The membership timeline derived from every governance event written
     /// so far (see [`crate::governance`]).
     pub fn timeline(&self) -> Arc<Timeline> {
-        lock(&self.state).timeline.clone()
+        lock(&self.state).fresh_timeline(&self.charter).clone()
     }
 
     /// Every author with a feed here or admitted to have one, in order.
     pub fn authors(&self) -> Vec<AuthorId> {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
+        let timeline = st.fresh_timeline(&self.charter).clone();
         let mut v: Vec<AuthorId> = st
             .feeds
             .keys()
             .cloned()
-            .chain(st.timeline.authors().map(|(a, _)| a.clone()))
+            .chain(timeline.authors().map(|(a, _)| a.clone()))
             .collect();
         v.sort();
         v.dedup();
@@ -820,7 +848,10 @@ impl Ledger {
         if let Some(e) = self.charter.authority(author) {
             return Some(e.clone());
         }
-        lock(&self.state).timeline.genesis_entry(author).cloned()
+        lock(&self.state)
+            .fresh_timeline(&self.charter)
+            .genesis_entry(author)
+            .cloned()
     }
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
@@ -924,7 +955,7 @@ impl Ledger {
             f.advance(&ev, id);
         }
         if st.gov.insert(id, &ev) {
-            st.timeline = Arc::new(Timeline::build(&self.charter, &st.gov));
+            st.timeline_dirty = true;
         }
         st.unindexed
             .insert((ev.author().clone(), ev.content.seq), (id, ev.clone()));
@@ -1105,7 +1136,7 @@ impl Ledger {
             }
         }
         if gov_changed {
-            st.timeline = Arc::new(Timeline::build(&self.charter, &st.gov));
+            st.timeline_dirty = true;
         }
     }
 
@@ -1611,6 +1642,7 @@ pub fn verify_log(
         .collect();
     let mut gov = GovernanceLog::new();
     let mut timeline = Timeline::genesis(charter);
+    let mut timeline_dirty = false;
     let mut report = VerifyReport {
         feeds: feeds.len() as u64,
         log_bytes: total,
@@ -1683,6 +1715,10 @@ pub fn verify_log(
                     reason,
                 };
                 if !feeds.contains_key(ev.author()) {
+                    if timeline_dirty {
+                        timeline = Timeline::build(charter, &gov);
+                        timeline_dirty = false;
+                    }
                     match timeline.genesis_entry(ev.author()) {
                         Some(entry) => {
                             feeds.insert(
@@ -1708,10 +1744,6 @@ pub fn verify_log(
                     failure = Some(fail(e.to_string()));
                     return Ok(());
                 }
-                if let Err(e) = member_check(&timeline, &ev) {
-                    failure = Some(fail(e.to_string()));
-                    return Ok(());
-                }
                 match feed.signing_key_for(&ev) {
                     Ok(k) => batch.push((rec.offset, ev.clone(), k)),
                     Err(e) => {
@@ -1721,7 +1753,7 @@ pub fn verify_log(
                 }
                 feed.advance(&ev, id);
                 if gov.insert(id, &ev) {
-                    timeline = Timeline::build(charter, &gov);
+                    timeline_dirty = true;
                 }
                 report.events += 1;
                 if batch.len() >= BATCH {
@@ -1730,6 +1762,10 @@ pub fn verify_log(
             }
             KIND_FORK_PROOF => match ForkProof::decode(&rec.payload) {
                 Ok(p) => {
+                    if timeline_dirty {
+                        timeline = Timeline::build(charter, &gov);
+                        timeline_dirty = false;
+                    }
                     if let Err(e) = p.verify_with(charter, timeline.genesis_entry(p.author())) {
                         failure = Some(VerifyFailure {
                             offset: rec.offset,
