@@ -287,6 +287,36 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
         usd(s.total_imports.value_usd_cents),
     ]);
     print!("{}", t.render());
+    // Participants that were not in good standing for the whole period:
+    // their figures cover only the days they were participants.
+    let full = |p: &ledger_core::analysis::ParticipantTrade| {
+        matches!(p.membership.as_slice(), [only] if only.standing == "member"
+            && only.from == s.period.from && only.to == s.period.to)
+    };
+    let partial: Vec<_> = s.participants.iter().filter(|p| !full(p)).collect();
+    if !partial.is_empty() {
+        println!("\nMembership during the period (figures cover only the days as a participant):");
+        for p in partial {
+            let spans: Vec<String> = p
+                .membership
+                .iter()
+                .map(|m| {
+                    let zones = if m.exporting_zones.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (may export from {})", m.exporting_zones.join(", "))
+                    };
+                    format!(
+                        "{} {} to {}{zones}",
+                        m.standing.replace('_', " "),
+                        m.from,
+                        m.to
+                    )
+                })
+                .collect();
+            println!("  {}: {}", p.participant, spans.join("; "));
+        }
+    }
     println!("\nMirror table: A's recorded exports to B beside B's confirmed imports from A\n");
     let mut m = Table::new(&[
         "EXPORTER",

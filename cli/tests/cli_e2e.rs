@@ -2548,6 +2548,35 @@ fn devnet_end_to_end() {
     kpl(&["--node", &wdc, "members", "--at", "2027-02-30"])
         .code(2)
         .err_has(&["--at"]);
+    // Statistics for the year of the decision say how AO stood, day by day.
+    let year = &eff[..4];
+    let suspended = format!("suspended {eff} to {year}-12-31 (may export from Catoca, Lulo)");
+    let ao_line = if eff.ends_with("-01-01") {
+        format!("AO: {suspended}")
+    } else {
+        format!("AO: member {year}-01-01 to {day_before}; {suspended}")
+    };
+    kpl(&["--node", &wdc, "stats", "--year", year])
+        .code(0)
+        .out_has(&["Membership during the period", &ao_line]);
+    let st = kpl(&["--node", &wdc, "--json", "stats", "--year", year])
+        .code(0)
+        .json();
+    let ao_row = st["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["participant"] == "AO")
+        .cloned()
+        .unwrap();
+    let last = ao_row["membership"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["standing"], "suspended", "{ao_row}");
+    assert_eq!(last["from"], eff.as_str(), "{ao_row}");
     // The decision raises no audit finding: no trade after its date.
     kpl(&[
         "--node",
