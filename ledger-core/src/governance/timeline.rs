@@ -437,8 +437,7 @@ impl Timeline {
         authors: &mut BTreeMap<AuthorId, AuthorityEntry>,
     ) -> DecisionRecord {
         let proposed_on = Date::from_unix_ms(at.timestamp_ms);
-        let current = self.current().clone();
-        let eligible = current.good_standing();
+        let eligible = self.current().good_standing();
         let needed = self.quorum.needed(eligible.len());
         let mut record = DecisionRecord {
             proposal: at.clone(),
@@ -504,7 +503,9 @@ impl Timeline {
         if approved.len() < needed {
             return record;
         }
-        let mut next = current;
+        // Copied only for a decision to apply (refused and pending proposals,
+        // however many, cost no copy of the membership).
+        let mut next = self.current().clone();
         match apply(
             &mut next,
             &p.decision,
