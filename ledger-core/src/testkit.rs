@@ -23,26 +23,23 @@ pub fn test_key(author: &AuthorId) -> AuthorityKey {
 /// A charter for `codes`, each participant with one authority `mme` that
 /// may issue and confirm, keyed with [`test_key`].
 pub fn test_charter(codes: &[&str]) -> Charter {
+    charter_with_roles(
+        codes,
+        Roles::of(&[Role::IssueCertificates, Role::ConfirmImports]),
+    )
+}
+
+/// A charter for `codes` (the first chairs), each participant as
+/// [`test_participant`] with `roles`.
+fn charter_with_roles(codes: &[&str], roles: Roles) -> Charter {
     let mut c = Charter::new(
         "kp-ledger-test",
         Date::from_ymd(2026, 1, 1).unwrap_or(Date::from_days(0)),
         CountryCode::new(codes[0]).expect("code"),
     );
     for code in codes {
-        let author = AuthorId::new(code, "mme").expect("author");
-        c.add_participant(ParticipantEntry {
-            code: author.participant,
-            name: format!("Participant {code}"),
-            authorities: vec![AuthorityEntry {
-                name: AuthorityName::new("mme").expect("name"),
-                title: format!("Diamond authority of {code}"),
-                key: test_key(&author).public(),
-                roles: Roles::of(&[Role::IssueCertificates, Role::ConfirmImports]),
-                next_key_digest: None,
-            }],
-            nodes: Vec::new(),
-        })
-        .expect("distinct codes");
+        c.add_participant(test_participant(code, roles))
+            .expect("distinct codes");
     }
     c
 }
@@ -163,14 +160,5 @@ pub fn all_roles() -> Roles {
 /// Like [`test_charter`], but every authority also holds the governance
 /// role, so that the Chair (the first code) can propose and others approve.
 pub fn governed_charter(codes: &[&str]) -> Charter {
-    let mut c = Charter::new(
-        "kp-ledger-test",
-        Date::from_ymd(2026, 1, 1).unwrap_or(Date::from_days(0)),
-        CountryCode::new(codes[0]).expect("code"),
-    );
-    for code in codes {
-        c.add_participant(test_participant(code, all_roles()))
-            .expect("distinct codes");
-    }
-    c
+    charter_with_roles(codes, all_roles())
 }
