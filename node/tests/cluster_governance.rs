@@ -265,6 +265,14 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
         assert_eq!(c["status"], "issued", "{l}: {c}");
         net.assert_verified(l);
     }
+    // Every remaining node derived the same timeline: the same decisions,
+    // approvals and verdicts, whatever order the events reached it in.
+    let first = net.get("ZA", "/v1/governance");
+    for l in &remaining[1..] {
+        let g = net.get(l, "/v1/governance");
+        assert_eq!(g["decisions"], first["decisions"], "{l}");
+        assert_eq!(g["orphan_approvals"], first["orphan_approvals"], "{l}");
+    }
 
     // VE's own node, if the decision reached it before it was cut off,
     // refuses to sign for it any more.
