@@ -172,6 +172,7 @@ pub(crate) async fn spawn(
         serving_total: 0,
         codec,
         counters: NetCounters::default(),
+        refused_by: HashSet::new(),
     };
     driver.dial_bootstrap();
     tokio::spawn(driver.run());
@@ -212,7 +213,13 @@ struct PeerState {
     serving: usize,
     /// The feed heads this peer announced in its last `Heads` answer.
     heads: Vec<crate::net::FeedHeadWire>,
+    /// When the first connection was established.
+    since: Option<std::time::Instant>,
 }
+
+/// A connection a member closes within this time is taken as a refusal by
+/// its membership gate (e.g. this node is not admitted there yet).
+const CLOSED_AT_ONCE: Duration = Duration::from_secs(2);
 
 enum Outbound {
     Heads {
@@ -262,6 +269,10 @@ struct Driver {
     /// Shares the refused-frame counter with the behaviour's codec.
     codec: SyncCodec,
     counters: NetCounters,
+    /// Members that closed our last connection at once: their connects and
+    /// disconnects are logged at debug level until one lasts (otherwise a
+    /// node not yet admitted logs both every sync round).
+    refused_by: HashSet<PeerId>,
 }
 
 impl Driver {
@@ -322,8 +333,12 @@ impl Driver {
                     return;
                 }
                 if num_established.get() == 1 {
-                    info!(peer = %peer_id, "member connected");
-                    self.peers.entry(peer_id).or_default();
+                    if self.refused_by.contains(&peer_id) {
+                        debug!(peer = %peer_id, "member connected (it closed the last connection at once)");
+                    } else {
+                        info!(peer = %peer_id, "member connected");
+                    }
+                    self.peers.entry(peer_id).or_default().since = Some(std::time::Instant::now());
                     if !self.emit(NetEvent::PeerConnected { peer: peer_id }) {
                         debug!("event queue full: PeerConnected dropped");
                     }
@@ -335,8 +350,21 @@ impl Driver {
                 num_established,
                 ..
             } => {
-                if num_established == 0 && self.peers.remove(&peer_id).is_some() {
-                    info!(peer = %peer_id, "member disconnected");
+                if num_established == 0 {
+                    let Some(state) = self.peers.remove(&peer_id) else {
+                        return;
+                    };
+                    let at_once = state.since.is_some_and(|t| t.elapsed() < CLOSED_AT_ONCE);
+                    if at_once {
+                        if self.refused_by.insert(peer_id) {
+                            warn!(peer = %peer_id, "member closed the connection at once: its membership gate may refuse this node (not admitted yet?); retrying every sync round, logged at debug level from now on");
+                        } else {
+                            debug!(peer = %peer_id, "member closed the connection at once again");
+                        }
+                    } else {
+                        self.refused_by.remove(&peer_id);
+                        info!(peer = %peer_id, "member disconnected");
+                    }
                     self.fetches.retain(|_, f| f.peer != peer_id);
                     if !self.emit(NetEvent::PeerDisconnected { peer: peer_id }) {
                         debug!("event queue full: PeerDisconnected dropped");
