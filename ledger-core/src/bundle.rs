@@ -241,16 +241,19 @@ pub fn verify(
     //    carries give their genesis keys. Every one of those events is then
     //    verified like any other (signature, inclusion in a cosigned
     //    checkpoint) in step 4, so the keys rest on signed decisions alone.
+    //    Every event is decoded (and its id computed) here, once.
     let mut gov = GovernanceLog::new();
-    for be in b.events.iter().take(MAX_BUNDLE_EVENTS) {
-        if let Some(ev) = unhex(&be.event)
-            .ok()
-            .and_then(|bytes| SignedEvent::decode(&bytes).ok())
-        {
-            if ev.content.network == network {
-                gov.insert(ev.id(), &ev);
-            }
+    let mut decoded = Vec::with_capacity(b.events.len());
+    for (index, be) in b.events.iter().enumerate() {
+        let bad = |reason: String| BundleError::Event { index, reason };
+        let bytes = unhex(&be.event).map_err(bad)?;
+        let ev = SignedEvent::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+        if ev.content.network != network {
+            return Err(bad("event of another network".into()));
         }
+        let id = ev.id();
+        gov.insert(id, &ev);
+        decoded.push((id, ev));
     }
     let timeline = Timeline::build(charter, &gov);
 
@@ -357,15 +360,10 @@ pub fn verify(
     // 5. Events: signature with the key in force, inclusion in a checkpoint.
     let mut events = Vec::new();
     let mut seen = BTreeSet::new();
-    for (index, be) in b.events.iter().enumerate() {
+    for (index, (be, (id, ev))) in b.events.iter().zip(&decoded).enumerate() {
         let bad = |reason: String| BundleError::Event { index, reason };
-        let bytes = unhex(&be.event).map_err(bad)?;
-        let ev = SignedEvent::decode(&bytes).map_err(|e| bad(e.to_string()))?;
-        let id = ev.id();
+        let id = *id;
         let c = &ev.content;
-        if c.network != network {
-            return Err(bad("event of another network".into()));
-        }
         let st = keys
             .get(&c.author)
             .ok_or_else(|| {
@@ -374,9 +372,9 @@ pub fn verify(
                     c.author
                 ))
             })?;
-        st.check_role_and_body(&ev)
+        st.check_role_and_body(ev)
             .map_err(|e| bad(format!("{} seq {}: {e}", c.author, c.seq)))?;
-        st.check_signature(&ev)
+        st.check_signature(ev)
             .map_err(|e| bad(format!("{} seq {}: {e}", c.author, c.seq)))?;
         let root = roots
             .get(&(c.author.clone(), be.checkpoint_size))

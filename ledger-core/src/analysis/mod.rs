@@ -263,10 +263,11 @@ impl LedgerView {
             }
         }
         let timeline = Timeline::build(charter, &gov);
-        let participants: BTreeSet<CountryCode> = timeline
-            .periods()
-            .flat_map(|(_, m)| m.participants.keys().copied().collect::<Vec<_>>())
-            .collect();
+        // Records are never dropped from a membership (an expelled
+        // participant stays, marked so): the latest one lists everyone who
+        // ever was a participant.
+        let participants: BTreeSet<CountryCode> =
+            timeline.latest().participants.keys().copied().collect();
         let suspect = suspect_events(&timeline, &all);
         let mut refused = Vec::new();
         let mut certificates: BTreeMap<String, CertificateState> = BTreeMap::new();
