@@ -1,0 +1,168 @@
+//! The sled index: key layout, entries derived from log records, and each
+//! feed's stored Merkle nodes.
+
+use super::*;
+
+// Index key prefixes (one sled tree, so every batch is atomic).
+pub(super) const P_EVENT: u8 = b'E'; // E author seq(BE)     -> offset(8) len(4) id(32)
+pub(super) const P_ID: u8 = b'I'; //    I id                 -> offset(8) len(4)
+pub(super) const P_CERT: u8 = b'C'; //  C n(1) number id     -> kind(1) offset(8) len(4)
+pub(super) const P_HEAD: u8 = b'H'; //  H author             -> FeedState (canonical)
+pub(super) const P_FORK: u8 = b'F'; //  F author seq id id   -> offset(8) len(4)
+pub(super) const P_TREE: u8 = b'T'; //  T author level index(BE) -> Merkle node hash (32)
+pub(super) const P_HELD: u8 = b'P'; //  P author seq id      -> encoded event
+pub(super) const P_GOV: u8 = b'G'; //   G id                 -> offset(8) len(4) of a governance event
+pub(super) const META_APPLIED: &[u8] = b"M:applied";
+pub(super) const META_NETWORK: &[u8] = b"M:network";
+
+/// Adds an event's leaf to its feed's Merkle tree and the new complete
+/// nodes to the batch.
+pub(super) fn index_tree(
+    batch: &mut sled::Batch,
+    trees: &mut HashMap<AuthorId, Frontier>,
+    author: &AuthorId,
+    id: &EventId,
+) {
+    let t = trees.entry(author.clone()).or_default();
+    if let Ok(nodes) = t.append(event_leaf_hash(id)) {
+        let ak = author.key_bytes();
+        for n in nodes {
+            batch.insert(tree_key(&ak, n.level, n.index), n.hash.as_bytes().to_vec());
+        }
+    }
+}
+
+pub(super) fn tree_key(author_key: &[u8], level: u8, index: u64) -> Vec<u8> {
+    key(P_TREE, &[author_key, &[level], &index.to_be_bytes()])
+}
+
+/// A feed's stored Merkle tree, as a [`NodeReader`].
+pub(super) struct FeedTree<'a> {
+    pub(super) tree: &'a sled::Tree,
+    pub(super) author: Vec<u8>,
+}
+
+impl NodeReader for FeedTree<'_> {
+    type Error = StoreError;
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        let v = self
+            .tree
+            .get(tree_key(&self.author, level, index))?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("Merkle node ({level}, {index}) is missing"))
+            })?;
+        let b: [u8; 32] = v
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("Merkle node of the wrong length".into()))?;
+        Ok(crate::bytes::FixedBytes(b))
+    }
+}
+
+pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = vec![prefix];
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+pub(super) fn loc(offset: u64, len: u32) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&offset.to_be_bytes());
+    v[8..].copy_from_slice(&len.to_be_bytes());
+    v
+}
+
+pub(super) fn parse_loc(v: &[u8]) -> Result<(u64, u32), StoreError> {
+    if v.len() < 12 {
+        return Err(StoreError::Corrupt("index entry too short".into()));
+    }
+    let mut o = [0u8; 8];
+    o.copy_from_slice(&v[..8]);
+    let mut l = [0u8; 4];
+    l.copy_from_slice(&v[8..12]);
+    Ok((u64::from_be_bytes(o), u32::from_be_bytes(l)))
+}
+
+pub(super) fn cert_key(number: &str, id: &Digest) -> Vec<u8> {
+    let n = number.as_bytes();
+    key(P_CERT, &[&[n.len() as u8], n, id.as_bytes()])
+}
+
+pub(super) fn fork_key(proof: &ForkProof) -> Vec<u8> {
+    let (a, b) = proof.ids();
+    key(
+        P_FORK,
+        &[
+            &proof.author().key_bytes(),
+            &proof.seq().to_be_bytes(),
+            a.as_bytes(),
+            b.as_bytes(),
+        ],
+    )
+}
+
+pub(super) fn index_event(
+    batch: &mut sled::Batch,
+    offset: u64,
+    len: u32,
+    id: &EventId,
+    ev: &SignedEvent,
+) {
+    let ak = ev.author().key_bytes();
+    let mut v = loc(offset, len).to_vec();
+    v.extend_from_slice(id.as_bytes());
+    batch.insert(key(P_EVENT, &[&ak, &ev.content.seq.to_be_bytes()]), v);
+    batch.insert(key(P_ID, &[id.as_bytes()]), &loc(offset, len)[..]);
+    if ev.content.body.is_governance() {
+        batch.insert(key(P_GOV, &[id.as_bytes()]), &loc(offset, len)[..]);
+    }
+    if let Some(n) = ev.content.body.certificate_number() {
+        if n.len() <= 255 {
+            let mut v = vec![KIND_EVENT];
+            v.extend_from_slice(&loc(offset, len));
+            batch.insert(cert_key(n, id), v);
+        }
+    }
+}
+
+pub(super) fn index_fork(batch: &mut sled::Batch, offset: u64, len: u32, proof: &ForkProof) {
+    batch.insert(fork_key(proof), &loc(offset, len)[..]);
+    let tag = crate::hash::sha256(&[&fork_key(proof)]);
+    for side in [&proof.first, &proof.second] {
+        if let Some(n) = side.content.body.certificate_number() {
+            if n.len() <= 255 {
+                let mut v = vec![KIND_FORK_PROOF];
+                v.extend_from_slice(&loc(offset, len));
+                batch.insert(cert_key(n, &tag), v);
+            }
+        }
+    }
+}
+
+pub(super) fn author_from_key(k: &[u8]) -> Option<AuthorId> {
+    let code = std::str::from_utf8(k.get(..2)?).ok()?;
+    let n = *k.get(2)? as usize;
+    let name = std::str::from_utf8(k.get(3..3 + n)?).ok()?;
+    AuthorId::new(code, name).ok()
+}
+
+pub(super) fn read_applied(tree: &sled::Tree) -> Result<u64, StoreError> {
+    Ok(match tree.get(META_APPLIED)? {
+        Some(v) if v.len() == 8 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&v);
+            u64::from_be_bytes(b)
+        }
+        _ => 0,
+    })
+}
+
+pub(super) fn open_sled(path: &Path, opts: &StoreOptions) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new()
+        .path(path)
+        .cache_capacity(opts.cache_bytes)
+        .flush_every_ms(Some(1000))
+        .open()?)
+}

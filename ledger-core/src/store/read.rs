@@ -1,0 +1,321 @@
+//! Reads: events by place, id and certificate, heads, Merkle proofs.
+
+use super::*;
+
+impl Ledger {
+    /// The membership timeline derived from every governance event written
+    /// so far (see [`crate::governance`]).
+    pub fn timeline(&self) -> Arc<Timeline> {
+        lock(&self.state).fresh_timeline(&self.charter).clone()
+    }
+
+    /// Every author with a feed here or admitted to have one, in order.
+    pub fn authors(&self) -> Vec<AuthorId> {
+        let mut st = lock(&self.state);
+        let timeline = st.fresh_timeline(&self.charter).clone();
+        let mut v: Vec<AuthorId> = st
+            .feeds
+            .keys()
+            .cloned()
+            .chain(timeline.authors().map(|(a, _)| a.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The genesis entry of an author's feed: from the charter, or from the
+    /// governance decision that admitted it.
+    pub fn author_entry(&self, author: &AuthorId) -> Option<crate::charter::AuthorityEntry> {
+        if let Some(e) = self.charter.authority(author) {
+            return Some(e.clone());
+        }
+        lock(&self.state)
+            .fresh_timeline(&self.charter)
+            .genesis_entry(author)
+            .cloned()
+    }
+
+    pub(super) fn event_at_unlocked(
+        &self,
+        st: &State,
+        author: &AuthorId,
+        seq: u64,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        if let Some((id, ev)) = st.unindexed.get(&(author.clone(), seq)) {
+            return Ok(Some(StoredEvent {
+                id: *id,
+                event: ev.clone(),
+            }));
+        }
+        self.event_at(author, seq)
+    }
+
+    pub(super) fn read_event(&self, offset: u64, len: u32) -> Result<SignedEvent, StoreError> {
+        let (kind, payload) = read_record(&self.reader, &self.log_path, offset, len)?;
+        if kind != KIND_EVENT {
+            return Err(StoreError::CorruptLog {
+                offset,
+                reason: format!("index points at a record of kind {kind}, not an event"),
+            });
+        }
+        SignedEvent::decode(&payload).map_err(|e| StoreError::CorruptLog {
+            offset,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The event at `seq` of `author`'s feed.
+    pub fn event_at(&self, author: &AuthorId, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(v) = self
+            .tree
+            .get(key(P_EVENT, &[&author.key_bytes(), &seq.to_be_bytes()]))?
+        else {
+            return Ok(None);
+        };
+        let (offset, len) = parse_loc(&v)?;
+        let event = self.read_event(offset, len)?;
+        let mut id = [0u8; 32];
+        id.copy_from_slice(
+            v.get(12..44)
+                .ok_or_else(|| StoreError::Corrupt("short event index".into()))?,
+        );
+        Ok(Some(StoredEvent {
+            id: crate::bytes::FixedBytes(id),
+            event,
+        }))
+    }
+
+    /// The event with this id.
+    pub fn event_by_id(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(v) = self.tree.get(key(P_ID, &[id.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let (offset, len) = parse_loc(&v)?;
+        Ok(Some(StoredEvent {
+            id: *id,
+            event: self.read_event(offset, len)?,
+        }))
+    }
+
+    /// Up to `max` events of `author` from `from_seq` on, in order.
+    pub fn feed_range(
+        &self,
+        author: &AuthorId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<SignedEvent>, StoreError> {
+        Ok(self
+            .feed_range_raw(author, from_seq, max)?
+            .into_iter()
+            .filter_map(|b| SignedEvent::decode(&b).ok())
+            .collect())
+    }
+
+    /// Up to `max` encoded events of `author` from `from_seq` on, in order,
+    /// checksum-checked, without decoding (for serving peers).
+    pub fn feed_range_raw(
+        &self,
+        author: &AuthorId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let ak = author.key_bytes();
+        let start = key(P_EVENT, &[&ak, &from_seq.max(1).to_be_bytes()]);
+        let end = key(P_EVENT, &[&ak, &u64::MAX.to_be_bytes()]);
+        let mut out = Vec::new();
+        for item in self.tree.range(start..=end).take(max) {
+            let (_, v) = item?;
+            let (offset, len) = parse_loc(&v)?;
+            let (kind, payload) = read_record(&self.reader, &self.log_path, offset, len)?;
+            if kind != KIND_EVENT {
+                return Err(StoreError::CorruptLog {
+                    offset,
+                    reason: "index points at a non-event record".into(),
+                });
+            }
+            out.push(payload);
+        }
+        Ok(out)
+    }
+
+    /// Every feed's durable head, in author order (empty feeds at seq 0).
+    pub fn heads(&self) -> Result<Vec<FeedHead>, StoreError> {
+        let mut out = Vec::new();
+        for author in self.authors() {
+            let (seq, id) = match self.tree.get(key(P_HEAD, &[&author.key_bytes()]))? {
+                Some(v) => {
+                    let f: FeedState = codec::decode(&v, MAX_CHARTER_BYTES)
+                        .map_err(|e| StoreError::Corrupt(format!("feed head of {author}: {e}")))?;
+                    (f.head_seq, f.head_id)
+                }
+                None => (0, None),
+            };
+            out.push(FeedHead { author, seq, id });
+        }
+        Ok(out)
+    }
+
+    /// The validation state of one feed as durably stored.
+    pub fn feed_state(&self, author: &AuthorId) -> Result<Option<FeedState>, StoreError> {
+        match self.tree.get(key(P_HEAD, &[&author.key_bytes()]))? {
+            Some(v) => Ok(Some(
+                codec::decode(&v, MAX_CHARTER_BYTES)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
+            None => Ok(self
+                .author_entry(author)
+                .map(|entry| FeedState::genesis(author.clone(), &entry))),
+        }
+    }
+
+    /// The size of a feed's Merkle tree that can be proven: its durable head.
+    pub fn tree_size(&self, author: &AuthorId) -> Result<u64, StoreError> {
+        Ok(self.feed_state(author)?.map_or(0, |f| f.head_seq))
+    }
+
+    pub(super) fn feed_tree(
+        &self,
+        author: &AuthorId,
+        size: u64,
+    ) -> Result<FeedTree<'_>, StoreError> {
+        let have = self.tree_size(author)?;
+        if size > have {
+            return Err(StoreError::OutOfRange(format!(
+                "{author}'s feed holds {have} events here, not {size}"
+            )));
+        }
+        Ok(FeedTree {
+            tree: &self.tree,
+            author: author.key_bytes(),
+        })
+    }
+
+    /// The RFC 6962 root of the first `size` events of a feed (leaves are
+    /// the event ids in sequence order), from O(log n) stored nodes.
+    pub fn tree_root(&self, author: &AuthorId, size: u64) -> Result<Digest, StoreError> {
+        merkle::root_at(&self.feed_tree(author, size)?, size)
+    }
+
+    /// The inclusion proof of the event at `seq` (leaf `seq - 1`) in the
+    /// tree of the first `size` events of its feed.
+    pub fn inclusion_proof(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+        size: u64,
+    ) -> Result<Vec<Digest>, StoreError> {
+        if seq == 0 {
+            return Err(StoreError::OutOfRange("sequence numbers start at 1".into()));
+        }
+        merkle::inclusion_proof(&self.feed_tree(author, size)?, seq - 1, size).map_err(prove_err)
+    }
+
+    /// The consistency proof between two sizes of a feed's tree (RFC 9162).
+    pub fn consistency_proof(
+        &self,
+        author: &AuthorId,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<Digest>, StoreError> {
+        merkle::consistency_proof(&self.feed_tree(author, new)?, old, new).map_err(prove_err)
+    }
+
+    /// Total number of durable events.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        Ok(self.heads()?.iter().map(|h| h.seq).sum())
+    }
+
+    /// Everything known about a certificate number.
+    pub fn certificate(&self, number: &str) -> Result<CertificateRecord, StoreError> {
+        let n = number.as_bytes();
+        if n.len() > 255 {
+            return Ok(CertificateRecord::default());
+        }
+        let prefix = key(P_CERT, &[&[n.len() as u8], n]);
+        let mut rec = CertificateRecord::default();
+        for item in self.tree.scan_prefix(prefix) {
+            let (_, v) = item?;
+            let kind = v.first().copied().unwrap_or(0);
+            let (offset, len) = parse_loc(&v[1..])?;
+            if kind == KIND_FORK_PROOF {
+                rec.fork_proofs.push(self.read_fork(offset, len)?);
+                continue;
+            }
+            let event = self.read_event(offset, len)?;
+            let stored = StoredEvent {
+                id: event.id(),
+                event,
+            };
+            match &stored.event.content.body {
+                EventBody::CertificateIssued(_) => rec.issued.push(stored),
+                EventBody::ImportConfirmed(_) => rec.confirmations.push(stored),
+                EventBody::CertificateVoided { .. } => rec.voids.push(stored),
+                EventBody::CertificateCorrected { .. } => rec.corrections.push(stored),
+                _ => {}
+            }
+        }
+        let by_time = |a: &StoredEvent, b: &StoredEvent| {
+            (a.event.content.timestamp_ms, a.id).cmp(&(b.event.content.timestamp_ms, b.id))
+        };
+        rec.issued.sort_by(by_time);
+        rec.confirmations.sort_by(by_time);
+        rec.voids.sort_by(by_time);
+        rec.corrections.sort_by(by_time);
+        Ok(rec)
+    }
+
+    pub(super) fn read_fork(&self, offset: u64, len: u32) -> Result<ForkProof, StoreError> {
+        let (kind, payload) = read_record(&self.reader, &self.log_path, offset, len)?;
+        if kind != KIND_FORK_PROOF {
+            return Err(StoreError::CorruptLog {
+                offset,
+                reason: "index points at a non-fork record".into(),
+            });
+        }
+        ForkProof::decode(&payload).map_err(|e| StoreError::CorruptLog {
+            offset,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every stored fork proof.
+    pub fn fork_proofs(&self) -> Result<Vec<ForkProof>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([P_FORK]) {
+            let (_, v) = item?;
+            let (offset, len) = parse_loc(&v)?;
+            out.push(self.read_fork(offset, len)?);
+        }
+        Ok(out)
+    }
+
+    /// Every event of the ledger in log (arrival) order, decoded. For audits
+    /// and statistics over the whole replica.
+    pub fn for_each_event(
+        &self,
+        mut f: impl FnMut(&EventId, &SignedEvent),
+    ) -> Result<(), StoreError> {
+        let synced = lock(&self.commit).synced;
+        let log = LogFile::open(&self.log_path)?.0;
+        log.scan(HEADER_LEN, |rec| {
+            if rec.offset >= synced {
+                return Ok(());
+            }
+            if rec.kind == KIND_EVENT {
+                if let Ok(ev) = SignedEvent::decode(&rec.payload) {
+                    f(&ev.id(), &ev);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+pub(super) fn prove_err(e: ProveError<StoreError>) -> StoreError {
+    match e {
+        ProveError::Read(e) => e,
+        other => StoreError::OutOfRange(other.to_string()),
+    }
+}

@@ -1,0 +1,670 @@
+//! Validation and group commit: the only code that writes the log.
+
+use super::*;
+
+/// Records prepared under the writer's lock, written with one `write`.
+pub(super) struct Staging {
+    /// Framed records.
+    buf: Vec<u8>,
+    /// (offset, record) of each, in order.
+    staged: Vec<(u64, Pending)>,
+    /// Feed states before this batch, to restore if the write fails.
+    before: HashMap<AuthorId, FeedState>,
+    /// Log offset where `buf` will start.
+    base: u64,
+}
+
+impl Staging {
+    pub(super) fn new(base: u64) -> Staging {
+        Staging {
+            buf: Vec::new(),
+            staged: Vec::new(),
+            before: HashMap::new(),
+            base,
+        }
+    }
+
+    /// Frames a record; returns its offset.
+    pub(super) fn push(&mut self, kind: u8, payload: &[u8]) -> u64 {
+        let offset = self.base + self.buf.len() as u64;
+        frame(kind, payload, &mut self.buf);
+        offset
+    }
+}
+
+impl Ledger {
+    /// Offers one event. See [`Ledger::append_batch`].
+    pub fn append(&self, event: SignedEvent) -> Result<AppendOutcome, StoreError> {
+        Ok(self.append_batch(vec![event])?.remove(0))
+    }
+
+    /// Decodes untrusted bytes and offers the event.
+    pub fn append_bytes(&self, bytes: &[u8]) -> Result<AppendOutcome, StoreError> {
+        match SignedEvent::decode(bytes) {
+            Ok(ev) => self.append(ev),
+            Err(e) => Ok(AppendOutcome::Rejected(EventError::Decode(e))),
+        }
+    }
+
+    /// Offers many events: each is validated, the accepted ones are written
+    /// with one log write and made durable with one group commit. Returns
+    /// one outcome per event, in order, after everything accepted is durable.
+    pub fn append_batch(&self, events: Vec<SignedEvent>) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.check_poisoned()?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        // Check signatures on every core before taking the writer's lock.
+        let pre = self.preverify(&events);
+        let target;
+        {
+            let mut st = lock(&self.state);
+            st.fresh_timeline(&self.charter);
+            let mut stage = Staging::new(st.log.end);
+            for (ev, pre) in events.into_iter().zip(pre) {
+                match self.offer(&mut st, ev, pre, &mut stage, true) {
+                    Ok(o) => outcomes.push(o),
+                    Err(e) => {
+                        // Nothing of this batch is written: undo its staging.
+                        self.rollback(&mut st, &stage.staged, stage.before);
+                        return Err(e);
+                    }
+                }
+            }
+            target = self.write_staged(&mut st, stage)?;
+        }
+        self.wait_durable(target)?;
+        Ok(outcomes)
+    }
+
+    /// Signs `bodies` as the next events of `author`'s feed with `key` and
+    /// appends them durably. The ids of the whole run are computed before any
+    /// signature (ids do not cover signatures), so large runs are signed on
+    /// every core. Returns (id, seq) of each, in order.
+    pub fn append_own(
+        &self,
+        key: &AuthorityKey,
+        author: &AuthorId,
+        bodies: Vec<EventBody>,
+        timestamp_ms: u64,
+    ) -> Result<Vec<(EventId, u64)>, StoreError> {
+        self.check_poisoned()?;
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let target;
+        let mut result = Vec::with_capacity(bodies.len());
+        {
+            let mut st = lock(&self.state);
+            st.fresh_timeline(&self.charter);
+            self.ensure_feed(&mut st, author);
+            let feed = st
+                .feeds
+                .get(author)
+                .ok_or_else(|| EventError::UnknownAuthor(author.clone()))?
+                .clone();
+            let mut contents = Vec::with_capacity(bodies.len());
+            let mut shadow = feed.clone();
+            for body in bodies {
+                let c = EventContent {
+                    version: crate::codec::FORMAT_VERSION,
+                    network: self.network,
+                    author: author.clone(),
+                    seq: shadow.head_seq + 1,
+                    prev: shadow.head_id,
+                    timestamp_ms: timestamp_ms.max(shadow.last_timestamp_ms),
+                    body,
+                };
+                let unsigned = SignedEvent {
+                    content: c,
+                    signature: crate::bytes::FixedBytes([0u8; 64]),
+                };
+                shadow.check_next_unsigned(&self.network, &unsigned)?;
+                member_check(&st.timeline, &unsigned)?;
+                let expected = shadow.signing_key_for(&unsigned)?;
+                if expected != key.verifying_key() {
+                    return Err(EventError::BadSignature {
+                        author: author.clone(),
+                        seq: unsigned.content.seq,
+                    }
+                    .into());
+                }
+                let id = unsigned.id();
+                shadow.advance(&unsigned, id);
+                contents.push(unsigned.content);
+            }
+            let signed = sign_parallel(key, contents);
+            let mut stage = Staging::new(st.log.end);
+            stage.before.insert(author.clone(), feed);
+            for ev in signed {
+                let id = ev.id();
+                result.push((id, ev.content.seq));
+                // Visible to duplicate and fork checks until indexed.
+                self.stage_event(&mut st, ev, id, &mut stage);
+            }
+            target = self.write_staged(&mut st, stage)?;
+        }
+        self.wait_durable(target)?;
+        Ok(result)
+    }
+
+    /// Verifies, in parallel and without the writer's lock, the signatures
+    /// of events that extend their feeds as things stand. Returns, per event,
+    /// the key its signature verified with (or `None`: not checked here).
+    pub(super) fn preverify(
+        &self,
+        events: &[SignedEvent],
+    ) -> Vec<Option<ed25519_dalek::VerifyingKey>> {
+        let mut out = vec![None; events.len()];
+        if events.len() < 32 {
+            return out;
+        }
+        let mut shadow: HashMap<AuthorId, FeedState> = {
+            let st = lock(&self.state);
+            let mut m = HashMap::new();
+            for ev in events {
+                if !m.contains_key(ev.author()) {
+                    if let Some(f) = st.feeds.get(ev.author()) {
+                        m.insert(ev.author().clone(), f.clone());
+                    }
+                }
+            }
+            m
+        };
+        let mut items = Vec::new();
+        let mut idx = Vec::new();
+        for (i, ev) in events.iter().enumerate() {
+            let Some(f) = shadow.get_mut(ev.author()) else {
+                continue;
+            };
+            if ev.content.seq == f.head_seq + 1 && ev.content.prev == f.head_id {
+                if let Ok(k) = f.signing_key_for(ev) {
+                    items.push((ev, k));
+                    idx.push(i);
+                }
+                f.advance(ev, ev.id());
+            }
+        }
+        let verdicts = verify_strict_many(&items);
+        for ((i, ok), (_, k)) in idx.into_iter().zip(verdicts).zip(items) {
+            if ok {
+                out[i] = Some(k);
+            }
+        }
+        out
+    }
+
+    /// Makes sure `author` has a feed: charter authors always do; an author
+    /// admitted by an adopted governance decision gets its genesis state on
+    /// first use. Returns false for an author nobody admitted.
+    pub(super) fn ensure_feed(&self, st: &mut State, author: &AuthorId) -> bool {
+        if st.feeds.contains_key(author) {
+            return true;
+        }
+        let Some(entry) = st.fresh_timeline(&self.charter).genesis_entry(author) else {
+            return false;
+        };
+        let genesis = FeedState::genesis(author.clone(), entry);
+        lock(&self.durable_feeds)
+            .feeds
+            .entry(author.clone())
+            .or_insert_with(|| genesis.clone());
+        st.feeds.insert(author.clone(), genesis);
+        true
+    }
+
+    pub(super) fn check_poisoned(&self) -> Result<(), StoreError> {
+        match &lock(&self.commit).error {
+            Some(e) => Err(StoreError::Poisoned(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates one event against the in-memory state and stages its record.
+    pub(super) fn offer(
+        &self,
+        st: &mut State,
+        ev: SignedEvent,
+        pre: Option<ed25519_dalek::VerifyingKey>,
+        stage: &mut Staging,
+        release: bool,
+    ) -> Result<AppendOutcome, StoreError> {
+        let c = &ev.content;
+        let seq = c.seq;
+        if c.version != crate::codec::FORMAT_VERSION {
+            return Ok(AppendOutcome::Rejected(EventError::Decode(
+                crate::error::DecodeError::UnsupportedVersion {
+                    found: c.version,
+                    supported: crate::codec::FORMAT_VERSION,
+                },
+            )));
+        }
+        if c.network != self.network {
+            return Ok(AppendOutcome::Rejected(EventError::WrongNetwork {
+                expected: self.network,
+                found: c.network,
+            }));
+        }
+        let author = c.author.clone();
+        if !self.ensure_feed(st, &author) {
+            return Ok(AppendOutcome::Rejected(EventError::UnknownAuthor(author)));
+        }
+        let Some(feed) = st.feeds.get(&author) else {
+            return Ok(AppendOutcome::Rejected(EventError::UnknownAuthor(author)));
+        };
+        let id = ev.id();
+        if c.seq == 0 {
+            return Ok(AppendOutcome::Rejected(EventError::SeqZero));
+        }
+        if c.seq <= feed.head_seq {
+            // Already have this place: the same event, or a fork.
+            let existing = self.event_at_unlocked(st, &author, c.seq)?;
+            let Some(existing) = existing else {
+                return Err(StoreError::Corrupt(format!(
+                    "{author} seq {} is missing below the head",
+                    c.seq
+                )));
+            };
+            if existing.id == id {
+                return Ok(AppendOutcome::Duplicate { id });
+            }
+            if let Err(e) = feed.check_signature(&ev) {
+                return Ok(AppendOutcome::Rejected(e));
+            }
+            let evidence = self.key_evidence(st, &author, c.seq)?;
+            let proof = ForkProof::new(self.network, existing.event, ev, evidence);
+            let new = self.stage_fork(st, &proof, stage);
+            return Ok(AppendOutcome::Forked {
+                proof: Box::new(proof),
+                new,
+            });
+        }
+        if c.seq > feed.head_seq + 1 {
+            return self.hold(&author, c.seq, &id, &ev, feed.head_seq);
+        }
+        let checked = match pre {
+            // Signature already verified (strictly) with the key this feed requires.
+            Some(k) if feed.signing_key_for(&ev).ok() == Some(k) => {
+                feed.check_next_unsigned(&self.network, &ev)
+            }
+            _ => feed.check_next(&self.network, &ev),
+        };
+        if let Err(e) = checked {
+            return Ok(AppendOutcome::Rejected(e));
+        }
+        if let Err(e) = member_check(&st.timeline, &ev) {
+            return Ok(AppendOutcome::Rejected(e));
+        }
+        stage
+            .before
+            .entry(author.clone())
+            .or_insert_with(|| feed.clone());
+        self.stage_event(st, ev, id, stage);
+        if release {
+            // Apply events that were waiting for this one.
+            self.release_held(st, &author, stage)?;
+        }
+        Ok(AppendOutcome::Appended { id, seq })
+    }
+
+    pub(super) fn stage_event(
+        &self,
+        st: &mut State,
+        ev: SignedEvent,
+        id: EventId,
+        stage: &mut Staging,
+    ) {
+        let payload = ev.encode();
+        let offset = stage.push(KIND_EVENT, &payload);
+        if let Some(f) = st.feeds.get_mut(ev.author()) {
+            f.advance(&ev, id);
+        }
+        if st.gov.insert(id, &ev) {
+            st.timeline_dirty = true;
+        }
+        st.unindexed
+            .insert((ev.author().clone(), ev.content.seq), (id, ev.clone()));
+        stage.staged.push((
+            offset,
+            Pending::Event {
+                offset,
+                len: payload.len() as u32 + 1,
+                id,
+                event: ev,
+            },
+        ));
+    }
+
+    pub(super) fn stage_fork(
+        &self,
+        st: &mut State,
+        proof: &ForkProof,
+        stage: &mut Staging,
+    ) -> bool {
+        let k = fork_key(proof);
+        let count = st.fork_counts.get(proof.author()).copied().unwrap_or(0);
+        if st.unindexed_forks.contains(&k)
+            || self.tree.contains_key(&k).unwrap_or(false)
+            || count >= MAX_FORK_PROOFS_PER_AUTHOR
+        {
+            return false;
+        }
+        let payload = proof.encode();
+        let offset = stage.push(KIND_FORK_PROOF, &payload);
+        st.unindexed_forks.insert(k);
+        *st.fork_counts.entry(proof.author().clone()).or_default() += 1;
+        stage.staged.push((
+            offset,
+            Pending::Fork {
+                offset,
+                len: payload.len() as u32 + 1,
+                proof: Box::new(proof.clone()),
+            },
+        ));
+        true
+    }
+
+    pub(super) fn hold(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+        id: &EventId,
+        ev: &SignedEvent,
+        head: u64,
+    ) -> Result<AppendOutcome, StoreError> {
+        let prefix = key(P_HELD, &[&author.key_bytes()]);
+        let held = self
+            .tree
+            .scan_prefix(&prefix)
+            .take(MAX_HELD_PER_AUTHOR)
+            .count();
+        if held >= MAX_HELD_PER_AUTHOR {
+            return Ok(AppendOutcome::Rejected(EventError::Gap {
+                author: author.clone(),
+                seq,
+                head,
+            }));
+        }
+        self.tree.insert(
+            key(
+                P_HELD,
+                &[&author.key_bytes(), &seq.to_be_bytes(), id.as_bytes()],
+            ),
+            ev.encode(),
+        )?;
+        Ok(AppendOutcome::Held { id: *id, head })
+    }
+
+    /// Moves held events that now fit onto the feed.
+    pub(super) fn release_held(
+        &self,
+        st: &mut State,
+        author: &AuthorId,
+        stage: &mut Staging,
+    ) -> Result<(), StoreError> {
+        loop {
+            let next = st.feeds[author].head_seq + 1;
+            let prefix = key(P_HELD, &[&author.key_bytes(), &next.to_be_bytes()]);
+            let mut candidates = Vec::new();
+            for item in self.tree.scan_prefix(&prefix) {
+                let (k, v) = item?;
+                self.tree.remove(&k)?;
+                if let Ok(ev) = SignedEvent::decode(&v) {
+                    candidates.push(ev);
+                }
+            }
+            // Drop held events that the head has passed.
+            let old = key(P_HELD, &[&author.key_bytes()]);
+            for item in self.tree.range(old.clone()..prefix.clone()) {
+                let (k, _) = item?;
+                self.tree.remove(&k)?;
+            }
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let mut progressed = false;
+            for ev in candidates {
+                let o = self.offer(st, ev, None, stage, false)?;
+                if matches!(o, AppendOutcome::Appended { .. }) {
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The rotations of `author` before `seq`, for a fork proof.
+    pub(super) fn key_evidence(
+        &self,
+        st: &State,
+        author: &AuthorId,
+        seq: u64,
+    ) -> Result<Vec<SignedEvent>, StoreError> {
+        let feed = &st.feeds[author];
+        let mut out = Vec::new();
+        for epoch in feed.keys.iter().skip(1) {
+            let rot_seq = epoch.from_seq - 1;
+            if rot_seq >= seq {
+                break;
+            }
+            if let Some(e) = self.event_at_unlocked(st, author, rot_seq)? {
+                out.push(e.event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes staged records to the log; on failure restores the feed states.
+    pub(super) fn write_staged(&self, st: &mut State, stage: Staging) -> Result<u64, StoreError> {
+        let Staging {
+            buf,
+            staged,
+            before,
+            ..
+        } = stage;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = st.log.append(&buf) {
+            self.rollback(st, &staged, before);
+            return Err(e);
+        }
+        st.queue.extend(staged.into_iter().map(|(_, p)| p));
+        Ok(st.log.end)
+    }
+
+    /// Undoes what staging did to the in-memory state (feed heads, unindexed
+    /// lookups, fork counts) when the staged records will not be written.
+    pub(super) fn rollback(
+        &self,
+        st: &mut State,
+        staged: &[(u64, Pending)],
+        before: HashMap<AuthorId, FeedState>,
+    ) {
+        for (a, f) in before {
+            st.feeds.insert(a, f);
+        }
+        let mut gov_changed = false;
+        for (_, p) in staged {
+            match p {
+                Pending::Event { event, id, .. } => {
+                    st.unindexed
+                        .remove(&(event.author().clone(), event.content.seq));
+                    if event.content.body.is_governance() {
+                        st.gov.remove(id);
+                        gov_changed = true;
+                    }
+                }
+                Pending::Fork { proof, .. } => {
+                    st.unindexed_forks.remove(&fork_key(proof));
+                    if let Some(c) = st.fork_counts.get_mut(proof.author()) {
+                        *c = c.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        if gov_changed {
+            st.timeline_dirty = true;
+        }
+    }
+
+    /// Blocks until everything up to log offset `target` is durable and
+    /// indexed, leading a group commit if no one else is.
+    pub(super) fn wait_durable(&self, target: u64) -> Result<(), StoreError> {
+        let mut c = lock(&self.commit);
+        loop {
+            if let Some(e) = &c.error {
+                return Err(StoreError::Poisoned(e.clone()));
+            }
+            if c.synced >= target {
+                return Ok(());
+            }
+            if !c.leader {
+                c.leader = true;
+                drop(c);
+                let res = self.commit_once();
+                c = lock(&self.commit);
+                c.leader = false;
+                match res {
+                    Ok(end) => c.synced = c.synced.max(end),
+                    Err(e) => c.error = Some(e.to_string()),
+                }
+                self.committed.notify_all();
+            } else {
+                c = self.committed.wait(c).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+    }
+
+    /// One group commit: fdatasync the log, then index what it covered.
+    pub(super) fn commit_once(&self) -> Result<u64, StoreError> {
+        let (end, queue) = {
+            let mut st = lock(&self.state);
+            (st.log.end, std::mem::take(&mut st.queue))
+        };
+        self.reader
+            .sync_data()
+            .map_err(|e| io_err(&self.log_path, e))?;
+        let mut batch = sled::Batch::default();
+        let mut heads: BTreeMap<AuthorId, ()> = BTreeMap::new();
+        for p in &queue {
+            match p {
+                Pending::Event {
+                    offset,
+                    len,
+                    id,
+                    event,
+                } => {
+                    index_event(&mut batch, *offset, *len, id, event);
+                    heads.insert(event.author().clone(), ());
+                }
+                Pending::Fork { offset, len, proof } => {
+                    index_fork(&mut batch, *offset, *len, proof)
+                }
+            }
+        }
+        {
+            // Heads exactly as of `end` (the live state may be further on).
+            let mut guard = lock(&self.durable_feeds);
+            let durable = &mut *guard;
+            for p in &queue {
+                if let Pending::Event { event, id, .. } = p {
+                    if let Some(f) = durable.feeds.get_mut(event.author()) {
+                        f.advance(event, *id);
+                    }
+                    index_tree(&mut batch, &mut durable.trees, event.author(), id);
+                }
+            }
+            for a in heads.keys() {
+                if let Some(f) = durable.feeds.get(a) {
+                    batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
+                }
+            }
+        }
+        batch.insert(META_APPLIED, &end.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        let mut st = lock(&self.state);
+        for p in &queue {
+            match p {
+                Pending::Event { event, .. } => {
+                    st.unindexed
+                        .remove(&(event.author().clone(), event.content.seq));
+                }
+                Pending::Fork { proof, .. } => {
+                    st.unindexed_forks.remove(&fork_key(proof));
+                }
+            }
+        }
+        Ok(end)
+    }
+
+    /// Stores a fork proof received from elsewhere after verifying it
+    /// against the charter. Returns whether it was new.
+    pub fn add_fork_proof(&self, proof: ForkProof) -> Result<bool, StoreError> {
+        let admitted = self.author_entry(proof.author());
+        proof
+            .verify_with(&self.charter, admitted.as_ref())
+            .map_err(|e| {
+                StoreError::Event(EventError::Decode(crate::error::DecodeError::Malformed(
+                    e.to_string(),
+                )))
+            })?;
+        self.check_poisoned()?;
+        let (new, target) = {
+            let mut st = lock(&self.state);
+            let mut stage = Staging::new(st.log.end);
+            let new = self.stage_fork(&mut st, &proof, &mut stage);
+            (new, self.write_staged(&mut st, stage)?)
+        };
+        self.wait_durable(target)?;
+        Ok(new)
+    }
+}
+
+/// Refuses an event whose author may not sign on the event's date (not yet
+/// admitted, expelled, or a removed authority), per the timeline.
+pub(super) fn member_check(timeline: &Timeline, ev: &SignedEvent) -> Result<(), EventError> {
+    let date = Date::from_unix_ms(ev.content.timestamp_ms);
+    timeline
+        .check_author(ev.author(), date)
+        .map_err(|e| EventError::NotAMember {
+            author: ev.author().clone(),
+            date: date.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Signs contents on every core (ids are already fixed, so order is free).
+pub(super) fn sign_parallel(key: &AuthorityKey, contents: Vec<EventContent>) -> Vec<SignedEvent> {
+    let n = contents.len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if n < 64 || threads < 2 {
+        return contents.into_iter().map(|c| key.sign(c)).collect();
+    }
+    let chunk = n.div_ceil(threads);
+    let seed = key.seed();
+    let mut parts: Vec<Vec<EventContent>> = Vec::new();
+    let mut it = contents.into_iter();
+    loop {
+        let part: Vec<EventContent> = it.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                s.spawn(move || {
+                    let k = AuthorityKey::from_seed(seed);
+                    part.into_iter().map(|c| k.sign(c)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
