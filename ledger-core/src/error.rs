@@ -157,6 +157,14 @@ pub enum StoreError {
     OutOfRange(String),
     #[error("the store is shutting down after an earlier write failure: {0}")]
     Poisoned(String),
+    #[error("{author}'s feed is at seq {store_head} in this store, but this store acknowledged seq {record_seq} of it before: its own last events were lost (a restored backup or a damaged log). Signing now would sign a place twice; let the node fetch its feed back from its peers first")]
+    OwnFeedBehind {
+        author: crate::model::AuthorId,
+        store_head: u64,
+        record_seq: u64,
+    },
+    #[error("writes are refused for now: {0}")]
+    Degraded(String),
     #[error(transparent)]
     Event(#[from] EventError),
 }

@@ -19,6 +19,7 @@
 //!
 //! Readers see only durable events: the index is updated after the sync.
 
+mod authoring;
 mod files;
 mod index;
 mod log;
@@ -50,6 +51,7 @@ pub use log::{
 };
 use log::{io_err, read_record, sync_dir};
 
+pub use authoring::AuthoringRecord;
 pub use files::{stored_charter, write_atomic};
 use index::*;
 pub use verify::verify_log;
@@ -246,6 +248,8 @@ pub struct Ledger {
     /// Feed states and Merkle frontiers as of the last group commit
     /// (touched only by its leader).
     durable_feeds: Mutex<Durable>,
+    /// The highest acknowledged place of each own feed (see `authoring`).
+    authoring: Mutex<authoring::AuthoringRecords>,
     _lock: File,
 }
 
@@ -392,6 +396,7 @@ impl Ledger {
             }),
             committed: Condvar::new(),
             durable_feeds: Mutex::new(Durable::default()),
+            authoring: Mutex::new(authoring::AuthoringRecords::load(dir)?),
             _lock: lock_file,
         };
         ledger.recover(applied)?;

@@ -101,6 +101,15 @@ impl Ledger {
                 .get(author)
                 .ok_or_else(|| EventError::UnknownAuthor(author.clone()))?
                 .clone();
+            if let Some(rec) = lock(&self.authoring).get(author) {
+                if feed.head_seq < rec.seq {
+                    return Err(StoreError::OwnFeedBehind {
+                        author: author.clone(),
+                        store_head: feed.head_seq,
+                        record_seq: rec.seq,
+                    });
+                }
+            }
             let mut contents = Vec::with_capacity(bodies.len());
             let mut shadow = feed.clone();
             for body in bodies {
@@ -143,7 +152,28 @@ impl Ledger {
             target = self.write_staged(&mut st, stage)?;
         }
         self.wait_durable(target)?;
+        // Before the caller is answered: this place of the own feed is taken.
+        if let Some(&(id, seq)) = result.last() {
+            lock(&self.authoring).record(author, seq, id)?;
+        }
         Ok(result)
+    }
+
+    /// The authoring record of every own feed: the highest place this store
+    /// acknowledged in an own-feed append ([`Ledger::append_own`]).
+    pub fn authoring_records(&self) -> Vec<AuthoringRecord> {
+        lock(&self.authoring).all()
+    }
+
+    /// Why the store refuses writes right now (after an I/O error such as a
+    /// full disk, until a write succeeds again), or `None` when it accepts them.
+    pub fn degraded(&self) -> Option<String> {
+        lock(&self.commit).error.clone()
+    }
+
+    /// The authoring record of one own feed.
+    pub fn authoring_record(&self, author: &AuthorId) -> Option<AuthoringRecord> {
+        lock(&self.authoring).get(author).cloned()
     }
 
     /// Verifies, in parallel and without the writer's lock, the signatures
