@@ -163,8 +163,10 @@ pub enum StoreError {
         store_head: u64,
         record_seq: u64,
     },
-    #[error("writes are refused for now: {0}")]
-    Degraded(String),
+    #[error("the event log is damaged: {0}")]
+    Damaged(Box<crate::store::DamageReport>),
+    #[error("not stored: {0}; nothing of this write was kept, and the store keeps accepting writes (retrying is safe)")]
+    NotStored(String),
     #[error(transparent)]
     Event(#[from] EventError),
 }

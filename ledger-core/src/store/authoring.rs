@@ -28,8 +28,8 @@ use crate::error::StoreError;
 use crate::event::EventId;
 use crate::model::AuthorId;
 
-use super::log::{io_err, sync_dir};
 use super::index::author_from_key;
+use super::log::{io_err, sync_dir};
 
 const MAGIC: &[u8; 8] = b"KPLAUTH1";
 const SLOT: u64 = 512;
@@ -46,6 +46,9 @@ pub struct AuthoringRecord {
 pub(super) struct AuthoringRecords {
     dir: PathBuf,
     records: HashMap<AuthorId, (AuthoringRecord, File)>,
+    /// Places acknowledged whose record could not be written yet (a full
+    /// disk): the store authors nothing more in that feed until it is.
+    unwritten: HashMap<AuthorId, AuthoringRecord>,
 }
 
 fn encode_slot(r: &AuthoringRecord) -> Vec<u8> {
@@ -141,7 +144,11 @@ impl AuthoringRecords {
                 .map_err(|e| io_err(&path, e))?;
             records.insert(rec.author.clone(), (rec, file));
         }
-        Ok(AuthoringRecords { dir, records })
+        Ok(AuthoringRecords {
+            dir,
+            records,
+            unwritten: HashMap::new(),
+        })
     }
 
     pub(super) fn get(&self, author: &AuthorId) -> Option<&AuthoringRecord> {
@@ -154,20 +161,54 @@ impl AuthoringRecords {
         v
     }
 
+    /// Writes a record that an earlier [`AuthoringRecords::record`] could
+    /// not write. Until this succeeds, the feed's record is behind its
+    /// acknowledged head and nothing more may be authored in it.
+    pub(super) fn settle(&mut self, author: &AuthorId) -> Result<(), StoreError> {
+        if let Some(r) = self.unwritten.get(author).cloned() {
+            self.write(author, r.seq, r.id)?;
+            self.unwritten.remove(author);
+        }
+        Ok(())
+    }
+
     /// Durably records that `author`'s feed reached `seq` with `id`. Never
-    /// moves a record back.
+    /// moves a record back. On failure the place is remembered, to be
+    /// written by [`AuthoringRecords::settle`] before the next own append.
     pub(super) fn record(
         &mut self,
         author: &AuthorId,
         seq: u64,
         id: EventId,
     ) -> Result<(), StoreError> {
+        match self.write(author, seq, id) {
+            Ok(()) => {
+                self.unwritten.remove(author);
+                Ok(())
+            }
+            Err(e) => {
+                self.unwritten.insert(
+                    author.clone(),
+                    AuthoringRecord {
+                        author: author.clone(),
+                        seq,
+                        id,
+                    },
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn write(&mut self, author: &AuthorId, seq: u64, id: EventId) -> Result<(), StoreError> {
         let rec = AuthoringRecord {
             author: author.clone(),
             seq,
             id,
         };
         let bytes = encode_slot(&rec);
+        super::faults::check(super::faults::Site::Authoring)
+            .map_err(|e| io_err(&self.dir.join(file_name(author)), e))?;
         match self.records.get_mut(author) {
             Some((old, file)) => {
                 if old.seq >= seq {

@@ -6,10 +6,15 @@
 //! body    = kind u8 || payload           (len = 1 + payload length)
 //! kind 1  = an accepted event (its canonical encoding)
 //! kind 2  = a fork proof (its canonical encoding)
+//! kind 3  = a synced mark: u64 LE offset; every byte before it was made
+//!           durable by an `fdatasync` that returned before this record was written
 //! ```
 //!
 //! Records are written with one `write` per group commit and made durable
-//! with `fdatasync`; nothing is acknowledged before that returns.
+//! with `fdatasync`; nothing is acknowledged before that returns. The synced
+//! marks are the log's durable watermark: recovery may cut only what lies
+//! past the highest mark (and past the last valid record), never damage
+//! before it (docs/FORMAT.md §12).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -21,14 +26,16 @@ use crate::codec::MAX_FORK_PROOF_BYTES;
 use crate::error::StoreError;
 
 pub const LOG_MAGIC: &[u8; 8] = b"KPLEDGER";
-/// Version of the on-disk format (log and index layout).
-pub const STORE_VERSION: u32 = 1;
+/// Version of the on-disk format (log and index layout). Version 1 logs
+/// (without synced marks) are read, and upgraded in place on open.
+pub const STORE_VERSION: u32 = 2;
 pub const HEADER_LEN: u64 = 48;
 /// Largest record body (kind byte + payload).
 pub const MAX_RECORD_BODY: usize = MAX_FORK_PROOF_BYTES + 1;
 
 pub const KIND_EVENT: u8 = 1;
 pub const KIND_FORK_PROOF: u8 = 2;
+pub const KIND_SYNCED: u8 = 3;
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Io {
@@ -47,6 +54,16 @@ pub fn frame(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.finalize().to_le_bytes());
     out.push(kind);
     out.extend_from_slice(payload);
+}
+
+/// Frames a synced mark: everything before `synced` is durable.
+pub fn frame_synced(synced: u64, out: &mut Vec<u8>) {
+    frame(KIND_SYNCED, &synced.to_le_bytes(), out)
+}
+
+/// The offset a synced mark's payload names.
+pub fn synced_mark(payload: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(payload.try_into().ok()?))
 }
 
 fn header(network: &Digest) -> [u8; HEADER_LEN as usize] {
@@ -79,6 +96,96 @@ pub struct Record {
     pub offset: u64,
     pub kind: u8,
     pub payload: Vec<u8>,
+}
+
+/// One thing [`LogFile::scan_all`] found.
+pub enum LogItem {
+    Record(Record),
+    Damage(Damage),
+}
+
+/// Bytes of the log that are not a valid record: `offset..to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    /// Where the next valid record starts, or the file's length.
+    pub to: u64,
+    pub reason: String,
+}
+
+/// Reads the frame at `off`: `Ok(Ok((kind, payload)))` for a whole record
+/// with a valid checksum and a known kind, `Ok(Err(reason))` otherwise.
+fn read_frame_at(
+    f: &File,
+    path: &Path,
+    off: u64,
+    len: u64,
+) -> Result<Result<(u8, Vec<u8>), String>, StoreError> {
+    if len - off < 8 {
+        return Ok(Err(
+            "a record header is cut short by the end of the file".into()
+        ));
+    }
+    let mut hdr = [0u8; 8];
+    f.read_exact_at(&mut hdr, off)
+        .map_err(|e| io_err(path, e))?;
+    let body_len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as u64;
+    let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+    if body_len == 0 || body_len > MAX_RECORD_BODY as u64 {
+        return Ok(Err(format!("record length {body_len} is impossible")));
+    }
+    if off + 8 + body_len > len {
+        return Ok(Err("a record is cut short by the end of the file".into()));
+    }
+    let mut body = vec![0u8; body_len as usize];
+    f.read_exact_at(&mut body, off + 8)
+        .map_err(|e| io_err(path, e))?;
+    if crc32fast::hash(&body) != crc {
+        return Ok(Err("record checksum mismatch".into()));
+    }
+    let kind = body[0];
+    if !(KIND_EVENT..=KIND_SYNCED).contains(&kind) {
+        return Ok(Err(format!("unknown record kind {kind}")));
+    }
+    body.remove(0);
+    Ok(Ok((kind, body)))
+}
+
+/// The first offset at or after `from` where a whole, checksummed record
+/// of a known kind starts (or `len`). Reads the log in windows; a candidate
+/// needs a plausible length before its body is read and checked.
+fn resync(f: &mut File, path: &Path, from: u64, len: u64) -> Result<u64, StoreError> {
+    const WINDOW: u64 = 1 << 16;
+    let mut start = from;
+    while start + 8 <= len {
+        let n = (len - start).min(WINDOW + 8);
+        let mut buf = vec![0u8; n as usize];
+        f.read_exact_at(&mut buf, start)
+            .map_err(|e| io_err(path, e))?;
+        let last = (n - 8).min(WINDOW - 1);
+        for i in 0..=last as usize {
+            let body_len = u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]) as u64;
+            if body_len == 0 || body_len > MAX_RECORD_BODY as u64 {
+                continue;
+            }
+            let off = start + i as u64;
+            if off + 8 + body_len > len {
+                continue;
+            }
+            let kind_ok = match buf.get(i + 8) {
+                Some(k) => (KIND_EVENT..=KIND_SYNCED).contains(k),
+                None => true,
+            };
+            if !kind_ok {
+                continue;
+            }
+            if read_frame_at(f, path, off, len)?.is_ok() {
+                return Ok(off);
+            }
+        }
+        start += last + 1;
+    }
+    Ok(len)
 }
 
 /// What a scan of the log found at its end.
@@ -140,7 +247,7 @@ impl LogFile {
             )));
         }
         let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
-        if version != STORE_VERSION {
+        if version != STORE_VERSION && version != 1 {
             return Err(StoreError::UnsupportedStoreVersion {
                 found: version,
                 supported: STORE_VERSION,
@@ -149,6 +256,13 @@ impl LogFile {
         let mut net = [0u8; 32];
         net.copy_from_slice(&h[12..44]);
         let end = file.seek(SeekFrom::End(0)).map_err(|e| io_err(path, e))?;
+        if version == 1 {
+            // Version 2 only adds synced marks; readers of version 1 would
+            // take them for damage, so the header says so before any is written.
+            file.write_all_at(&header(&FixedBytes(net)), 0)
+                .and_then(|_| file.sync_data())
+                .map_err(|e| io_err(path, e))?;
+        }
         Ok((
             LogFile {
                 path: path.to_owned(),
@@ -169,6 +283,14 @@ impl LogFile {
     /// the file is cut back to where it was, so no partial record remains.
     pub fn append(&mut self, bytes: &[u8]) -> Result<u64, StoreError> {
         let start = self.end;
+        // An earlier failed write whose cut failed too may have left bytes
+        // past `end`; the file is opened for appending, so cut them first.
+        let len = self.file_len()?;
+        if len != start {
+            self.file
+                .set_len(start)
+                .map_err(|e| io_err(&self.path, e))?;
+        }
         if let Err(e) = self.file.write_all(bytes) {
             let _ = self.file.set_len(start);
             return Err(io_err(&self.path, e));
@@ -230,37 +352,115 @@ impl LogFile {
             }
             let kind = body[0];
             body.remove(0);
-            visit(Record {
-                offset: off,
-                kind,
-                payload: body,
-            })?;
+            if kind != KIND_SYNCED {
+                visit(Record {
+                    offset: off,
+                    kind,
+                    payload: body,
+                })?;
+            }
             off += 8 + body_len;
         }
     }
 
-    /// Cuts the log at `offset`, keeping what is cut in a side file so that
-    /// nothing is destroyed, then syncs.
-    pub fn truncate(&mut self, offset: u64) -> Result<(), StoreError> {
+    /// Visits every record from `from` on, synced marks included, and does
+    /// not stop at damage: a record that is short, has an impossible length
+    /// or kind, or fails its checksum is reported as [`LogItem::Damage`] and
+    /// the scan resynchronises at the next offset where a whole record with
+    /// a valid checksum starts (so every valid record after damage is
+    /// found). Damage that reaches the end of the file has `to == len`.
+    pub fn scan_all(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(LogItem) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let len = self
             .file
             .metadata()
             .map_err(|e| io_err(&self.path, e))?
             .len();
-        if offset < len {
-            let mut tail = vec![0u8; (len - offset).min(64 << 20) as usize];
-            self.file
-                .read_exact_at(&mut tail, offset)
-                .map_err(|e| io_err(&self.path, e))?;
+        let mut f = self.reader()?;
+        let mut off = from;
+        while off < len {
+            match read_frame_at(&f, &self.path, off, len)? {
+                Ok((kind, payload)) => {
+                    let next = off + 9 + payload.len() as u64;
+                    visit(LogItem::Record(Record {
+                        offset: off,
+                        kind,
+                        payload,
+                    }))?;
+                    off = next;
+                }
+                Err(reason) => {
+                    let to = resync(&mut f, &self.path, off + 1, len)?;
+                    visit(LogItem::Damage(Damage {
+                        offset: off,
+                        to,
+                        reason,
+                    }))?;
+                    off = to;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the log at `offset`, keeping every byte that is cut in a side
+    /// file (`events.torn-tail-<offset>`, synced before the cut) so that
+    /// nothing is destroyed, then syncs. Returns the number of bytes cut.
+    pub fn truncate(&mut self, offset: u64) -> Result<u64, StoreError> {
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| io_err(&self.path, e))?
+            .len();
+        let cut = len.saturating_sub(offset);
+        if cut > 0 {
             let side = self.path.with_extension(format!("torn-tail-{offset}"));
-            std::fs::write(&side, &tail).map_err(|e| io_err(&side, e))?;
+            let mut out = File::create(&side).map_err(|e| io_err(&side, e))?;
+            let mut src = self.reader()?;
+            src.seek(SeekFrom::Start(offset))
+                .map_err(|e| io_err(&self.path, e))?;
+            let copied =
+                std::io::copy(&mut (&mut src).take(cut), &mut out).map_err(|e| io_err(&side, e))?;
+            if copied != cut {
+                return Err(io_err(
+                    &side,
+                    std::io::Error::other(format!("copied {copied} of {cut} bytes")),
+                ));
+            }
+            out.sync_all().map_err(|e| io_err(&side, e))?;
+            if let Some(dir) = side.parent() {
+                sync_dir(dir)?;
+            }
             self.file
                 .set_len(offset)
                 .map_err(|e| io_err(&self.path, e))?;
             self.file.sync_all().map_err(|e| io_err(&self.path, e))?;
         }
         self.end = offset;
+        Ok(cut)
+    }
+
+    /// Cuts the log back to `offset` after a failed write or sync: the
+    /// bytes past it were never acknowledged, so nothing is kept.
+    pub fn roll_back(&mut self, offset: u64) -> Result<(), StoreError> {
+        self.file
+            .set_len(offset)
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| io_err(&self.path, e))?;
+        self.end = offset;
         Ok(())
+    }
+
+    /// The log file's length on disk.
+    pub fn file_len(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(|e| io_err(&self.path, e))?
+            .len())
     }
 }
 

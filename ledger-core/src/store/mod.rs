@@ -20,11 +20,14 @@
 //! Readers see only durable events: the index is updated after the sync.
 
 mod authoring;
+mod faults;
 mod files;
 mod index;
 mod log;
 mod read;
 mod recovery;
+#[cfg(test)]
+mod tests;
 mod verify;
 mod write;
 
@@ -47,13 +50,15 @@ use crate::model::{AuthorId, Date, EventBody};
 use crate::tlog::merkle::{self, event_leaf_hash, Frontier, NodeReader, ProveError};
 
 pub use log::{
-    frame, LogFile, ScanEnd, HEADER_LEN, KIND_EVENT, KIND_FORK_PROOF, LOG_MAGIC, STORE_VERSION,
+    frame, frame_synced, synced_mark, Damage, LogFile, LogItem, ScanEnd, HEADER_LEN, KIND_EVENT,
+    KIND_FORK_PROOF, KIND_SYNCED, LOG_MAGIC, STORE_VERSION,
 };
 use log::{io_err, read_record, sync_dir};
 
 pub use authoring::AuthoringRecord;
 pub use files::{stored_charter, write_atomic};
 use index::*;
+pub use recovery::{DamageReport, DamagedRecord, RecoveryReport, TornTail};
 pub use verify::verify_log;
 
 /// Most events held back per author while they wait for a gap to fill.
@@ -198,6 +203,10 @@ struct State {
     feeds: HashMap<AuthorId, FeedState>,
     /// Written, not yet synced and indexed, in log order.
     queue: Vec<Pending>,
+    /// The highest offset a synced mark written to the log names.
+    last_mark: u64,
+    /// The commit epoch this state's unsynced writes belong to.
+    epoch: u64,
     /// Lookup of unindexed events by place, for duplicate and fork checks.
     unindexed: HashMap<(AuthorId, u64), (EventId, SignedEvent)>,
     /// Fork proof keys written but not yet indexed.
@@ -228,8 +237,17 @@ impl State {
 }
 
 struct Commit {
+    /// Log offset up to which everything is durable and indexed.
     synced: u64,
     leader: bool,
+    /// (epoch, `synced` when it ended) of the last epochs that a rollback ended.
+    ended: Vec<(u64, u64)>,
+    /// Bumped when a failed group commit rolls the log back to `synced`:
+    /// a writer that staged under an older epoch and is not covered by
+    /// `synced` was rolled back.
+    epoch: u64,
+    /// Why the last group commit (or authoring record) failed, until one
+    /// succeeds: the store is degraded but keeps trying.
     error: Option<String>,
 }
 
@@ -248,6 +266,10 @@ pub struct Ledger {
     /// Feed states and Merkle frontiers as of the last group commit
     /// (touched only by its leader).
     durable_feeds: Mutex<Durable>,
+    /// What opening had to do.
+    recovery: Mutex<RecoveryReport>,
+    /// `Commit::synced`, readable without the commit lock (for synced marks).
+    synced: std::sync::atomic::AtomicU64,
     /// The highest acknowledged place of each own feed (see `authoring`).
     authoring: Mutex<authoring::AuthoringRecords>,
     _lock: File,
@@ -299,10 +321,14 @@ impl Ledger {
         }
 
         let index_path = dir.join("index");
+        let mut index_rebuilt = None;
         let db = match open_sled(&index_path, &opts) {
             Ok(db) => db,
-            Err(_) => {
-                // The index is derived data: rebuild it from the log.
+            Err(e) => {
+                // The index is derived data: rebuild it from the log (the
+                // log's watermark keeps that rebuild from taking damage for
+                // a torn tail).
+                index_rebuilt = Some(format!("the index did not open ({e})"));
                 let _ = std::fs::remove_dir_all(&index_path);
                 open_sled(&index_path, &opts)?
             }
@@ -314,10 +340,23 @@ impl Ledger {
             None => applied == 0,
         };
         if !consistent {
+            index_rebuilt.get_or_insert_with(|| {
+                if applied > log.end {
+                    format!(
+                        "the index covers {applied} bytes of log but the log holds {} (an older log was restored, or its tail was lost)",
+                        log.end
+                    )
+                } else {
+                    "the index belongs to another network".into()
+                }
+            });
             tree.clear()?;
             applied = 0;
         }
         if applied == 0 {
+            if log.end > HEADER_LEN {
+                index_rebuilt.get_or_insert_with(|| "the index is empty or missing".into());
+            }
             tree.insert(META_NETWORK, network.as_bytes())?;
             applied = HEADER_LEN;
         }
@@ -373,6 +412,8 @@ impl Ledger {
             log,
             feeds,
             queue: Vec::new(),
+            last_mark: 0,
+            epoch: 0,
             unindexed: HashMap::new(),
             unindexed_forks: Default::default(),
             fork_counts,
@@ -392,10 +433,17 @@ impl Ledger {
             commit: Mutex::new(Commit {
                 synced: applied,
                 leader: false,
+                epoch: 0,
+                ended: Vec::new(),
                 error: None,
             }),
             committed: Condvar::new(),
             durable_feeds: Mutex::new(Durable::default()),
+            synced: std::sync::atomic::AtomicU64::new(applied),
+            recovery: Mutex::new(RecoveryReport {
+                index_rebuilt,
+                ..Default::default()
+            }),
             authoring: Mutex::new(authoring::AuthoringRecords::load(dir)?),
             _lock: lock_file,
         };
@@ -415,10 +463,23 @@ impl Ledger {
         &self.dir
     }
 
+    /// What opening the store had to do (index rebuilt, records replayed,
+    /// a torn tail cut): for the node to log at WARN.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        lock(&self.recovery).clone()
+    }
+
     /// Makes sled write its own files out (not needed for durability of
     /// events, which the log provides; shortens replay after a crash).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        // A clean close leaves the watermark at the end of the log.
+        let _ = self.seal();
     }
 }

@@ -1,6 +1,89 @@
-//! Opening a store: replaying the log past the index's watermark.
+//! Opening a store: replaying the log past the index's watermark, telling
+//! a torn tail (cut, kept aside) from damage (the store refuses to open).
 
 use super::*;
+
+/// What opening the store had to do, for the operator's log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Why the index was rebuilt from the whole log, if it was.
+    pub index_rebuilt: Option<String>,
+    /// Records replayed from the log into the index.
+    pub replayed_records: u64,
+    /// The durable watermark found: every byte before it was synced.
+    pub watermark: u64,
+    /// A torn tail that was cut.
+    pub torn_tail: Option<TornTail>,
+}
+
+/// The remains of an unacknowledged write, cut from the end of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    pub offset: u64,
+    pub bytes: u64,
+    /// The side file holding every cut byte.
+    pub kept_in: String,
+    pub reason: String,
+}
+
+/// One damaged stretch of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedRecord {
+    pub offset: u64,
+    /// Where the next valid record starts (or the end of the file).
+    pub to: u64,
+    pub author: Option<AuthorId>,
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for DamagedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bytes {}..{}", self.offset, self.to)?;
+        match (&self.author, self.seq) {
+            (Some(a), Some(s)) => write!(f, " ({a} seq {s})")?,
+            _ => write!(f, " (author and seq unreadable)")?,
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Why a store does not open: its log is damaged where acknowledged
+/// records lie, so cutting it would lose them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamageReport {
+    pub log: String,
+    /// The first damaged stretches (at most 64).
+    pub damaged: Vec<DamagedRecord>,
+    /// How many damaged stretches there are in all.
+    pub stretches: u64,
+    /// Valid records found after the first damage.
+    pub valid_after: u64,
+    pub watermark: u64,
+}
+
+impl std::fmt::Display for DamageReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} damaged stretch(es) where acknowledged records lie (durable up to byte {}; {} valid record(s) follow the first damage), so nothing was cut: ",
+            self.log, self.stretches, self.watermark, self.valid_after
+        )?;
+        for (i, d) in self.damaged.iter().take(5).enumerate() {
+            if i > 0 {
+                write!(f, "; ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        if self.stretches > 5 {
+            write!(f, "; and {} more", self.stretches - 5)?;
+        }
+        write!(
+            f,
+            ". Stop nothing else: run `kpl-node repair --data-dir DIR --from-node URL` (keeps every valid record, moves the damaged bytes to store/quarantine/, and fetches the damaged events again from a member's node), or `kpl-node check --data-dir DIR` to list every damaged record first"
+        )
+    }
+}
 
 impl Ledger {
     /// Replays the log from `applied` into the index, cutting a torn tail.
@@ -23,7 +106,13 @@ impl Ledger {
         }
         let mut touched: Vec<AuthorId> = Vec::new();
         let mut records = 0u64;
-        let end = {
+        // The durable watermark: the index's offset (it is written only
+        // after the log was synced that far) and every synced mark.
+        let mut watermark = applied;
+        let mut damage: Vec<Damage> = Vec::new();
+        let mut valid_after_damage = 0u64;
+        let mut indexed_end = applied;
+        {
             let State {
                 log,
                 feeds,
@@ -32,35 +121,72 @@ impl Ledger {
                 timeline_dirty,
                 ..
             } = &mut *st;
-            log.scan(applied, |rec| {
-                records += 1;
-                let corrupt = |reason: String| StoreError::CorruptLog {
+            log.scan_all(applied, |item| {
+                let rec = match item {
+                    LogItem::Damage(d) => {
+                        damage.push(d);
+                        return Ok(());
+                    }
+                    LogItem::Record(rec) => rec,
+                };
+                let rec_end = rec.offset + 9 + rec.payload.len() as u64;
+                if rec.kind == KIND_SYNCED {
+                    match synced_mark(&rec.payload) {
+                        Some(m) if m <= rec.offset => watermark = watermark.max(m),
+                        _ => damage.push(Damage {
+                            offset: rec.offset,
+                            to: rec_end,
+                            reason: "a synced mark names an offset past itself".into(),
+                        }),
+                    }
+                    if damage.is_empty() {
+                        indexed_end = rec_end;
+                    }
+                    return Ok(());
+                }
+                if !damage.is_empty() {
+                    // Past damage nothing is indexed; the scan only learns
+                    // whether valid records (and marks) follow it.
+                    valid_after_damage += 1;
+                    return Ok(());
+                }
+                let bad = |reason: String| Damage {
                     offset: rec.offset,
+                    to: rec_end,
                     reason,
                 };
                 match rec.kind {
                     KIND_EVENT => {
-                        let ev = SignedEvent::decode(&rec.payload)
-                            .map_err(|e| corrupt(format!("event record does not decode: {e}")))?;
+                        let ev = match SignedEvent::decode(&rec.payload) {
+                            Ok(ev) => ev,
+                            Err(e) => {
+                                damage.push(bad(format!("event record does not decode: {e}")));
+                                return Ok(());
+                            }
+                        };
                         let id = ev.id();
                         if !feeds.contains_key(ev.author()) {
                             if *timeline_dirty {
                                 *timeline = Arc::new(Timeline::build(&self.charter, gov));
                                 *timeline_dirty = false;
                             }
-                            let entry = timeline.genesis_entry(ev.author()).ok_or_else(|| {
-                                corrupt(format!("event of unknown author {}", ev.author()))
-                            })?;
+                            let Some(entry) = timeline.genesis_entry(ev.author()) else {
+                                damage
+                                    .push(bad(format!("event of unknown author {}", ev.author())));
+                                return Ok(());
+                            };
                             feeds.insert(
                                 ev.author().clone(),
                                 FeedState::genesis(ev.author().clone(), entry),
                             );
                         }
-                        let feed = feeds.get_mut(ev.author()).ok_or_else(|| {
-                            corrupt(format!("event of unknown author {}", ev.author()))
-                        })?;
-                        feed.check_next_unsigned(&self.network, &ev)
-                            .map_err(|e| corrupt(format!("logged event does not chain: {e}")))?;
+                        let Some(feed) = feeds.get_mut(ev.author()) else {
+                            return Ok(());
+                        };
+                        if let Err(e) = feed.check_next_unsigned(&self.network, &ev) {
+                            damage.push(bad(format!("logged event does not chain: {e}")));
+                            return Ok(());
+                        }
                         feed.advance(&ev, id);
                         if gov.insert(id, &ev) {
                             *timeline_dirty = true;
@@ -76,28 +202,69 @@ impl Ledger {
                         touched.push(ev.author().clone());
                     }
                     KIND_FORK_PROOF => {
-                        let proof = ForkProof::decode(&rec.payload).map_err(|e| {
-                            corrupt(format!("fork proof record does not decode: {e}"))
-                        })?;
+                        let proof = match ForkProof::decode(&rec.payload) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                damage.push(bad(format!("fork proof record does not decode: {e}")));
+                                return Ok(());
+                            }
+                        };
                         index_fork(&mut batch, rec.offset, rec.payload.len() as u32 + 1, &proof);
                     }
-                    k => {
-                        return Err(corrupt(format!("unknown record kind {k}")));
-                    }
+                    k => damage.push(bad(format!("unknown record kind {k}"))),
                 }
+                records += 1;
+                indexed_end = rec_end;
                 Ok(())
-            })?
-        };
-        let end = match end {
-            ScanEnd::Clean(end) => end,
-            ScanEnd::TornTail { offset, reason } => {
-                // Past the index's watermark only writes that may never have
-                // been synced can be damaged; the cut bytes are kept aside.
-                st.log.truncate(offset)?;
-                let _ = reason;
-                offset
+            })?;
+        }
+        let end = if let Some(first) = damage.first() {
+            // A torn tail is only the remains of a write that was never
+            // synced: one damaged stretch that reaches the end of the file,
+            // with no valid record after it, past every byte known durable.
+            let file_len = st.log.file_len()?;
+            let torn = damage.len() == 1
+                && first.to == file_len
+                && valid_after_damage == 0
+                && first.offset >= watermark;
+            if !torn {
+                let places = damage
+                    .iter()
+                    .take(64)
+                    .map(|d| self.describe_damage(d))
+                    .collect::<Vec<_>>();
+                return Err(StoreError::Damaged(Box::new(DamageReport {
+                    log: self.log_path.display().to_string(),
+                    damaged: places,
+                    stretches: damage.len() as u64,
+                    valid_after: valid_after_damage,
+                    watermark,
+                })));
             }
+            let cut = st.log.truncate(first.offset)?;
+            self.recovery
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .torn_tail = Some(TornTail {
+                offset: first.offset,
+                bytes: cut,
+                kept_in: st
+                    .log
+                    .path
+                    .with_extension(format!("torn-tail-{}", first.offset))
+                    .display()
+                    .to_string(),
+                reason: first.reason.clone(),
+            });
+            first.offset
+        } else {
+            indexed_end
         };
+        {
+            let mut r = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
+            r.replayed_records = records;
+            r.watermark = watermark;
+        }
         st.log.end = end;
         st.fresh_timeline(&self.charter);
         touched.sort();
@@ -105,7 +272,7 @@ impl Ledger {
         for a in &touched {
             batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(&st.feeds[a]));
         }
-        if records > 0 {
+        if end != applied {
             batch.insert(META_APPLIED, &end.to_be_bytes());
         }
         self.tree.apply_batch(batch)?;
@@ -114,9 +281,24 @@ impl Ledger {
             d.feeds = st.feeds.clone();
             d.trees = trees;
         }
+        st.last_mark = watermark;
         drop(st);
         lock(&self.commit).synced = end;
+        self.synced.store(end, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// Names a damaged stretch: where, and the author and seq of the
+    /// event whose record starts there when they can still be read.
+    pub(super) fn describe_damage(&self, d: &Damage) -> DamagedRecord {
+        let (author, seq) = read_place(&self.reader, d.offset, d.to);
+        DamagedRecord {
+            offset: d.offset,
+            to: d.to,
+            author,
+            seq,
+            reason: d.reason.clone(),
+        }
     }
 
     /// Recomputes a feed's Merkle nodes from its indexed event ids (for an
@@ -147,5 +329,57 @@ impl Ledger {
             )));
         }
         Ok(trees.remove(author).unwrap_or_default())
+    }
+}
+
+/// The author and seq of the event whose (damaged) record starts at
+/// `offset`, read from their fixed places in the encoding when the record
+/// no longer decodes: after the record header (8 bytes), the kind (1), the
+/// format version (1) and the network id (32) come the participant code
+/// (2), the authority name's length (1) and the name, padded to 8 bytes of
+/// length prefix as the canonical encoding writes it, then seq u64 LE.
+pub(super) fn read_place(f: &File, offset: u64, to: u64) -> (Option<AuthorId>, Option<u64>) {
+    use std::os::unix::fs::FileExt;
+    let n = (to.saturating_sub(offset)).min(8 + 1 + 1 + 32 + 2 + 8 + 255 + 8) as usize;
+    let mut b = vec![0u8; n];
+    if f.read_exact_at(&mut b, offset).is_err() {
+        return (None, None);
+    }
+    if b.len() < 9 + 1 + 32 + 2 + 8 || b[8] != KIND_EVENT {
+        return (None, None);
+    }
+    let p = &b[9..];
+    if let Ok(ev) = SignedEvent::decode(p) {
+        return (Some(ev.author().clone()), Some(ev.seq()));
+    }
+    place_at_fixed_offsets(p)
+}
+
+/// See [`read_place`]: the layout is version (1) network (32) code (2)
+/// name length (u64 LE, 8) name seq (u64 LE).
+pub(super) fn place_at_fixed_offsets(p: &[u8]) -> (Option<AuthorId>, Option<u64>) {
+    let Some(code) = p.get(33..35) else {
+        return (None, None);
+    };
+    let Some(len) = p.get(35..43) else {
+        return (None, None);
+    };
+    let n = u64::from_le_bytes(len.try_into().unwrap_or([0xff; 8]));
+    if n == 0 || n > 64 {
+        return (None, None);
+    }
+    let name_end = 43 + n as usize;
+    let (Some(name), Some(seq)) = (p.get(43..name_end), p.get(name_end..name_end + 8)) else {
+        return (None, None);
+    };
+    let (Ok(code), Ok(name)) = (std::str::from_utf8(code), std::str::from_utf8(name)) else {
+        return (None, None);
+    };
+    match AuthorId::new(code, name) {
+        Ok(a) => (
+            Some(a),
+            Some(u64::from_le_bytes(seq.try_into().unwrap_or([0; 8]))),
+        ),
+        Err(_) => (None, None),
     }
 }

@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// A write's place in the commit order: its end offset and epoch.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ticket {
+    pub(super) target: u64,
+    pub(super) epoch: u64,
+}
+
 /// Records prepared under the writer's lock, written with one `write`.
 pub(super) struct Staging {
     /// Framed records.
@@ -12,6 +19,10 @@ pub(super) struct Staging {
     before: HashMap<AuthorId, FeedState>,
     /// Log offset where `buf` will start.
     base: u64,
+    /// The synced mark `buf` opens with, if any.
+    mark: Option<u64>,
+    /// Written even if it holds nothing but its mark ([`Ledger::seal`]).
+    seal: bool,
 }
 
 impl Staging {
@@ -21,6 +32,8 @@ impl Staging {
             staged: Vec::new(),
             before: HashMap::new(),
             base,
+            mark: None,
+            seal: false,
         }
     }
 
@@ -50,7 +63,6 @@ impl Ledger {
     /// with one log write and made durable with one group commit. Returns
     /// one outcome per event, in order, after everything accepted is durable.
     pub fn append_batch(&self, events: Vec<SignedEvent>) -> Result<Vec<AppendOutcome>, StoreError> {
-        self.check_poisoned()?;
         let mut outcomes = Vec::with_capacity(events.len());
         // Check signatures on every core before taking the writer's lock.
         let pre = self.preverify(&events);
@@ -58,7 +70,7 @@ impl Ledger {
         {
             let mut st = lock(&self.state);
             st.fresh_timeline(&self.charter);
-            let mut stage = Staging::new(st.log.end);
+            let mut stage = self.new_stage(&mut st);
             for (ev, pre) in events.into_iter().zip(pre) {
                 match self.offer(&mut st, ev, pre, &mut stage, true) {
                     Ok(o) => outcomes.push(o),
@@ -86,7 +98,6 @@ impl Ledger {
         bodies: Vec<EventBody>,
         timestamp_ms: u64,
     ) -> Result<Vec<(EventId, u64)>, StoreError> {
-        self.check_poisoned()?;
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
@@ -101,6 +112,14 @@ impl Ledger {
                 .get(author)
                 .ok_or_else(|| EventError::UnknownAuthor(author.clone()))?
                 .clone();
+            {
+                let mut auth = lock(&self.authoring);
+                auth.settle(author).map_err(|e| {
+                    StoreError::NotStored(format!(
+                        "the record of this feed's last acknowledged place could not be written ({e})"
+                    ))
+                })?;
+            }
             if let Some(rec) = lock(&self.authoring).get(author) {
                 if feed.head_seq < rec.seq {
                     return Err(StoreError::OwnFeedBehind {
@@ -141,7 +160,7 @@ impl Ledger {
                 contents.push(unsigned.content);
             }
             let signed = sign_parallel(key, contents);
-            let mut stage = Staging::new(st.log.end);
+            let mut stage = self.new_stage(&mut st);
             stage.before.insert(author.clone(), feed);
             for ev in signed {
                 let id = ev.id();
@@ -153,10 +172,43 @@ impl Ledger {
         }
         self.wait_durable(target)?;
         // Before the caller is answered: this place of the own feed is taken.
+        // If the record cannot be written, the events are stored all the
+        // same (so the answer says so); the store is degraded and authors
+        // nothing more in this feed until the record is written.
         if let Some(&(id, seq)) = result.last() {
-            lock(&self.authoring).record(author, seq, id)?;
+            if let Err(e) = lock(&self.authoring).record(author, seq, id) {
+                lock(&self.commit).error = Some(format!(
+                    "the authoring record could not be written ({e}); own writes are refused until it is"
+                ));
+            }
         }
         Ok(result)
+    }
+
+    /// Makes the durable watermark cover everything acknowledged so far:
+    /// writes a synced mark for the log's durable length and syncs it. Marks
+    /// otherwise ride on the next write, so call this when the store goes
+    /// idle and before closing (dropping the store does it), so that a
+    /// damaged last record is never mistaken for a torn write.
+    pub fn seal(&self) -> Result<(), StoreError> {
+        let ticket = {
+            let mut st = lock(&self.state);
+            if !st.queue.is_empty() {
+                None
+            } else {
+                let mut stage = self.new_stage(&mut st);
+                if stage.mark.is_none() {
+                    None
+                } else {
+                    stage.seal = true;
+                    Some(self.write_staged(&mut st, stage)?)
+                }
+            }
+        };
+        match ticket {
+            Some(t) if t.target > 0 => self.wait_durable(t),
+            _ => Ok(()),
+        }
     }
 
     /// The authoring record of every own feed: the highest place this store
@@ -239,13 +291,6 @@ impl Ledger {
             .or_insert_with(|| genesis.clone());
         st.feeds.insert(author.clone(), genesis);
         true
-    }
-
-    pub(super) fn check_poisoned(&self) -> Result<(), StoreError> {
-        match &lock(&self.commit).error {
-            Some(e) => Err(StoreError::Poisoned(e.clone())),
-            None => Ok(()),
-        }
     }
 
     /// Validates one event against the in-memory state and stages its record.
@@ -485,22 +530,49 @@ impl Ledger {
     }
 
     /// Writes staged records to the log; on failure restores the feed states.
-    pub(super) fn write_staged(&self, st: &mut State, stage: Staging) -> Result<u64, StoreError> {
+    pub(super) fn write_staged(
+        &self,
+        st: &mut State,
+        stage: Staging,
+    ) -> Result<Ticket, StoreError> {
         let Staging {
             buf,
             staged,
             before,
+            mark,
+            seal,
             ..
         } = stage;
-        if buf.is_empty() {
-            return Ok(0);
+        if staged.is_empty() && !(seal && mark.is_some()) {
+            return Ok(Ticket {
+                target: 0,
+                epoch: st.epoch,
+            });
         }
         if let Err(e) = st.log.append(&buf) {
             self.rollback(st, &staged, before);
             return Err(e);
         }
+        if let Some(m) = mark {
+            st.last_mark = m;
+        }
         st.queue.extend(staged.into_iter().map(|(_, p)| p));
-        Ok(st.log.end)
+        Ok(Ticket {
+            target: st.log.end,
+            epoch: st.epoch,
+        })
+    }
+
+    /// A staging buffer for the next write, opened with a synced mark when
+    /// more of the log has become durable since the last mark.
+    pub(super) fn new_stage(&self, st: &mut State) -> Staging {
+        let synced = self.synced.load(std::sync::atomic::Ordering::Acquire);
+        let mut stage = Staging::new(st.log.end);
+        if synced > st.last_mark && synced <= st.log.end {
+            frame_synced(synced, &mut stage.buf);
+            stage.mark = Some(synced);
+        }
+        stage
     }
 
     /// Undoes what staging did to the in-memory state (feed heads, unindexed
@@ -538,26 +610,50 @@ impl Ledger {
         }
     }
 
-    /// Blocks until everything up to log offset `target` is durable and
-    /// indexed, leading a group commit if no one else is.
-    pub(super) fn wait_durable(&self, target: u64) -> Result<(), StoreError> {
+    /// Blocks until everything up to log offset `ticket.target` is durable
+    /// and indexed, leading a group commit if no one else is. Fails, with
+    /// nothing of the write left in the log, the index or memory, when the
+    /// group commit that covered it failed and was rolled back.
+    pub(super) fn wait_durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         let mut c = lock(&self.commit);
         loop {
-            if let Some(e) = &c.error {
-                return Err(StoreError::Poisoned(e.clone()));
+            if c.epoch != ticket.epoch {
+                // A rollback ended the write's epoch: it is durable only if
+                // it was synced before that rollback.
+                let end = c
+                    .ended
+                    .iter()
+                    .find(|(e, _)| *e == ticket.epoch)
+                    .map(|(_, synced)| *synced);
+                return match end {
+                    Some(synced) if synced >= ticket.target => Ok(()),
+                    _ => Err(StoreError::NotStored(
+                        c.error
+                            .clone()
+                            .unwrap_or_else(|| "a group commit failed".into()),
+                    )),
+                };
             }
-            if c.synced >= target {
+            if c.synced >= ticket.target {
                 return Ok(());
             }
             if !c.leader {
                 c.leader = true;
                 drop(c);
                 let res = self.commit_once();
-                c = lock(&self.commit);
-                c.leader = false;
                 match res {
-                    Ok(end) => c.synced = c.synced.max(end),
-                    Err(e) => c.error = Some(e.to_string()),
+                    Ok(end) => {
+                        c = lock(&self.commit);
+                        c.leader = false;
+                        c.synced = c.synced.max(end);
+                        c.error = None;
+                        self.synced
+                            .store(c.synced, std::sync::atomic::Ordering::Release);
+                    }
+                    Err((e, queue)) => {
+                        self.roll_back_commit(queue, &e);
+                        c = lock(&self.commit);
+                    }
                 }
                 self.committed.notify_all();
             } else {
@@ -566,15 +662,78 @@ impl Ledger {
         }
     }
 
+    /// After a failed group commit: cuts the log back to the last durable
+    /// offset and puts the in-memory state back to what the index holds, so
+    /// that nothing of the failed writes is visible or durable; ends the
+    /// epoch so their writers learn they failed. The store stays open and
+    /// the next write tries again.
+    fn roll_back_commit(&self, failed: Vec<Pending>, e: &StoreError) {
+        let mut st = lock(&self.state);
+        let synced = lock(&self.commit).synced;
+        let pending: Vec<Pending> = failed
+            .into_iter()
+            .chain(std::mem::take(&mut st.queue))
+            .collect();
+        let mut gov_changed = false;
+        for p in &pending {
+            match p {
+                Pending::Event { event, id, .. } => {
+                    st.unindexed
+                        .remove(&(event.author().clone(), event.content.seq));
+                    if event.content.body.is_governance() {
+                        st.gov.remove(id);
+                        gov_changed = true;
+                    }
+                }
+                Pending::Fork { proof, .. } => {
+                    st.unindexed_forks.remove(&fork_key(proof));
+                    if let Some(c) = st.fork_counts.get_mut(proof.author()) {
+                        *c = c.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        if gov_changed {
+            st.timeline_dirty = true;
+        }
+        {
+            let d = lock(&self.durable_feeds);
+            for (a, f) in d.feeds.iter() {
+                st.feeds.insert(a.clone(), f.clone());
+            }
+        }
+        let mut reason = e.to_string();
+        if let Err(cut) = st.log.roll_back(synced) {
+            // `end` still moves back: the next append cuts the file first.
+            st.log.end = synced;
+            reason = format!("{reason}; cutting the log back also failed ({cut}), so the failed write may reappear after a restart (retrying it is safe)");
+        }
+        st.last_mark = st.last_mark.min(synced);
+        st.epoch += 1;
+        let mut c = lock(&self.commit);
+        let ended = c.epoch;
+        c.ended.push((ended, synced));
+        if c.ended.len() > 64 {
+            c.ended.remove(0);
+        }
+        c.epoch = st.epoch;
+        c.leader = false;
+        c.error = Some(reason);
+    }
+
     /// One group commit: fdatasync the log, then index what it covered.
-    pub(super) fn commit_once(&self) -> Result<u64, StoreError> {
+    /// On failure, hands back what it took from the queue.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn commit_once(&self) -> Result<u64, (StoreError, Vec<Pending>)> {
         let (end, queue) = {
             let mut st = lock(&self.state);
             (st.log.end, std::mem::take(&mut st.queue))
         };
-        self.reader
-            .sync_data()
-            .map_err(|e| io_err(&self.log_path, e))?;
+        if let Err(e) = crate::store::faults::check(crate::store::faults::Site::LogSync)
+            .and_then(|_| self.reader.sync_data())
+        {
+            return Err((io_err(&self.log_path, e), queue));
+        }
         let mut batch = sled::Batch::default();
         let mut heads: BTreeMap<AuthorId, ()> = BTreeMap::new();
         for p in &queue {
@@ -593,26 +752,43 @@ impl Ledger {
                 }
             }
         }
+        // Heads and frontiers exactly as of `end` (the live state may be
+        // further on), computed on copies: kept only if the batch lands.
+        let mut feeds: HashMap<AuthorId, FeedState> = HashMap::new();
+        let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
         {
-            // Heads exactly as of `end` (the live state may be further on).
-            let mut guard = lock(&self.durable_feeds);
-            let durable = &mut *guard;
+            let d = lock(&self.durable_feeds);
             for p in &queue {
                 if let Pending::Event { event, id, .. } = p {
-                    if let Some(f) = durable.feeds.get_mut(event.author()) {
+                    let a = event.author();
+                    if !feeds.contains_key(a) {
+                        if let Some(f) = d.feeds.get(a) {
+                            feeds.insert(a.clone(), f.clone());
+                        }
+                        trees.insert(a.clone(), d.trees.get(a).cloned().unwrap_or_default());
+                    }
+                    if let Some(f) = feeds.get_mut(a) {
                         f.advance(event, *id);
                     }
-                    index_tree(&mut batch, &mut durable.trees, event.author(), id);
-                }
-            }
-            for a in heads.keys() {
-                if let Some(f) = durable.feeds.get(a) {
-                    batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
+                    index_tree(&mut batch, &mut trees, a, id);
                 }
             }
         }
+        for (a, f) in &feeds {
+            batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
+        }
         batch.insert(META_APPLIED, &end.to_be_bytes());
-        self.tree.apply_batch(batch)?;
+        let applied = crate::store::faults::check(crate::store::faults::Site::Index)
+            .map_err(|e| io_err(&self.dir.join("index"), e))
+            .and_then(|_| self.tree.apply_batch(batch).map_err(StoreError::from));
+        if let Err(e) = applied {
+            return Err((e, queue));
+        }
+        {
+            let mut d = lock(&self.durable_feeds);
+            d.feeds.extend(feeds);
+            d.trees.extend(trees);
+        }
         let mut st = lock(&self.state);
         for p in &queue {
             match p {
@@ -639,10 +815,9 @@ impl Ledger {
                     e.to_string(),
                 )))
             })?;
-        self.check_poisoned()?;
         let (new, target) = {
             let mut st = lock(&self.state);
-            let mut stage = Staging::new(st.log.end);
+            let mut stage = self.new_stage(&mut st);
             let new = self.stage_fork(&mut st, &proof, &mut stage);
             (new, self.write_staged(&mut st, stage)?)
         };
