@@ -151,6 +151,42 @@ fn read_frame_at(
     Ok(Ok((kind, body)))
 }
 
+/// [`read_frame_at`] for a reader positioned at `off`; on a damaged frame
+/// the reader's position is unspecified (the caller seeks).
+fn read_frame_seq(
+    r: &mut BufReader<File>,
+    path: &Path,
+    off: u64,
+    len: u64,
+) -> Result<Result<(u8, Vec<u8>), String>, StoreError> {
+    if len - off < 8 {
+        return Ok(Err(
+            "a record header is cut short by the end of the file".into()
+        ));
+    }
+    let mut hdr = [0u8; 8];
+    r.read_exact(&mut hdr).map_err(|e| io_err(path, e))?;
+    let body_len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as u64;
+    let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+    if body_len == 0 || body_len > MAX_RECORD_BODY as u64 {
+        return Ok(Err(format!("record length {body_len} is impossible")));
+    }
+    if off + 8 + body_len > len {
+        return Ok(Err("a record is cut short by the end of the file".into()));
+    }
+    let mut body = vec![0u8; body_len as usize];
+    r.read_exact(&mut body).map_err(|e| io_err(path, e))?;
+    if crc32fast::hash(&body) != crc {
+        return Ok(Err("record checksum mismatch".into()));
+    }
+    let kind = body[0];
+    if !(KIND_EVENT..=KIND_SYNCED).contains(&kind) {
+        return Ok(Err(format!("unknown record kind {kind}")));
+    }
+    body.remove(0);
+    Ok(Ok((kind, body)))
+}
+
 /// The first offset at or after `from` where a whole, checksummed record
 /// of a known kind starts (or `len`). Reads the log in windows; a candidate
 /// needs a plausible length before its body is read and checked.
@@ -273,6 +309,31 @@ impl LogFile {
         ))
     }
 
+    /// Opens an existing log for reading only (a check of a stopped store):
+    /// the header is checked, nothing is written, not even an upgrade.
+    pub fn open_read_only(path: &Path) -> Result<LogFile, StoreError> {
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let mut h = [0u8; HEADER_LEN as usize];
+        file.read_exact_at(&mut h, 0).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "{}: the log header is missing or short ({e})",
+                path.display()
+            ))
+        })?;
+        if &h[..8] != LOG_MAGIC || crc32fast::hash(&h[..44]).to_le_bytes() != h[44..48] {
+            return Err(StoreError::Corrupt(format!(
+                "{}: the log header is damaged or this is not a KP Ledger event log",
+                path.display()
+            )));
+        }
+        let end = file.metadata().map_err(|e| io_err(path, e))?.len();
+        Ok(LogFile {
+            path: path.to_owned(),
+            file,
+            end,
+        })
+    }
+
     /// A second handle on the same file, for reads and syncs that must not
     /// wait for the writer.
     pub fn reader(&self) -> Result<File, StoreError> {
@@ -380,9 +441,12 @@ impl LogFile {
             .map_err(|e| io_err(&self.path, e))?
             .len();
         let mut f = self.reader()?;
+        let mut seq = BufReader::with_capacity(1 << 20, self.reader()?);
+        seq.seek(SeekFrom::Start(from))
+            .map_err(|e| io_err(&self.path, e))?;
         let mut off = from;
         while off < len {
-            match read_frame_at(&f, &self.path, off, len)? {
+            match read_frame_seq(&mut seq, &self.path, off, len)? {
                 Ok((kind, payload)) => {
                     let next = off + 9 + payload.len() as u64;
                     visit(LogItem::Record(Record {
@@ -400,6 +464,8 @@ impl LogFile {
                         reason,
                     }))?;
                     off = to;
+                    seq.seek(SeekFrom::Start(off))
+                        .map_err(|e| io_err(&self.path, e))?;
                 }
             }
         }

@@ -26,9 +26,11 @@ mod index;
 mod log;
 mod read;
 mod recovery;
+mod repair;
 #[cfg(test)]
 mod tests;
 mod verify;
+mod watermark;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -59,6 +61,7 @@ pub use authoring::AuthoringRecord;
 pub use files::{stored_charter, write_atomic};
 use index::*;
 pub use recovery::{DamageReport, DamagedRecord, RecoveryReport, TornTail};
+pub use repair::{check_log, repair, Fetch, RepairReport};
 pub use verify::verify_log;
 
 /// Most events held back per author while they wait for a gap to fill.
@@ -268,6 +271,11 @@ pub struct Ledger {
     durable_feeds: Mutex<Durable>,
     /// What opening had to do.
     recovery: Mutex<RecoveryReport>,
+    /// The watermark last written to `events.synced`.
+    watermark_written: Mutex<u64>,
+    /// Set once recovery succeeded: a store that failed to open writes
+    /// nothing, not even a synced mark, when it is dropped.
+    opened: std::sync::atomic::AtomicBool,
     /// `Commit::synced`, readable without the commit lock (for synced marks).
     synced: std::sync::atomic::AtomicU64,
     /// The highest acknowledged place of each own feed (see `authoring`).
@@ -440,6 +448,8 @@ impl Ledger {
             committed: Condvar::new(),
             durable_feeds: Mutex::new(Durable::default()),
             synced: std::sync::atomic::AtomicU64::new(applied),
+            opened: std::sync::atomic::AtomicBool::new(false),
+            watermark_written: Mutex::new(watermark::read(dir).unwrap_or(0)),
             recovery: Mutex::new(RecoveryReport {
                 index_rebuilt,
                 ..Default::default()
@@ -448,6 +458,9 @@ impl Ledger {
             _lock: lock_file,
         };
         ledger.recover(applied)?;
+        ledger
+            .opened
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(ledger)
     }
 
@@ -480,6 +493,8 @@ impl Ledger {
 impl Drop for Ledger {
     fn drop(&mut self) {
         // A clean close leaves the watermark at the end of the log.
-        let _ = self.seal();
+        if self.opened.load(std::sync::atomic::Ordering::Acquire) {
+            let _ = self.seal();
+        }
     }
 }

@@ -109,6 +109,27 @@ impl Ledger {
         // The durable watermark: the index's offset (it is written only
         // after the log was synced that far) and every synced mark.
         let mut watermark = applied;
+        let beside = watermark::read(&self.dir).unwrap_or(0);
+        let file_len = st.log.file_len()?;
+        if beside > file_len {
+            return Err(StoreError::Damaged(Box::new(DamageReport {
+                log: self.log_path.display().to_string(),
+                damaged: vec![DamagedRecord {
+                    offset: file_len,
+                    to: beside,
+                    author: None,
+                    seq: None,
+                    reason: format!(
+                        "the log holds {file_len} bytes but {} says {beside} were synced: acknowledged records are missing from its end (an older copy of the log restored, or a lost tail)",
+                        watermark::FILE
+                    ),
+                }],
+                stretches: 1,
+                valid_after: 0,
+                watermark: beside,
+            })));
+        }
+        watermark = watermark.max(beside);
         let mut damage: Vec<Damage> = Vec::new();
         let mut valid_after_damage = 0u64;
         let mut indexed_end = applied;
@@ -121,7 +142,10 @@ impl Ledger {
                 timeline_dirty,
                 ..
             } = &mut *st;
-            log.scan_all(applied, |item| {
+            // From the header: the part the index covers is only checked
+            // (checksums, synced marks), so that damage anywhere is found
+            // before the store opens, not by a reader later.
+            log.scan_all(HEADER_LEN, |item| {
                 let rec = match item {
                     LogItem::Damage(d) => {
                         damage.push(d);
@@ -130,6 +154,16 @@ impl Ledger {
                     LogItem::Record(rec) => rec,
                 };
                 let rec_end = rec.offset + 9 + rec.payload.len() as u64;
+                if rec.offset < applied {
+                    if rec.kind == KIND_SYNCED {
+                        if let Some(m) = synced_mark(&rec.payload).filter(|m| *m <= rec.offset) {
+                            watermark = watermark.max(m);
+                        }
+                    } else if !damage.is_empty() {
+                        valid_after_damage += 1;
+                    }
+                    return Ok(());
+                }
                 if rec.kind == KIND_SYNCED {
                     match synced_mark(&rec.payload) {
                         Some(m) if m <= rec.offset => watermark = watermark.max(m),
@@ -222,7 +256,6 @@ impl Ledger {
             // A torn tail is only the remains of a write that was never
             // synced: one damaged stretch that reaches the end of the file,
             // with no valid record after it, past every byte known durable.
-            let file_len = st.log.file_len()?;
             let torn = damage.len() == 1
                 && first.to == file_len
                 && valid_after_damage == 0

@@ -156,7 +156,7 @@ fn an_own_feed_below_its_authoring_record_is_never_signed_again() {
             .unwrap();
     }
     // An older copy of the log (and index), with the newer authoring record.
-    for f in ["events.log", "charter.bin"] {
+    for f in ["events.log", "charter.bin", "events.synced"] {
         std::fs::copy(dir.path().join(f), backup.path().join(f)).unwrap();
     }
     {
@@ -164,7 +164,7 @@ fn an_own_feed_below_its_authoring_record_is_never_signed_again() {
         l.append_own(&key, &w.author, vec![body(2), body(3)], 1_767_225_600_001)
             .unwrap();
     }
-    for f in ["events.log", "charter.bin"] {
+    for f in ["events.log", "charter.bin", "events.synced"] {
         std::fs::copy(backup.path().join(f), dir.path().join(f)).unwrap();
     }
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();

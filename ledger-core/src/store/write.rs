@@ -205,10 +205,18 @@ impl Ledger {
                 }
             }
         };
-        match ticket {
-            Some(t) if t.target > 0 => self.wait_durable(t),
-            _ => Ok(()),
+        if let Some(t) = ticket {
+            if t.target > 0 {
+                self.wait_durable(t)?;
+            }
         }
+        let synced = lock(&self.commit).synced;
+        let mut last = lock(&self.watermark_written);
+        if synced > *last {
+            watermark::write(&self.dir, synced)?;
+            *last = synced;
+        }
+        Ok(())
     }
 
     /// The authoring record of every own feed: the highest place this store
