@@ -24,6 +24,11 @@ pub enum NodeCommand {
     Init(InitArgs),
     /// Run the node until SIGTERM or Ctrl-C.
     Run(RunArgs),
+    /// List every damaged record of a stopped node's store (changes nothing).
+    Check(crate::maintenance::CheckArgs),
+    /// Repair a stopped node's damaged store: keep every valid record,
+    /// quarantine the damaged bytes, fetch those events again from a member.
+    Repair(crate::maintenance::RepairArgs),
 }
 
 /// Settings that `init` writes and `run` may override.
@@ -135,6 +140,8 @@ pub fn main(cmd: NodeCommand, json: bool) -> i32 {
                 }
             }
         }
+        NodeCommand::Check(a) => crate::maintenance::check(&a, json),
+        NodeCommand::Repair(a) => crate::maintenance::repair(&a, json),
         NodeCommand::Run(a) => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -210,6 +217,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?
     };
     let ledger = Arc::new(ledger);
+    log_recovery(&ledger);
     // Membership is the charter plus the decisions this store holds. A key
     // that contradicts them is a misconfiguration and refused; a member
     // admitted by a decision this store does not hold yet (an empty store
@@ -287,6 +295,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     let gate_task = tokio::spawn(node.clone().run_gate());
     let events_task = tokio::spawn(node.clone().run_network_events(rx));
     let checkpoint_task = tokio::spawn(node.clone().run_checkpoints());
+    let seal_task = tokio::spawn(seal_when_idle(ledger.clone()));
 
     let api_addr = cfg.api_addr()?;
     let listener = tokio::net::TcpListener::bind(api_addr)
@@ -313,6 +322,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     info!("stopping: closing the network, flushing the store");
     let _ = net.shutdown().await;
     events_task.abort();
+    seal_task.abort();
     checkpoint_task.abort();
     gate_task.abort();
     let c = checkpoints.clone();
@@ -325,6 +335,43 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     let _ = std::fs::remove_file(dir.join("api.addr"));
     info!("stopped cleanly");
     Ok(())
+}
+
+/// Says at WARN what opening the store had to do: an index rebuilt from
+/// the log, a torn tail cut (and where its bytes are kept).
+fn log_recovery(ledger: &Ledger) {
+    let r = ledger.recovery_report();
+    if let Some(reason) = &r.index_rebuilt {
+        warn!(reason = %reason, records = r.replayed_records, "index rebuilt from the log");
+    }
+    if let Some(t) = &r.torn_tail {
+        warn!(
+            offset = t.offset,
+            bytes = t.bytes,
+            kept_in = %t.kept_in,
+            reason = %t.reason,
+            "cut a torn tail from the log: the remains of a write that was never synced, so never acknowledged; every cut byte is kept"
+        );
+    }
+}
+
+/// Seals the store once a second when writes went quiet, so the durable
+/// watermark outside the log covers every acknowledged event (see
+/// `Ledger::seal`); a failure is logged, and the next round tries again.
+async fn seal_when_idle(ledger: Arc<Ledger>) {
+    let mut warned = false;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let l = ledger.clone();
+        match tokio::task::spawn_blocking(move || l.seal()).await {
+            Ok(Ok(())) => warned = false,
+            Ok(Err(e)) if !warned => {
+                warn!(error = %e, "cannot write the store's durable watermark");
+                warned = true;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What the start-up check found about this node's identity.

@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP API (JSON) and `/metrics`.
 //! - [`config`]: `node.toml`, `init`, key and token files.
 //! - [`daemon`]: `init` / `run`, signals, clean shutdown.
+//! - [`maintenance`]: `check` and `repair` of a stopped node's damaged store.
 //! - [`cluster`]: a network of real node processes on loopback (devnet, tests).
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod checkpoints;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod maintenance;
 pub mod metrics;
 pub mod net;
 pub mod service;
