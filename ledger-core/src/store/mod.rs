@@ -27,6 +27,7 @@ mod log;
 mod read;
 mod recovery;
 mod repair;
+mod retry;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -271,6 +272,8 @@ pub struct Ledger {
     durable_feeds: Mutex<Durable>,
     /// What opening had to do.
     recovery: Mutex<RecoveryReport>,
+    /// Bodies of each own feed's latest events, for retry safety.
+    recent: Mutex<HashMap<AuthorId, retry::RecentBodies>>,
     /// The watermark last written to `events.synced`.
     watermark_written: Mutex<u64>,
     /// Set once recovery succeeded: a store that failed to open writes
@@ -449,6 +452,7 @@ impl Ledger {
             durable_feeds: Mutex::new(Durable::default()),
             synced: std::sync::atomic::AtomicU64::new(applied),
             opened: std::sync::atomic::AtomicBool::new(false),
+            recent: Mutex::new(HashMap::new()),
             watermark_written: Mutex::new(watermark::read(dir).unwrap_or(0)),
             recovery: Mutex::new(RecoveryReport {
                 index_rebuilt,

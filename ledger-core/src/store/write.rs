@@ -101,6 +101,38 @@ impl Ledger {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
+        // A body the feed already holds is a retry: answered with the
+        // original event, never signed again.
+        self.recent_bodies(author)?;
+        let digests: Vec<Digest> = bodies.iter().map(retry::body_digest).collect();
+        let mut answer: Vec<Option<(EventId, u64)>> = {
+            let recent = lock(&self.recent);
+            let r = recent.get(author);
+            digests.iter().map(|d| r.and_then(|r| r.get(d))).collect()
+        };
+        // Within one call, a body repeated is one act too.
+        let mut first_in_call: HashMap<Digest, usize> = HashMap::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let mut fresh: Vec<(usize, EventBody)> = Vec::new();
+        for (i, (body, d)) in bodies.into_iter().zip(&digests).enumerate() {
+            if answer[i].is_some() {
+                continue;
+            }
+            match first_in_call.get(d) {
+                Some(&j) => repeats.push((i, j)),
+                None => {
+                    first_in_call.insert(*d, i);
+                    fresh.push((i, body));
+                }
+            }
+        }
+        if fresh.is_empty() {
+            for (i, j) in repeats {
+                answer[i] = answer[j];
+            }
+            return Ok(answer.into_iter().flatten().collect());
+        }
+        let (places, bodies): (Vec<usize>, Vec<EventBody>) = fresh.into_iter().unzip();
         let target;
         let mut result = Vec::with_capacity(bodies.len());
         {
@@ -159,7 +191,7 @@ impl Ledger {
                 shadow.advance(&unsigned, id);
                 contents.push(unsigned.content);
             }
-            let signed = sign_parallel(key, contents);
+            let signed = sign_parallel(key, contents)?;
             let mut stage = self.new_stage(&mut st);
             stage.before.insert(author.clone(), feed);
             for ev in signed {
@@ -182,7 +214,20 @@ impl Ledger {
                 ));
             }
         }
-        Ok(result)
+        {
+            let mut recent = lock(&self.recent);
+            let r = recent.entry(author.clone()).or_default();
+            for (&i, &(id, seq)) in places.iter().zip(&result) {
+                r.push(digests[i], id, seq);
+            }
+        }
+        for (&i, &out) in places.iter().zip(&result) {
+            answer[i] = Some(out);
+        }
+        for (i, j) in repeats {
+            answer[i] = answer[j];
+        }
+        Ok(answer.into_iter().flatten().collect())
     }
 
     /// Makes the durable watermark cover everything acknowledged so far:
@@ -848,11 +893,14 @@ pub(super) fn member_check(timeline: &Timeline, ev: &SignedEvent) -> Result<(), 
 }
 
 /// Signs contents on every core (ids are already fixed, so order is free).
-pub(super) fn sign_parallel(key: &AuthorityKey, contents: Vec<EventContent>) -> Vec<SignedEvent> {
+pub(super) fn sign_parallel(
+    key: &AuthorityKey,
+    contents: Vec<EventContent>,
+) -> Result<Vec<SignedEvent>, StoreError> {
     let n = contents.len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if n < 64 || threads < 2 {
-        return contents.into_iter().map(|c| key.sign(c)).collect();
+        return Ok(contents.into_iter().map(|c| key.sign(c)).collect());
     }
     let chunk = n.div_ceil(threads);
     let seed = key.seed();
@@ -875,9 +923,21 @@ pub(super) fn sign_parallel(key: &AuthorityKey, contents: Vec<EventContent>) -> 
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        let mut out = Vec::with_capacity(n);
+        for h in handles {
+            // A signing thread that panicked signed nothing usable: the
+            // whole run is refused rather than written with a hole in it.
+            let part = h.join().map_err(|_| {
+                StoreError::NotStored("a signing thread failed; nothing was signed".into())
+            })?;
+            out.extend(part);
+        }
+        if out.len() != n {
+            return Err(StoreError::NotStored(format!(
+                "signed {} of {n} events; nothing was written",
+                out.len()
+            )));
+        }
+        Ok(out)
     })
 }
