@@ -3,17 +3,45 @@
 use super::*;
 
 /// Writes a file atomically and durably: temp file, fsync, rename, fsync dir.
+/// On failure (a full disk) the old file is untouched and the temp file is
+/// removed, so a failed write leaves nothing behind to fill the disk further.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| io_err(&tmp, e))?;
-    f.sync_all().map_err(|e| io_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(|e| io_err(&tmp, e))
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| io_err(path, e)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_atomic_write_leaves_the_old_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        write_atomic(&p, b"old").unwrap();
+        // A directory where the temp file would be renamed to: rename fails.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("x"), b"").unwrap();
+        assert!(write_atomic(&blocked, b"new").is_err());
+        assert!(!dir.path().join("blocked.tmp").exists());
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+    }
 }
 
 /// Reads the charter a store was created with (for offline verification).
