@@ -425,27 +425,43 @@ pub fn verify(a: &VerifyArgs, json: bool) -> CmdResult {
     bar.finish_and_clear();
     let ms = started.elapsed().as_millis();
     print_verify(&report_json(&report, ms), json);
-    Ok(if report.failure.is_some() { FOUND } else { OK })
+    Ok(if report.is_ok() { OK } else { FOUND })
 }
 
+/// The JSON form of a verification report (`kpl --json verify`, online
+/// and offline): counts, every failure listed (the first 1000; all
+/// counted), the broken feeds, and `failure`, the first, for readers that
+/// want one.
 pub fn report_json(r: &ledger_core::store::VerifyReport, ms: u128) -> serde_json::Value {
-    json!({
-        "ok": r.failure.is_none(),
-        "events": r.events,
-        "feeds": r.feeds,
-        "fork_proofs": r.fork_proofs,
-        "log_bytes": r.log_bytes,
-        "elapsed_ms": ms,
-        "failure": r.failure.as_ref().map(|f| json!({
+    let failure = |f: &ledger_core::store::VerifyFailure| {
+        json!({
             "offset": f.offset,
             "author": f.author.as_ref().map(AuthorId::to_string),
             "seq": f.seq,
             "event_id": f.id,
             "reason": f.reason,
-        })),
+        })
+    };
+    json!({
+        "ok": r.is_ok(),
+        "events": r.events,
+        "unverified": r.unverified,
+        "feeds": r.feeds,
+        "fork_proofs": r.fork_proofs,
+        "log_bytes": r.log_bytes,
+        "elapsed_ms": ms,
+        "failure_count": r.failure_count,
+        "failures": r.failures.iter().map(failure).collect::<Vec<_>>(),
+        "broken_feeds": r.broken_feeds.iter().map(|b| json!({
+            "author": b.author.to_string(),
+            "from_seq": b.from_seq,
+            "unverified": b.unverified,
+        })).collect::<Vec<_>>(),
+        "failure": r.failure().map(failure),
     })
 }
 
+/// Prints a verification report made by [`report_json`].
 pub fn print_verify(v: &serde_json::Value, json: bool) {
     if json {
         println!("{v}");
@@ -460,17 +476,45 @@ pub fn print_verify(v: &serde_json::Value, json: bool) {
             n("fork_proofs"),
             n("elapsed_ms")
         );
-    } else {
-        let f = &v["failure"];
-        println!("FAILED after {} good events:", n("events"));
-        if let Some(a) = f["author"].as_str() {
-            println!("  event:  {a} seq {}", f["seq"]);
+        return;
+    }
+    println!(
+        "FAILED: {} problem(s) found; {} events verified, {} not verifiable (later events of a broken feed), {} fork proofs verified",
+        n("failure_count"),
+        n("events"),
+        n("unverified"),
+        n("fork_proofs")
+    );
+    let listed = v["failures"].as_array().cloned().unwrap_or_default();
+    for (i, f) in listed.iter().enumerate() {
+        match (f["author"].as_str(), f["seq"].as_u64()) {
+            (Some(a), Some(s)) => println!("  {}. event:  {a} seq {s}", i + 1),
+            (Some(a), None) => println!("  {}. author: {a}", i + 1),
+            _ => println!("  {}. event:  (author and seq unreadable)", i + 1),
         }
         if let Some(id) = f["event_id"].as_str() {
-            println!("  id:     {id}");
+            println!("     id:     {id}");
         }
-        println!("  offset: {}", f["offset"]);
-        println!("  reason: {}", f["reason"].as_str().unwrap_or(""));
+        if let Some(o) = f["offset"].as_u64() {
+            println!("     offset: {o}");
+        }
+        println!("     reason: {}", f["reason"].as_str().unwrap_or(""));
+    }
+    let more = n("failure_count").saturating_sub(listed.len() as u64);
+    if more > 0 {
+        println!("  ... and {more} more problem(s), counted but not listed");
+    }
+    let broken = v["broken_feeds"].as_array().cloned().unwrap_or_default();
+    if !broken.is_empty() {
+        println!("Broken feeds (nothing after the first failure could be verified):");
+        for b in &broken {
+            println!(
+                "  {} from seq {} ({} later event(s) unverified)",
+                b["author"].as_str().unwrap_or(""),
+                b["from_seq"],
+                b["unverified"]
+            );
+        }
     }
 }
 

@@ -605,16 +605,14 @@ pub fn status(c: &Client, json_out: bool) -> CmdResult {
 }
 
 /// Re-checks the node's whole replica *here*, trusting nothing the node
-/// says: every feed is downloaded as canonical bytes and every link,
-/// signature, body rule and fork proof is checked locally against the charter
-/// (the one given with `--charter`, or the node's, whose network id is
-/// printed so it can be compared).
+/// says: every feed is downloaded as canonical bytes and fed to
+/// ledger-core's replica verifier (`ledger_core::replica::verify_replica`),
+/// which checks every link, signature, body rule and fork proof against the
+/// charter (the one given with `--charter`, or the node's, whose network id
+/// is printed so it can be compared) and lists every failure.
 pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> CmdResult {
-    use ledger_core::charter::AuthorityEntry;
-    use ledger_core::event::verify_strict_many;
-    use ledger_core::feed::FeedState;
-    use ledger_core::governance::{GovernanceLog, Timeline};
-    use ledger_core::{AuthorId, Charter, ForkProof, SignedEvent};
+    use ledger_core::replica::verify_replica;
+    use ledger_core::Charter;
 
     let started = std::time::Instant::now();
     let v = c.get("/v1/charter")?;
@@ -639,27 +637,11 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
         None => served,
     };
     let network = charter.network_id();
-    let feeds = c.get("/v1/feeds")?;
-    let heads: std::collections::HashMap<String, (u64, Option<String>)> = feeds["feeds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            (
-                f["author"].as_str().unwrap_or("").to_owned(),
-                (
-                    f["seq"].as_u64().unwrap_or(0),
-                    f["id"].as_str().map(str::to_owned),
-                ),
-            )
-        })
-        .collect();
-    let total: u64 = heads.values().map(|h| h.0).sum();
     let bar = if json_out {
         ProgressBar::hidden()
     } else {
         eprintln!("verifying the node's replica locally against network {network}");
-        let b = ProgressBar::new(total);
+        let b = ProgressBar::new(0);
         b.set_style(
             ProgressStyle::with_template(
                 "verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})",
@@ -668,147 +650,72 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
         );
         b
     };
-    let mut events = 0u64;
-    let mut failure: Option<Value> = None;
-    // The charter's feeds first; a feed admitted by a governance decision is
-    // verified once the governance events verified so far admit it (its
-    // genesis key comes from the decision, not from the node).
-    let mut gov = GovernanceLog::new();
-    let mut queue: std::collections::VecDeque<(AuthorId, AuthorityEntry)> =
-        charter.authors().map(|(a, e)| (a, e.clone())).collect();
-    let mut done: std::collections::BTreeSet<AuthorId> = Default::default();
-    'feeds: while let Some((author, entry)) = queue.pop_front() {
-        if !done.insert(author.clone()) {
-            continue;
-        }
-        let mut st = FeedState::genesis(author.clone(), &entry);
-        let (head, head_id) = heads.get(&author.to_string()).cloned().unwrap_or((0, None));
-        while st.head_seq < head {
-            let page = c.get(&format!(
-                "/v1/feed?author={}&from={}&limit=1000&encoding=hex",
-                enc(&author.to_string()),
-                st.head_seq + 1
-            ))?;
-            let raw = page["events_hex"].as_array().cloned().unwrap_or_default();
-            if raw.is_empty() {
-                failure = Some(
-                    json!({"author": author.to_string(), "seq": st.head_seq + 1, "event_id": null,
-                    "reason": format!("the node announces {head} events but serves only {}", st.head_seq)}),
-                );
-                break 'feeds;
-            }
-            let mut batch = Vec::new();
-            for h in &raw {
-                let seq = st.head_seq + 1;
-                let fail = |reason: String| json!({"author": author.to_string(), "seq": seq, "event_id": null, "reason": reason});
-                let Some(bytes) = h.as_str().and_then(|h| hex::decode(h).ok()) else {
-                    failure = Some(fail("not hex".into()));
-                    break 'feeds;
-                };
-                let ev = match SignedEvent::decode(&bytes) {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        failure = Some(fail(format!("does not decode: {e}")));
-                        break 'feeds;
-                    }
-                };
-                if ev.author() != &author {
-                    failure = Some(fail(format!(
-                        "the node served an event of {} in this feed",
-                        ev.author()
-                    )));
-                    break 'feeds;
-                }
-                if let Err(e) = st.check_next_unsigned(&network, &ev) {
-                    failure = Some(fail(e.to_string()));
-                    break 'feeds;
-                }
-                let key = match st.signing_key_for(&ev) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        failure = Some(fail(e.to_string()));
-                        break 'feeds;
-                    }
-                };
-                let id = ev.id();
-                st.advance(&ev, id);
-                gov.insert(id, &ev);
-                batch.push((ev, key));
-            }
-            let items: Vec<_> = batch.iter().map(|(e, k)| (e, *k)).collect();
-            for ((e, _), ok) in batch.iter().zip(verify_strict_many(&items)) {
-                if !ok {
-                    failure = Some(
-                        json!({"author": author.to_string(), "seq": e.seq(), "event_id": e.id(),
-                        "reason": "signature does not verify with the author's key"}),
-                    );
-                    break 'feeds;
-                }
-            }
-            events += batch.len() as u64;
-            bar.set_position(events);
-        }
-        if st.head_id.map(|d| d.to_hex()) != head_id {
-            failure = Some(
-                json!({"author": author.to_string(), "seq": head, "event_id": head_id,
-                "reason": "the head the node announces is not the head of the feed it serves"}),
-            );
-            break;
-        }
-        if queue.is_empty() {
-            let timeline = Timeline::build(&charter, &gov);
-            for (a, e) in timeline.authors() {
-                if !done.contains(a) {
-                    queue.push_back((a.clone(), e.clone()));
-                }
-            }
-        }
-    }
-    let timeline = Timeline::build(&charter, &gov);
-    if failure.is_none() {
-        if let Some((a, (seq, id))) = heads
-            .iter()
-            .find(|(a, (seq, _))| *seq > 0 && !done.iter().any(|d| &d.to_string() == *a))
-        {
-            failure = Some(json!({"author": a, "seq": seq, "event_id": id,
-                "reason": "the node serves a feed of an author that neither the charter nor any verified decision admits"}));
-        }
-    }
-    let mut fork_proofs = 0u64;
-    if failure.is_none() {
-        let forks = c.get("/v1/forks")?;
-        for f in forks["fork_proofs"].as_array().into_iter().flatten() {
-            let ok = f["proof_hex"]
-                .as_str()
-                .and_then(|h| hex::decode(h).ok())
-                .and_then(|b| ForkProof::decode(&b).ok())
-                .map(|p| p.verify_with(&charter, timeline.genesis_entry(p.author())));
-            match ok {
-                Some(Ok(())) => fork_proofs += 1,
-                other => {
-                    failure = Some(
-                        json!({"author": f["author"], "seq": f["seq"], "event_id": null,
-                        "reason": format!("fork proof does not verify: {:?}", other.map(|r| r.err()))}),
-                    );
-                    break;
-                }
-            }
-        }
-    }
+    let mut source = NodeReplica { client: c };
+    let report = verify_replica(&charter, &mut source, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
     bar.finish_and_clear();
-    let report = json!({
-        "ok": failure.is_none(),
-        "events": events,
-        "feeds": done.len(),
-        "fork_proofs": fork_proofs,
-        "network_id": network,
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-        "failure": failure.map(|f| json!({"offset": null, "author": f["author"], "seq": f["seq"], "event_id": f["event_id"], "reason": f["reason"]})),
-    });
-    crate::offline::print_verify(&report, json_out);
-    Ok(if report["ok"].as_bool() == Some(true) {
-        OK
-    } else {
-        FOUND
-    })
+    let mut out = crate::offline::report_json(&report, started.elapsed().as_millis());
+    out["network_id"] = json!(network);
+    crate::offline::print_verify(&out, json_out);
+    Ok(if report.is_ok() { OK } else { FOUND })
+}
+
+/// A node's replica as the verifier reads it: heads, feed pages and fork
+/// proofs from the HTTP API, hex-decoded, nothing else.
+struct NodeReplica<'a> {
+    client: &'a Client,
+}
+
+fn hex_items(v: &Value, list: &str, field: Option<&str>) -> Vec<Result<Vec<u8>, String>> {
+    v[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let h = match field {
+                Some(f) => &item[f],
+                None => item,
+            };
+            h.as_str()
+                .ok_or_else(|| "not a hex string".to_owned())
+                .and_then(|h| hex::decode(h).map_err(|e| format!("not hex: {e}")))
+        })
+        .collect()
+}
+
+impl ledger_core::replica::ReplicaSource for NodeReplica<'_> {
+    type Error = Failure;
+
+    fn heads(&mut self) -> Result<Vec<ledger_core::replica::AnnouncedHead>, Failure> {
+        let feeds = self.client.get("/v1/feeds")?;
+        Ok(feeds["feeds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| ledger_core::replica::AnnouncedHead {
+                author: f["author"].as_str().unwrap_or("").to_owned(),
+                seq: f["seq"].as_u64().unwrap_or(0),
+                id: f["id"].as_str().map(str::to_owned),
+            })
+            .collect())
+    }
+
+    fn feed_page(
+        &mut self,
+        author: &ledger_core::AuthorId,
+        from_seq: u64,
+    ) -> Result<Vec<Result<Vec<u8>, String>>, Failure> {
+        let page = self.client.get(&format!(
+            "/v1/feed?author={}&from={from_seq}&limit=1000&encoding=hex",
+            enc(&author.to_string()),
+        ))?;
+        Ok(hex_items(&page, "events_hex", None))
+    }
+
+    fn fork_proofs(&mut self) -> Result<Vec<Result<Vec<u8>, String>>, Failure> {
+        let forks = self.client.get("/v1/forks")?;
+        Ok(hex_items(&forks, "fork_proofs", Some("proof_hex")))
+    }
 }

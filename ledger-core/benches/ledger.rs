@@ -391,7 +391,7 @@ fn verification(cr: &mut Criterion) {
         std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0)
     );
     let report = verify_log(&log_path, &c, u64::MAX, |_, _| {}).expect("verify");
-    assert_eq!(report.failure, None);
+    assert_eq!(report.failure(), None);
     assert_eq!(report.events, VERIFY_LOG_EVENTS as u64);
 
     let mut g = cr.benchmark_group("verify_store");

@@ -14,6 +14,7 @@
 //! - [`feed`]: chaining rules (sequence, links, key epochs, pre-rotation).
 //! - [`fork`]: fork proofs, verifiable offline with the charter.
 //! - [`governance`]: membership decisions and the membership timeline derived from them.
+//! - [`replica`]: the one verifier of a replica's feeds (a store's log, a downloaded replica).
 //! - [`store`]: the durable `Ledger` (append-only log + sled indexes, group commit).
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod governance;
 pub mod hash;
 pub mod keys;
 pub mod model;
+pub mod replica;
 pub mod store;
 pub mod testkit;
 pub mod tlog;

@@ -169,7 +169,8 @@ fn parent() {
         }
         let report = ledger.verify(|_, _| {}).unwrap();
         assert_eq!(
-            report.failure, None,
+            report.failure(),
+            None,
             "iteration {iterations}: store does not verify"
         );
         println!(

@@ -229,7 +229,7 @@ fn damage_of_any_record_is_refused_located_listed_and_repaired_from_a_peer() {
                 let l = Ledger::open(&dir, &c, opts()).unwrap();
                 assert!(all_events(&l) == want, "{what}: events differ after repair");
                 let v = l.verify(|_, _| {}).unwrap();
-                assert!(v.failure.is_none(), "{what}: {:?}", v.failure);
+                assert!(v.failure().is_none(), "{what}: {:?}", v.failure());
                 if kind != KIND_FORK_PROOF {
                     assert_eq!(l.fork_proofs().unwrap().len(), want_forks, "{what}");
                 }
@@ -304,7 +304,7 @@ fn a_torn_tail_of_any_size_is_cut_and_kept_whole() {
         "the side file differs"
     );
     assert_eq!(std::fs::metadata(&log_path).unwrap().len(), len);
-    assert!(l.verify(|_, _| {}).unwrap().failure.is_none());
+    assert!(l.verify(|_, _| {}).unwrap().failure().is_none());
 }
 
 #[test]

@@ -224,7 +224,7 @@ fn car_timeline_is_replayed_and_audited() {
     let l = open(dir.path(), &net.charter);
     append_all(&l, &net.events);
     assert_eq!(l.event_count().unwrap(), net.events.len() as u64);
-    assert!(l.verify(|_, _| {}).unwrap().failure.is_none());
+    assert!(l.verify(|_, _| {}).unwrap().failure().is_none());
 
     let t = l.timeline();
     let adopted: Vec<_> = t
@@ -440,7 +440,7 @@ fn arrival_order_does_not_change_the_verdicts() {
         findings.retain(|f| !f.starts_with("event_by_non_member"));
         assert_eq!(findings, reference.findings, "round {round}");
         assert_eq!(got.members, reference.members, "round {round}");
-        assert!(l.verify(|_, _| {}).unwrap().failure.is_none());
+        assert!(l.verify(|_, _| {}).unwrap().failure().is_none());
         drop(l);
         // And the store reopens with the admitted feed and the timeline.
         let l = open(dir.path(), &net.charter);
@@ -794,7 +794,7 @@ fn stolen_key_cannot_rotate_and_its_events_are_marked_suspect() {
     for ev in [&first, &forged, &rotation, &good] {
         assert!(l.event_by_id(&ev.id()).unwrap().is_some());
     }
-    assert!(l.verify(|_, _| {}).unwrap().failure.is_none());
+    assert!(l.verify(|_, _| {}).unwrap().failure().is_none());
 }
 
 /// An expelled participant's events dated from the expulsion are refused;
@@ -858,5 +858,5 @@ fn expulsion_refuses_later_events_and_bad_proposals_are_refused() {
     let again = net.issue("CG", "AE", 3, "2008-01-01", zone("CG", None));
     append_all(&l, &net.events);
     assert!(l.event_by_id(&again.id()).unwrap().is_some());
-    assert!(l.verify(|_, _| {}).unwrap().failure.is_none());
+    assert!(l.verify(|_, _| {}).unwrap().failure().is_none());
 }

@@ -64,7 +64,7 @@ fn appends_reads_back_and_survives_reopen() {
         events[7]
     );
     let report = l.verify(|_, _| {}).unwrap();
-    assert_eq!(report.failure, None);
+    assert_eq!(report.failure(), None);
     assert_eq!(report.events, 50);
 }
 
@@ -237,7 +237,7 @@ fn forks_are_found_in_either_order_and_verify_offline() {
             l.certificate("IN-2026-0000001").unwrap().fork_proofs.len(),
             1
         );
-        assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+        assert_eq!(l.verify(|_, _| {}).unwrap().failure(), None);
         proofs.push(proof);
     }
     assert_eq!(proofs[0], proofs[1]);
@@ -314,7 +314,7 @@ fn concurrent_appends_are_group_committed() {
         }
     });
     assert_eq!(l.event_count().unwrap(), 400);
-    assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+    assert_eq!(l.verify(|_, _| {}).unwrap().failure(), None);
     drop(l);
     let l = open(dir.path(), &c);
     assert_eq!(l.event_count().unwrap(), 400);
@@ -332,7 +332,7 @@ fn large_own_batches_are_signed_in_parallel_and_chain() {
         .collect();
     let out = l.append_own(&key, &author, bodies, 77).unwrap();
     assert_eq!(out.len(), 1000);
-    assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+    assert_eq!(l.verify(|_, _| {}).unwrap().failure(), None);
 }
 
 #[test]
@@ -355,7 +355,7 @@ fn torn_tail_is_cut_and_kept_aside() {
     drop(f);
     let l = open(dir.path(), &c);
     assert_eq!(l.event_count().unwrap(), 10);
-    assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+    assert_eq!(l.verify(|_, _| {}).unwrap().failure(), None);
     let kept: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -405,11 +405,14 @@ fn every_changed_byte_of_the_log_is_found_by_verify() {
         bad[i] ^= 1 << (i % 8);
         std::fs::write(&log, &bad).unwrap();
         let report = ledger_core::store::verify_log(&log, &c, u64::MAX, |_, _| {}).unwrap();
-        assert!(report.failure.is_some(), "flip at byte {i} went unnoticed");
+        assert!(
+            report.failure().is_some(),
+            "flip at byte {i} went unnoticed"
+        );
     }
     std::fs::write(&log, &pristine).unwrap();
     let report = ledger_core::store::verify_log(&log, &c, u64::MAX, |_, _| {}).unwrap();
-    assert_eq!(report.failure, None);
+    assert_eq!(report.failure(), None);
     assert_eq!(report.events, 3);
 }
 
@@ -486,9 +489,9 @@ fn authoring_races_junk_for_unindexed_places() {
                 .head_seq,
             za_written
         );
-        assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+        assert_eq!(l.verify(|_, _| {}).unwrap().failure(), None);
     }
     let l = open(dir.path(), &c);
-    assert_eq!(l.verify(|_, _| {}).unwrap().failure, None);
+    assert_eq!(l.verify(|_, _| {}).unwrap().failure(), None);
     assert_eq!(l.event_count().unwrap(), 3_008 + za_written);
 }

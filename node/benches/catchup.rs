@@ -197,7 +197,7 @@ fn catchup(n: u64) {
         )
         .expect("observer store opens");
         let r = ledger.verify(|_, _| {}).expect("verify");
-        assert!(r.failure.is_none(), "{:?}", r.failure);
+        assert!(r.failure().is_none(), "{:?}", r.failure());
         assert_eq!(r.events, n);
         println!(
             "  observer store verified offline (stopped, reopened): ok, {} events in {:.2} s",

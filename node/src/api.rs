@@ -480,20 +480,31 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
     let ledger = node.ledger.clone();
     let started = std::time::Instant::now();
     let r = blocking(move || ledger.verify(|_, _| {})).await?;
-    Ok(Json(json!({
-        "ok": r.failure.is_none(),
-        "events": r.events,
-        "feeds": r.feeds,
-        "fork_proofs": r.fork_proofs,
-        "log_bytes": r.log_bytes,
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-        "failure": r.failure.as_ref().map(|f| json!({
+    let failure = |f: &ledger_core::store::VerifyFailure| {
+        json!({
             "offset": f.offset,
             "author": f.author.as_ref().map(AuthorId::to_string),
             "seq": f.seq,
             "event_id": f.id,
             "reason": f.reason,
-        })),
+        })
+    };
+    Ok(Json(json!({
+        "ok": r.is_ok(),
+        "events": r.events,
+        "unverified": r.unverified,
+        "feeds": r.feeds,
+        "fork_proofs": r.fork_proofs,
+        "log_bytes": r.log_bytes,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+        "failure_count": r.failure_count,
+        "failures": r.failures.iter().map(failure).collect::<Vec<_>>(),
+        "broken_feeds": r.broken_feeds.iter().map(|b| json!({
+            "author": b.author.to_string(),
+            "from_seq": b.from_seq,
+            "unverified": b.unverified,
+        })).collect::<Vec<_>>(),
+        "failure": r.failure().map(failure),
     })))
 }
 

@@ -141,39 +141,8 @@ impl CertificateRecord {
     }
 }
 
-/// Counts from a full verification.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VerifyReport {
-    pub events: u64,
-    pub feeds: u64,
-    pub fork_proofs: u64,
-    pub log_bytes: u64,
-    /// The first problem found, if any.
-    pub failure: Option<VerifyFailure>,
-}
-
-/// The first bad thing `verify` found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifyFailure {
-    pub offset: u64,
-    pub author: Option<AuthorId>,
-    pub seq: Option<u64>,
-    pub id: Option<EventId>,
-    pub reason: String,
-}
-
-impl std::fmt::Display for VerifyFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "log offset {}", self.offset)?;
-        if let (Some(a), Some(s)) = (&self.author, self.seq) {
-            write!(f, ", {a} seq {s}")?;
-        }
-        if let Some(id) = &self.id {
-            write!(f, ", event {id}")?;
-        }
-        write!(f, ": {}", self.reason)
-    }
-}
+/// What a verification found: counts and every failure (see [`crate::replica`]).
+pub use crate::replica::{BrokenFeed, VerifyFailure, VerifyReport};
 
 /// A record written to the log but not yet indexed.
 // Events are the common case and live only until the next group commit, so

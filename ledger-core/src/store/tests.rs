@@ -69,7 +69,7 @@ fn a_failed_sync_or_index_batch_leaves_nothing_and_the_next_write_succeeds() {
         drop(l);
         let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
         assert_eq!(head(&l, &w.author), 5, "{site:?}");
-        assert!(l.verify(|_, _| {}).unwrap().failure.is_none());
+        assert!(l.verify(|_, _| {}).unwrap().failure().is_none());
     }
 }
 
