@@ -177,6 +177,9 @@ pub struct Checkpoints {
     me: Me,
     my_witness_name: String,
     state: Mutex<State>,
+    /// The last failed write of checkpoint or witness state (a full disk),
+    /// until a write succeeds: the node reports itself degraded meanwhile.
+    write_error: Mutex<Option<String>>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> String {
@@ -242,6 +245,7 @@ impl Checkpoints {
             me,
             my_witness_name,
             state: Mutex::new(State::default()),
+            write_error: Mutex::new(None),
         };
         c.load()?;
         Ok(c)
@@ -636,7 +640,7 @@ impl Checkpoints {
             .dir
             .join("split-views")
             .join(format!("{}.bin", hash.to_hex()));
-        write_atomic(&p, &bytes).map_err(|e| e.to_string())?;
+        self.noted(write_atomic(&p, &bytes), "a split-view proof")?;
         warn!(
             %author,
             first_size = view.first.size,
@@ -878,7 +882,36 @@ impl Checkpoints {
 
     fn persist_witness(&self, author: &AuthorId, w: &WitnessedCheckpoint) -> Result<(), String> {
         let p = self.dir.join("witness").join(author_file(author));
-        write_atomic(&p, w.encode().as_bytes()).map_err(|e| e.to_string())
+        self.noted(write_atomic(&p, w.encode().as_bytes()), "witness state")
+    }
+
+    /// Remembers whether a state write failed, for [`Checkpoints::degraded`].
+    fn noted(
+        &self,
+        r: Result<(), ledger_core::error::StoreError>,
+        what: &str,
+    ) -> Result<(), String> {
+        let mut e = self.write_error.lock().unwrap_or_else(|p| p.into_inner());
+        match r {
+            Ok(()) => {
+                *e = None;
+                Ok(())
+            }
+            Err(err) => {
+                let msg = format!("cannot write {what}: {err}");
+                *e = Some(msg.clone());
+                Err(msg)
+            }
+        }
+    }
+
+    /// Why checkpoint or witness state cannot be written right now (no
+    /// cosignature leaves the node until its state is durable), if so.
+    pub fn degraded(&self) -> Option<String> {
+        self.write_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     // ------------------------------------------------------------ entry points
@@ -1020,7 +1053,10 @@ impl Checkpoints {
             }
             if let Some(l) = &a.latest {
                 let p = self.dir.join("latest").join(author_file(author));
-                write_atomic(&p, l.note.encode().as_bytes()).map_err(|e| e.to_string())?;
+                self.noted(
+                    write_atomic(&p, l.note.encode().as_bytes()),
+                    "the latest checkpoints",
+                )?;
             }
             a.dirty = false;
         }
