@@ -215,6 +215,7 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
     let state = save(&nodes)?;
 
     wait_connected(&state, Duration::from_secs(60))?;
+    wait_healthy(&state, Duration::from_secs(60))?;
     let seeded = seed_if_empty(&state, json_out)?;
     wait_converged(&state, Duration::from_secs(120))?;
 
@@ -308,6 +309,23 @@ fn wait_connected(state: &DevnetState, timeout: Duration) -> Result<(), Failure>
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Waits until every node is healthy: each participant node writes only
+/// once a member has confirmed its own feed's head since it started.
+fn wait_healthy(state: &DevnetState, timeout: Duration) -> Result<(), Failure> {
+    let deadline = Instant::now() + timeout;
+    for n in &state.nodes {
+        let left = deadline.saturating_duration_since(Instant::now());
+        kpl_node::cluster::wait_healthy(&n.api, left).map_err(|e| {
+            Failure::usage(format!(
+                "node {} is not ready to write: {e}; see {}",
+                n.label,
+                n.log.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn heads(api: &str) -> Option<Value> {

@@ -173,6 +173,21 @@ impl From<WriteError> for ApiError {
                     ),
                 )
             }
+            WriteError::OwnFeedUnconfirmed(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "own_feed_unconfirmed", m)
+            }
+            // The store's own check, behind the node's: its head is below
+            // the place it acknowledged last.
+            WriteError::Store(e @ StoreError::OwnFeedBehind { .. }) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "own_feed_unconfirmed",
+                e.to_string(),
+            ),
+            WriteError::StoreDegraded(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_degraded",
+                format!("the store could not keep this write after an I/O error (disk full, EIO): nothing of it was written. Free disk space or fix the device, then retry: {m}"),
+            ),
             WriteError::Store(e) => ApiError::internal(e.to_string()),
             WriteError::Internal(m) => ApiError::internal(m),
         }
@@ -249,12 +264,12 @@ fn authorised(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Checks the token, then that this node may write at all.
+/// Checks the token, then that this node may write at all, now: not an
+/// observer, and its own feed's head confirmed since the start
+/// (`Node::check_writable`; checked again under the key's lock).
 fn writer(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
     authorised(node, headers)?;
-    if matches!(node.identity, Identity::Observer { .. }) {
-        return Err(WriteError::ReadOnly.into());
-    }
+    node.check_writable()?;
     Ok(())
 }
 
@@ -332,8 +347,19 @@ async fn charter(State(node): State<AppState>) -> Json<Value> {
     Json(json!({"network_id": node.ledger.network_id(), "charter": node.ledger.charter()}))
 }
 
+/// `GET /v1/health`: always 200 while the API answers (reads are served);
+/// `status` is `degraded`, with the reasons, while writes are refused or
+/// failing: the store's last write failed after an I/O error, or this node
+/// has not confirmed its own feed's head since it started.
 async fn health(State(node): State<AppState>) -> Json<Value> {
-    Json(json!({"status": "ok", "network_id": node.ledger.network_id()}))
+    let reasons = node.health_reasons();
+    let status = if reasons.is_empty() { "ok" } else { "degraded" };
+    Json(json!({
+        "status": status,
+        "network_id": node.ledger.network_id(),
+        "reasons": reasons,
+        "own_feed": node.own_feed.state().json(),
+    }))
 }
 
 async fn status(State(node): State<AppState>) -> ApiResult {

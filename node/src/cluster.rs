@@ -195,11 +195,27 @@ impl Cluster {
     /// returns once its API answers (or fails after `timeout`). Output goes
     /// to `DATA_DIR/node.log`. The process gets its own process group, so it
     /// outlives the caller's terminal session.
+    ///
+    /// The API answers before the node may write: a participant node
+    /// refuses writes until a member has confirmed its own feed's head (see
+    /// [`wait_healthy`]).
     pub fn start(
         &self,
         label: &str,
         launcher: &Launcher,
         timeout: Duration,
+    ) -> Result<Running, String> {
+        self.start_with(label, launcher, timeout, &[])
+    }
+
+    /// [`Cluster::start`] with extra arguments to `run` (e.g.
+    /// `--trust-local-head`).
+    pub fn start_with(
+        &self,
+        label: &str,
+        launcher: &Launcher,
+        timeout: Duration,
+        extra: &[&str],
     ) -> Result<Running, String> {
         let n = self.node(label).ok_or_else(|| format!("no node {label}"))?;
         let _ = std::fs::remove_file(n.data_dir.join("api.addr"));
@@ -217,6 +233,7 @@ impl Cluster {
         for a in self.live_addrs(label) {
             cmd.arg("--bootstrap").arg(a);
         }
+        cmd.args(extra);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
@@ -254,6 +271,32 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Waits until a node's `GET /v1/health` says `ok` (its store accepts
+/// writes and, on a participant node, its own feed's head is confirmed by a
+/// member heard since it started), for at most `timeout`. Returns the
+/// health document; the error carries the last reasons the node gave.
+pub fn wait_healthy(api: &str, timeout: Duration) -> Result<serde_json::Value, String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("no answer");
+    for _ in 0..1_000_000 {
+        match http_get(api, "/v1/health") {
+            Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
+                Ok(v) if v["status"] == "ok" => return Ok(v),
+                Ok(v) => last = v["reasons"].to_string(),
+                Err(e) => last = format!("{e}: {body}"),
+            },
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!(
+        "the node at {api} did not become healthy within {timeout:?}: {last}"
+    ))
 }
 
 /// A member's charter entry.

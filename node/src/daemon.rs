@@ -113,6 +113,14 @@ pub struct RunArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub settings: Overrides,
+    /// For this start only: take the store's head of this node's own feed
+    /// as current without waiting to hear from a member. Use it only when
+    /// you know the store holds every event this node ever signed (never
+    /// after restoring a backup): writing from a store that lost its last
+    /// events forks the feed. It is deliberately not a node.toml setting,
+    /// so that it cannot outlive the start it was meant for.
+    #[arg(long)]
+    pub trust_local_head: bool,
 }
 
 /// Runs a node subcommand (`json`: print JSON); returns the process exit code.
@@ -279,6 +287,14 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
             .map_err(|e| format!("checkpoints: {e}"))?
     };
     let checkpoints = Arc::new(checkpoints);
+    let has_own_feed = matches!(identity, Identity::Authority { .. });
+    if a.trust_local_head {
+        if has_own_feed {
+            warn!(identity = %identity.describe(), "--trust-local-head: the operator vouches that this store holds every event this node ever signed; its writes open without hearing from a member first. If the store was restored from a backup or lost its last events, the next write forks this node's feed. (A store behind its own authoring record, or a member announcing more of this feed, still refuses writes.)");
+        } else {
+            warn!("--trust-local-head has no effect on an observer node: it has no own feed");
+        }
+    }
     let node = Arc::new(Node {
         ledger: ledger.clone(),
         net: net.clone(),
@@ -290,8 +306,14 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
         checkpoints: checkpoints.clone(),
         checkpoint_sync_ms: Default::default(),
         gate: Default::default(),
+        own_feed: crate::service::OwnFeedGate::new(has_own_feed, a.trust_local_head),
     });
     node.refresh_gate(true).await;
+    // Before the API answers (with --trust-local-head writes are open from
+    // the first request; otherwise they wait for a member), and before
+    // anything the network brought is appended.
+    node.check_own_feed().await;
+    let own_feed_task = tokio::spawn(node.clone().run_own_feed());
     let gate_task = tokio::spawn(node.clone().run_gate());
     let events_task = tokio::spawn(node.clone().run_network_events(rx));
     let checkpoint_task = tokio::spawn(node.clone().run_checkpoints());
@@ -325,6 +347,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     seal_task.abort();
     checkpoint_task.abort();
     gate_task.abort();
+    own_feed_task.abort();
     let c = checkpoints.clone();
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.flush()).await {
         warn!(error = %e, "latest checkpoints not written");

@@ -21,6 +21,12 @@ pub struct Metrics {
     pub forks_found: AtomicU64,
     pub api_writes: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// API writes refused, by reason
+    /// (`own_feed_unconfirmed`, `store_degraded`).
+    writes_refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// 0: no own feed (observer, or not evaluated yet); 1: writes refused
+    /// by the own-feed gate; 2: own feed head confirmed.
+    own_feed: AtomicU64,
     latency: Mutex<Histogram>,
 }
 
@@ -43,6 +49,22 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .entry(reason)
             .or_default() += 1;
+    }
+
+    /// Counts an API write answered 503.
+    pub fn write_refused(&self, reason: &'static str) {
+        *self
+            .writes_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Records the own-feed gate's verdict (participant nodes only).
+    pub fn set_own_feed_confirmed(&self, confirmed: bool) {
+        self.own_feed
+            .store(if confirmed { 2 } else { 1 }, Ordering::Relaxed);
     }
 
     pub fn append_latency(&self, d: std::time::Duration) {
@@ -116,6 +138,23 @@ impl Metrics {
                 o,
                 "kpl_verification_failures_total{{reason=\"{reason}\"}} {n}"
             );
+        }
+        let _ = writeln!(o, "# HELP kpl_writes_refused_total API writes answered 503, by reason (own_feed_unconfirmed: this node has not confirmed its own feed's head; store_degraded: the store could not keep the write after an I/O error).\n# TYPE kpl_writes_refused_total counter");
+        for reason in ["own_feed_unconfirmed", "store_degraded"] {
+            let n = self
+                .writes_refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(reason)
+                .copied()
+                .unwrap_or(0);
+            let _ = writeln!(o, "kpl_writes_refused_total{{reason=\"{reason}\"}} {n}");
+        }
+        match l(&self.own_feed) {
+            0 => {}
+            v => {
+                let _ = writeln!(o, "# HELP kpl_own_feed_confirmed 1 when this participant node has confirmed its own feed's head since it started (its writes are open), 0 while it refuses writes for it.\n# TYPE kpl_own_feed_confirmed gauge\nkpl_own_feed_confirmed {}", v - 1);
+            }
         }
         for (name, help, v) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

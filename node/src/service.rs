@@ -86,6 +86,9 @@ pub struct Node {
     pub checkpoint_sync_ms: std::sync::atomic::AtomicU64,
     /// The membership gate as last pushed to the network layer.
     pub gate: MembershipGate,
+    /// Whether this node knows its own feed's true head, so that it may
+    /// author without signing a place twice.
+    pub own_feed: OwnFeedGate,
 }
 
 /// What the network layer was last told about who may connect: the
@@ -246,6 +249,9 @@ impl Node {
             return Err(WriteError::ReadOnly);
         };
         let kf = key.lock().await;
+        // Under the key's lock, so no write of this node slips between the
+        // check and the append.
+        self.check_writable()?;
         let k = kf.key();
         let author = author.clone();
         let ledger = self.ledger.clone();
@@ -255,7 +261,7 @@ impl Node {
             tokio::task::spawn_blocking(move || ledger.append_own(&k, &author, bodies, now_ms()))
                 .await
                 .map_err(|e| WriteError::Internal(e.to_string()))?
-                .map_err(WriteError::Store)?;
+                .map_err(|e| self.store_write_error(e))?;
         drop(kf);
         self.metrics.append_latency(started.elapsed());
         Metrics::inc(&self.metrics.api_writes, n);
@@ -293,6 +299,7 @@ impl Node {
             return Err(WriteError::ReadOnly);
         };
         let mut kf = key.lock().await;
+        self.check_writable()?;
         let rotated = kf.rotated().map_err(WriteError::Internal)?;
         let body = EventBody::AuthorityKeyRotated {
             new_key: rotated.public_key,
@@ -314,7 +321,7 @@ impl Node {
         })
         .await
         .map_err(|e| WriteError::Internal(e.to_string()))?
-        .map_err(WriteError::Store)?;
+        .map_err(|e| self.store_write_error(e))?;
         rotated.save(key_path, true).map_err(|e| {
             WriteError::Internal(format!(
                 "rotation is durable but the key file was not replaced: {e}"
@@ -808,6 +815,482 @@ impl Node {
     }
 }
 
+// ------------------------------------------------------------ own feed
+
+/// How often the own-feed gate is re-evaluated while writes are refused.
+pub const OWN_FEED_POLL_REFUSED: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often it is re-evaluated once writes are open.
+pub const OWN_FEED_POLL_OPEN: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a connected member that has not announced its heads yet holds
+/// the confirmation back, so that a node connected at once to a member
+/// holding less of its feed and to one holding more waits for both.
+pub const OWN_FEED_ANSWER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What one member announced of this node's own feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announced {
+    pub peer: String,
+    /// Its head of this node's feed; `None` when it holds none of it.
+    pub head: Option<(u64, EventId)>,
+    /// Whether this store holds the same event at that place (true when
+    /// the place is beyond this store's head, or `head` is `None`).
+    pub agrees: bool,
+}
+
+/// What the own-feed gate judges from, read at one moment.
+#[derive(Clone, Debug)]
+pub struct OwnFeedFacts {
+    pub author: AuthorId,
+    /// This store's head of the own feed.
+    pub local: u64,
+    /// The authoring record (the highest place this store acknowledged in
+    /// an own-feed append), and whether the store holds that same event.
+    pub record: Option<(u64, bool)>,
+    /// The latest announcement of every member heard since the start.
+    pub announced: Vec<Announced>,
+    /// Connected members that have not announced yet (within the grace).
+    pub awaiting: usize,
+    /// The operator vouched for the store (`--trust-local-head`).
+    pub trust_local: bool,
+    /// Writes were open before, since this start.
+    pub confirmed_before: bool,
+}
+
+/// Why writes to the own feed are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnFeedReason {
+    /// Not evaluated yet.
+    Starting,
+    /// The store's head is below its authoring record.
+    BehindRecord,
+    /// A member holds more of the own feed than the store.
+    BehindMember,
+    /// The store holds another event than the authoring record or a
+    /// member says at some place of the own feed.
+    Conflict,
+    /// No member has announced its heads since the start.
+    NoMemberHeard,
+    /// Connected members have not announced their heads yet.
+    AwaitingMembers,
+}
+
+/// The own-feed gate's verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnFeedState {
+    /// An observer: no own feed, nothing to confirm.
+    NoOwnFeed,
+    /// Writes open: the head is confirmed by `peers` members heard since
+    /// the start (or by the operator, `by_operator`).
+    Confirmed {
+        seq: u64,
+        peers: usize,
+        by_operator: bool,
+    },
+    /// Writes refused: why, and what to do.
+    Refused {
+        reason: OwnFeedReason,
+        message: String,
+    },
+}
+
+impl OwnFeedState {
+    pub fn is_open(&self) -> bool {
+        !matches!(self, OwnFeedState::Refused { .. })
+    }
+
+    /// The JSON form `GET /v1/health` shows.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            OwnFeedState::NoOwnFeed => serde_json::Value::Null,
+            OwnFeedState::Confirmed {
+                seq,
+                peers,
+                by_operator,
+            } => {
+                serde_json::json!({"confirmed": true, "seq": seq, "peers": peers, "by_operator": by_operator})
+            }
+            OwnFeedState::Refused { reason, message } => {
+                serde_json::json!({"confirmed": false, "reason": reason, "message": message})
+            }
+        }
+    }
+
+    /// Whether two verdicts differ enough to be logged again.
+    fn same_kind(&self, other: &OwnFeedState) -> bool {
+        match (self, other) {
+            (OwnFeedState::Refused { reason: a, .. }, OwnFeedState::Refused { reason: b, .. }) => {
+                a == b
+            }
+            (OwnFeedState::Confirmed { .. }, OwnFeedState::Confirmed { .. }) => true,
+            (OwnFeedState::NoOwnFeed, OwnFeedState::NoOwnFeed) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Judges whether this node knows its own feed's true head, so that it may
+/// author without signing a place twice. Evidence that the store is behind
+/// or disagrees (its authoring record, any member's announcement) always
+/// refuses; otherwise, before the first confirmation since the start, at
+/// least one member must have announced a head of this feed at or below the
+/// store's (or the operator vouched for the store), and connected members
+/// must have answered (within [`OWN_FEED_ANSWER_GRACE`]).
+pub fn judge_own_feed(f: &OwnFeedFacts) -> OwnFeedState {
+    let author = &f.author;
+    let local = f.local;
+    let refused = |reason, message: String| OwnFeedState::Refused { reason, message };
+    if let Some((rec, agrees)) = f.record {
+        if rec > local {
+            return refused(
+                OwnFeedReason::BehindRecord,
+                format!(
+                    "this node's store holds its own feed {author} up to seq {local}, but it acknowledged seq {rec} before (its authoring record): its own last events were lost (a restored backup or a damaged log tail), and signing now would sign seq {} a second time. Writes open by themselves once anti-entropy has brought seq {}..{rec} back from a member that holds them: keep this node connected to its peers (GET /v1/status)",
+                    local + 1,
+                    local + 1
+                ),
+            );
+        }
+        if !agrees {
+            return refused(
+                OwnFeedReason::Conflict,
+                format!(
+                    "this node's store holds another event at seq {rec} of its own feed {author} than the one it acknowledged there (its authoring record): the store was replaced or damaged. Writes stay refused: find out which copy of the store holds the true feed before writing again (GET /v1/forks on every node)"
+                ),
+            );
+        }
+    }
+    if let Some(a) = f.announced.iter().find(|a| !a.agrees) {
+        let seq = a.head.map_or(0, |h| h.0);
+        return refused(
+            OwnFeedReason::Conflict,
+            format!(
+                "member {} holds another event at seq {seq} of this node's own feed {author} than this store does: the feed is forked (GET /v1/forks). Writes stay refused: find out which store holds the true feed before writing again",
+                a.peer
+            ),
+        );
+    }
+    if let Some((a, seq)) = f
+        .announced
+        .iter()
+        .filter_map(|a| Some((a, a.head?.0)))
+        .filter(|(_, seq)| *seq > local)
+        .max_by_key(|(_, seq)| *seq)
+    {
+        return refused(
+            OwnFeedReason::BehindMember,
+            format!(
+                "member {} holds this node's own feed {author} up to seq {seq}, this store only up to seq {local}: its own last events were lost (a restored backup or a damaged log tail), and signing now would sign seq {} a second time. Writes open by themselves once anti-entropy has brought them back from the members (it fetches them now; GET /v1/status shows the lag)",
+                a.peer,
+                local + 1
+            ),
+        );
+    }
+    if !f.confirmed_before && !f.trust_local {
+        if f.announced.is_empty() {
+            return refused(
+                OwnFeedReason::NoMemberHeard,
+                format!(
+                    "no member of the network has announced its heads to this node since it started, so it cannot tell whether its store holds the last events of its own feed {author} (seq {local} here): after a restored backup or a lost log tail it would sign a place a second time. Writes open by themselves once a member answers: check that this node reaches its peers (bootstrap in node.toml or --bootstrap, GET /v1/status). An operator who knows this store is current may start the node once with --trust-local-head"
+                ),
+            );
+        }
+        if f.awaiting > 0 {
+            return refused(
+                OwnFeedReason::AwaitingMembers,
+                format!(
+                    "{} connected member(s) have not announced their heads yet: waiting for them (at most {} s) before writing to this node's own feed {author}",
+                    f.awaiting,
+                    OWN_FEED_ANSWER_GRACE.as_secs()
+                ),
+            );
+        }
+    }
+    OwnFeedState::Confirmed {
+        seq: local,
+        peers: f.announced.len(),
+        by_operator: f.trust_local && f.announced.is_empty(),
+    }
+}
+
+/// The own-feed gate of a participant node: its verdict (read by every
+/// write) and what it remembers of the members heard since the start.
+pub struct OwnFeedGate {
+    trust_local: bool,
+    state: std::sync::Mutex<OwnFeedState>,
+    memory: std::sync::Mutex<GateMemory>,
+}
+
+#[derive(Default)]
+struct GateMemory {
+    /// Every member heard since the start: its latest announced head of
+    /// this node's feed (kept after it disconnects: what it said stays
+    /// evidence).
+    heard: HashMap<String, Option<(u64, EventId)>>,
+    /// Connected members not heard yet, since when.
+    unheard_since: HashMap<String, Instant>,
+    confirmed_before: bool,
+    /// The store's degraded reason last logged.
+    degraded: Option<String>,
+}
+
+impl OwnFeedGate {
+    /// A gate for a node with an own feed (`has_own_feed`: a participant
+    /// authority); `trust_local`: the operator vouched for the store.
+    pub fn new(has_own_feed: bool, trust_local: bool) -> OwnFeedGate {
+        let state = if has_own_feed {
+            OwnFeedState::Refused {
+                reason: OwnFeedReason::Starting,
+                message: "the node is starting and has not checked its own feed's head yet".into(),
+            }
+        } else {
+            OwnFeedState::NoOwnFeed
+        };
+        OwnFeedGate {
+            trust_local,
+            state: std::sync::Mutex::new(state),
+            memory: Default::default(),
+        }
+    }
+
+    /// The current verdict.
+    pub fn state(&self) -> OwnFeedState {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn trust_local(&self) -> bool {
+        self.trust_local
+    }
+}
+
+impl Node {
+    /// Whether this node may author now; counts a refusal. Observers are
+    /// read-only; an authority that may not sign today is left to the
+    /// store's refusal (`not_a_member`), whatever its feed; otherwise the
+    /// own-feed gate decides. A degraded store is not refused here: the
+    /// store tries every write again (a write that succeeds is what heals
+    /// it), and one it could not keep is [`WriteError::StoreDegraded`].
+    pub fn check_writable(&self) -> Result<(), WriteError> {
+        let Identity::Authority { author, .. } = &self.identity else {
+            return Err(WriteError::ReadOnly);
+        };
+        if self
+            .ledger
+            .timeline()
+            .check_author(author, today())
+            .is_err()
+        {
+            return Ok(());
+        }
+        match self.own_feed.state() {
+            OwnFeedState::Refused { message, .. } => {
+                self.metrics.write_refused("own_feed_unconfirmed");
+                Err(WriteError::OwnFeedUnconfirmed(message))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A store error of an own append: a write the store could not keep
+    /// after an I/O error (disk full, EIO) is [`WriteError::StoreDegraded`]
+    /// (503, retry later), not an internal error; refusals of the event
+    /// stay what they are.
+    fn store_write_error(&self, e: StoreError) -> WriteError {
+        match e {
+            StoreError::Event(_) | StoreError::OwnFeedBehind { .. } => WriteError::Store(e),
+            e if matches!(e, StoreError::NotStored(_)) || self.ledger.degraded().is_some() => {
+                self.metrics.write_refused("store_degraded");
+                WriteError::StoreDegraded(e.to_string())
+            }
+            e => WriteError::Store(e),
+        }
+    }
+
+    /// Why this node is not fully healthy (empty when it is): a degraded
+    /// store, writes refused by the own-feed gate.
+    pub fn health_reasons(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(r) = self.ledger.degraded() {
+            out.push(format!(
+                "the store's last write failed after an I/O error, and writes fail until one succeeds again (each write tries again; free disk space or fix the device): {r}"
+            ));
+        }
+        if let OwnFeedState::Refused { message, .. } = self.own_feed.state() {
+            out.push(message);
+        }
+        out
+    }
+
+    /// Re-evaluates the own-feed gate (and watches the store's degraded
+    /// state) every [`OWN_FEED_POLL_REFUSED`] while writes are refused and
+    /// every [`OWN_FEED_POLL_OPEN`] once they are open, until stopped.
+    pub async fn run_own_feed(self: Arc<Self>) {
+        loop {
+            self.check_own_feed().await;
+            let every = if self.own_feed.state().is_open() {
+                OWN_FEED_POLL_OPEN
+            } else {
+                OWN_FEED_POLL_REFUSED
+            };
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// One evaluation of the own-feed gate: reads what the members
+    /// announced and the store's own head and authoring record, judges,
+    /// and logs a change of verdict (WARN when writes close or stay closed
+    /// for another reason, INFO when they open).
+    pub async fn check_own_feed(&self) {
+        self.watch_degraded();
+        let Identity::Authority { author, .. } = &self.identity else {
+            return;
+        };
+        let status = self.net.status().await.ok();
+        let now = Instant::now();
+        let (heard, awaiting, confirmed_before) = {
+            let mut mem = self
+                .own_feed
+                .memory
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = &status {
+                for (peer, heads) in &s.peer_heads {
+                    let head = heads
+                        .iter()
+                        .find(|h| &h.author == author)
+                        .map(|h| (h.seq, h.id));
+                    mem.heard.insert(peer.to_string(), head);
+                }
+                let connected: HashSet<String> =
+                    s.connected.iter().map(|p| p.to_string()).collect();
+                let GateMemory {
+                    heard,
+                    unheard_since,
+                    ..
+                } = &mut *mem;
+                unheard_since.retain(|p, _| connected.contains(p) && !heard.contains_key(p));
+                for p in connected {
+                    if !heard.contains_key(&p) {
+                        unheard_since.entry(p).or_insert(now);
+                    }
+                }
+            }
+            let awaiting = mem
+                .unheard_since
+                .values()
+                .filter(|t| now.duration_since(**t) < OWN_FEED_ANSWER_GRACE)
+                .count();
+            (mem.heard.clone(), awaiting, mem.confirmed_before)
+        };
+        let ledger = self.ledger.clone();
+        let a = author.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            // The record before the head: an append is indexed before its
+            // record is written, so a write finishing in between cannot
+            // make the record look ahead of the head.
+            let record = ledger.authoring_record(&a);
+            let local = ledger.feed_state(&a)?.map_or(0, |f| f.head_seq);
+            let holds = |seq: u64, id: &EventId| -> Result<bool, StoreError> {
+                Ok(ledger.event_at(&a, seq)?.is_some_and(|e| &e.id == id))
+            };
+            let record = match record {
+                Some(r) if r.seq <= local => Some((r.seq, holds(r.seq, &r.id)?)),
+                Some(r) => Some((r.seq, true)),
+                None => None,
+            };
+            let mut announced = Vec::with_capacity(heard.len());
+            for (peer, head) in heard {
+                let agrees = match head {
+                    Some((seq, id)) if seq >= 1 && seq <= local => holds(seq, &id)?,
+                    _ => true,
+                };
+                announced.push(Announced { peer, head, agrees });
+            }
+            announced.sort_by(|x, y| x.peer.cmp(&y.peer));
+            Ok((local, record, announced))
+        })
+        .await;
+        let (local, record, announced) = match read {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot read this node's own feed to check its head; writes stay as they were");
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "own-feed check panicked");
+                return;
+            }
+        };
+        let facts = OwnFeedFacts {
+            author: author.clone(),
+            local,
+            record,
+            announced,
+            awaiting,
+            trust_local: self.own_feed.trust_local,
+            confirmed_before,
+        };
+        let verdict = judge_own_feed(&facts);
+        if let OwnFeedState::Confirmed { .. } = verdict {
+            self.own_feed
+                .memory
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .confirmed_before = true;
+        }
+        self.metrics.set_own_feed_confirmed(verdict.is_open());
+        let previous = std::mem::replace(
+            &mut *self
+                .own_feed
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+            verdict.clone(),
+        );
+        if previous.same_kind(&verdict) {
+            return;
+        }
+        match &verdict {
+            OwnFeedState::Confirmed {
+                seq,
+                peers,
+                by_operator,
+            } => {
+                let since_start_ms = self.started.elapsed().as_millis() as u64;
+                if *by_operator {
+                    warn!(%author, seq, since_start_ms, "own feed head taken as current on the operator's word (--trust-local-head), no member heard yet: writes open");
+                } else {
+                    info!(%author, seq, peers, since_start_ms, "own feed head confirmed by the members heard since the start: writes open");
+                }
+            }
+            OwnFeedState::Refused { reason, message } => {
+                warn!(%author, reason = ?reason, local, "writes refused: {message}");
+            }
+            OwnFeedState::NoOwnFeed => {}
+        }
+    }
+
+    /// Logs the store's degraded state when it changes.
+    fn watch_degraded(&self) {
+        let now = self.ledger.degraded();
+        let mut mem = self
+            .own_feed
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if mem.degraded == now {
+            return;
+        }
+        match &now {
+            Some(r) => {
+                warn!(reason = %r, "the store's last write failed after an I/O error: writes it cannot keep are answered 503 store_degraded until one succeeds again")
+            }
+            None => info!("the store accepts writes again"),
+        }
+        mem.degraded = now;
+    }
+}
+
 fn validation(v: Verdict) -> Validation {
     match v {
         Verdict::Accept => Validation::Accept,
@@ -820,6 +1303,12 @@ fn validation(v: Verdict) -> Validation {
 #[derive(Debug)]
 pub enum WriteError {
     ReadOnly,
+    /// This node does not know its own feed's true head yet (see
+    /// [`OwnFeedGate`]): the message says why and what to do.
+    OwnFeedUnconfirmed(String),
+    /// The store could not keep the write after an I/O error (disk full,
+    /// EIO); nothing of it was written, retrying is safe: the reason.
+    StoreDegraded(String),
     Store(StoreError),
     Internal(String),
 }
@@ -923,6 +1412,132 @@ mod tests {
         let after = allowed_peers(&t, day(2026, 5, 2));
         assert_eq!(after.len(), 4);
         assert!(after.contains(&na_peer));
+    }
+
+    fn facts(local: u64) -> OwnFeedFacts {
+        OwnFeedFacts {
+            author: "BW/mme".parse().unwrap(),
+            local,
+            record: None,
+            announced: Vec::new(),
+            awaiting: 0,
+            trust_local: false,
+            confirmed_before: false,
+        }
+    }
+
+    fn heard(peer: &str, seq: u64, agrees: bool) -> Announced {
+        Announced {
+            peer: peer.into(),
+            head: (seq > 0).then_some((seq, EventId::ZERO)),
+            agrees,
+        }
+    }
+
+    fn reason_of(s: &OwnFeedState) -> Option<OwnFeedReason> {
+        match s {
+            OwnFeedState::Refused { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn own_feed_waits_for_a_member_unless_the_operator_vouches() {
+        let f = facts(19);
+        assert_eq!(
+            reason_of(&judge_own_feed(&f)),
+            Some(OwnFeedReason::NoMemberHeard)
+        );
+        let s = judge_own_feed(&OwnFeedFacts {
+            trust_local: true,
+            ..f.clone()
+        });
+        assert_eq!(
+            s,
+            OwnFeedState::Confirmed {
+                seq: 19,
+                peers: 0,
+                by_operator: true
+            }
+        );
+        // Once confirmed, losing every peer does not close writes.
+        let s = judge_own_feed(&OwnFeedFacts {
+            confirmed_before: true,
+            ..f
+        });
+        assert!(s.is_open(), "{s:?}");
+    }
+
+    #[test]
+    fn own_feed_is_confirmed_by_members_at_or_below_its_head() {
+        // A new network: the members hold none of this feed.
+        let mut f = facts(0);
+        f.announced = vec![heard("a", 0, true)];
+        assert_eq!(
+            judge_own_feed(&f),
+            OwnFeedState::Confirmed {
+                seq: 0,
+                peers: 1,
+                by_operator: false
+            }
+        );
+        let mut f = facts(19);
+        f.announced = vec![heard("a", 19, true), heard("b", 12, true)];
+        assert!(judge_own_feed(&f).is_open());
+        // A connected member that has not answered yet holds it back.
+        f.awaiting = 1;
+        assert_eq!(
+            reason_of(&judge_own_feed(&f)),
+            Some(OwnFeedReason::AwaitingMembers)
+        );
+    }
+
+    #[test]
+    fn evidence_of_a_lost_tail_refuses_even_with_the_override() {
+        for trust_local in [false, true] {
+            for confirmed_before in [false, true] {
+                let base = OwnFeedFacts {
+                    trust_local,
+                    confirmed_before,
+                    ..facts(18)
+                };
+                // The store acknowledged seq 19 before.
+                let s = judge_own_feed(&OwnFeedFacts {
+                    record: Some((19, true)),
+                    ..base.clone()
+                });
+                assert_eq!(reason_of(&s), Some(OwnFeedReason::BehindRecord), "{s:?}");
+                let OwnFeedState::Refused { message, .. } = s else {
+                    unreachable!()
+                };
+                assert!(message.contains("seq 18") && message.contains("seq 19"));
+                // A member holds seq 19 of this feed.
+                let s = judge_own_feed(&OwnFeedFacts {
+                    announced: vec![heard("a", 12, true), heard("b", 19, true)],
+                    ..base.clone()
+                });
+                assert_eq!(reason_of(&s), Some(OwnFeedReason::BehindMember));
+                // A member holds another event at a place this store holds.
+                let s = judge_own_feed(&OwnFeedFacts {
+                    announced: vec![heard("a", 17, false)],
+                    ..base.clone()
+                });
+                assert_eq!(reason_of(&s), Some(OwnFeedReason::Conflict));
+                // The store holds another event than it acknowledged.
+                let s = judge_own_feed(&OwnFeedFacts {
+                    record: Some((18, false)),
+                    ..base
+                });
+                assert_eq!(reason_of(&s), Some(OwnFeedReason::Conflict));
+            }
+        }
+        // Caught up: the record and the members agree again.
+        let s = judge_own_feed(&OwnFeedFacts {
+            record: Some((19, true)),
+            announced: vec![heard("b", 19, true)],
+            ..facts(19)
+        });
+        assert!(s.is_open(), "{s:?}");
     }
 
     #[test]

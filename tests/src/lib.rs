@@ -232,6 +232,10 @@ pub struct TestNet {
     pub cluster: Cluster,
     pub launcher: Launcher,
     procs: BTreeMap<String, Running>,
+    /// Running nodes whose `/v1/health` said `ok` since their start: a
+    /// participant node refuses writes until a member has confirmed its own
+    /// feed's head, so [`TestNet::write`] waits for it once per start.
+    healthy: Mutex<std::collections::BTreeSet<String>>,
     dir: tempfile::TempDir,
 }
 
@@ -252,6 +256,7 @@ impl TestNet {
                 prefix: Vec::new(),
             },
             procs: BTreeMap::new(),
+            healthy: Mutex::default(),
             dir,
         }
     }
@@ -350,9 +355,26 @@ impl TestNet {
 
     /// Starts a node process (bootstrapping to every running node); panics
     /// with its log when it does not come up.
+    ///
+    /// Its API answers, but a participant node writes only once a member
+    /// has confirmed its own feed's head: [`TestNet::write`] waits for that,
+    /// [`TestNet::post`] does not (to see the 503 it answers until then).
     pub fn start(&mut self, label: &str) {
+        self.start_with(label, &[]);
+    }
+
+    /// [`TestNet::start`] with extra arguments to `kpl-node run` (e.g.
+    /// `--trust-local-head`).
+    pub fn start_with(&mut self, label: &str, extra: &[&str]) {
         assert!(!self.procs.contains_key(label), "{label} already runs");
-        match self.cluster.start(label, &self.launcher, START_TIMEOUT) {
+        self.healthy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(label);
+        match self
+            .cluster
+            .start_with(label, &self.launcher, START_TIMEOUT, extra)
+        {
             Ok(r) => {
                 assert!(
                     r.api.starts_with("http://127."),
@@ -366,7 +388,8 @@ impl TestNet {
     }
 
     /// Starts `labels` one after the other, then waits until each is
-    /// connected to every other running node.
+    /// connected to every other running node and healthy (its own feed's
+    /// head confirmed by a member: ready to write).
     pub fn start_all(&mut self, labels: &[&str], within: Duration) {
         for l in labels {
             self.start(l);
@@ -374,6 +397,30 @@ impl TestNet {
         let running: Vec<String> = self.procs.keys().cloned().collect();
         let running: Vec<&str> = running.iter().map(String::as_str).collect();
         self.wait_connected(&running, within);
+        for l in labels {
+            self.wait_healthy(l, within);
+        }
+    }
+
+    /// Waits (bounded) until a node's `/v1/health` says `ok`; panics with
+    /// the reasons it gave and its log otherwise. Remembered until the
+    /// node's next start.
+    pub fn wait_healthy(&self, label: &str, within: Duration) {
+        if self
+            .healthy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(label)
+        {
+            return;
+        }
+        if let Err(e) = cluster::wait_healthy(&self.api(label), within) {
+            panic!("{label}: {e}\n{}", self.log_tail(label, 30));
+        }
+        self.healthy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(label.to_owned());
     }
 
     /// Labels of the nodes running now.
@@ -383,6 +430,23 @@ impl TestNet {
 
     pub fn pid(&self, label: &str) -> u32 {
         self.procs[label].child.id()
+    }
+
+    /// Copies a directory tree (files and directories only), e.g. a
+    /// stopped node's data directory as a backup.
+    pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let ty = entry.file_type()?;
+            let dest = to.join(entry.file_name());
+            if ty.is_dir() {
+                Self::copy_dir(&entry.path(), &dest)?;
+            } else if ty.is_file() {
+                std::fs::copy(entry.path(), &dest)?;
+            }
+        }
+        Ok(())
     }
 
     /// SIGKILLs a node and reaps it.
@@ -453,7 +517,10 @@ impl TestNet {
     }
 
     /// POST with the node's own token, expecting 200; returns the body.
+    /// Waits first, once per start of the node, until it is healthy (ready
+    /// to write).
     pub fn write(&self, label: &str, path: &str, body: &Value) -> Value {
+        self.wait_healthy(label, START_TIMEOUT);
         let token = self.token(label);
         match self.post(label, path, Some(&token), body) {
             (200, v) => v,
@@ -580,6 +647,7 @@ impl TestNet {
     /// POST with the node's own token, expecting 201 (governance writes);
     /// returns the body.
     pub fn write_created(&self, label: &str, path: &str, body: &Value) -> Value {
+        self.wait_healthy(label, START_TIMEOUT);
         let token = self.token(label);
         match self.post(label, path, Some(&token), body) {
             (201, v) => v,

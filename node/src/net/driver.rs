@@ -211,8 +211,10 @@ struct PeerState {
     queue: VecDeque<AuthorId>,
     /// Requests of this peer being served.
     serving: usize,
-    /// The feed heads this peer announced in its last `Heads` answer.
-    heads: Vec<crate::net::FeedHeadWire>,
+    /// The feed heads this peer announced in its last `Heads` answer
+    /// (`None` until its first answer on this connection: a peer that has
+    /// not answered yet is not a peer that holds nothing).
+    heads: Option<Vec<crate::net::FeedHeadWire>>,
     /// When the first connection was established.
     since: Option<std::time::Instant>,
 }
@@ -638,7 +640,7 @@ impl Driver {
             Outbound::Heads { peer } => match response {
                 SyncResponse::Heads(remote) => {
                     if let Some(ps) = self.peers.get_mut(&peer) {
-                        ps.heads = remote.clone();
+                        ps.heads = Some(remote.clone());
                     }
                     let source = Arc::clone(&self.source);
                     let tx = self.internal_tx.clone();
@@ -932,7 +934,7 @@ impl Driver {
                     peer_heads: self
                         .peers
                         .iter()
-                        .map(|(p, st)| (*p, st.heads.clone()))
+                        .filter_map(|(p, st)| Some((*p, st.heads.clone()?)))
                         .collect(),
                     counters: NetCounters {
                         bad_frames: self.codec.bad_frames(),

@@ -217,7 +217,9 @@ pub struct NetStatus {
     pub listen_addrs: Vec<Multiaddr>,
     pub connected: Vec<PeerId>,
     /// The feed heads each connected member announced in its last `Heads`
-    /// answer (for sync lag).
+    /// answer (for sync lag, and for the node to confirm its own feed's
+    /// head). A member that has not answered a `Heads` request on its
+    /// current connection yet is absent, not listed with no heads.
     pub peer_heads: std::collections::HashMap<PeerId, Vec<FeedHeadWire>>,
     pub counters: NetCounters,
 }
