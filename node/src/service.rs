@@ -1115,6 +1115,11 @@ impl Node {
                 "the store's last write failed after an I/O error, and writes fail until one succeeds again (each write tries again; free disk space or fix the device): {r}"
             ));
         }
+        if let Some(r) = self.checkpoints.degraded() {
+            out.push(format!(
+                "checkpoint and witness state cannot be written, so this node cosigns nothing until it can (free disk space or fix the device): {r}"
+            ));
+        }
         if let OwnFeedState::Refused { message, .. } = self.own_feed.state() {
             out.push(message);
         }
