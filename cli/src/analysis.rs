@@ -1,16 +1,24 @@
 //! Auditors' commands: provenance, audit findings, KP statistics. They ask
 //! a node, or with `--data-dir` read a stopped node's store directly.
+//!
+//! An answer computed from partial data (records of the log that could not
+//! be read) is printed with a warning on stderr, carries `partial` in its
+//! JSON, and the command exits 1; a store that does not open because its
+//! log is damaged gives no answer (exit 1, naming the damage).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use ledger_core::analysis::{AuditParams, Finding, LedgerView, TraceNode, TradeStats};
+use ledger_core::error::StoreError;
 use ledger_core::store::{stored_charter, Ledger, StoreOptions};
 use ledger_core::{CountryCode, Date};
 use serde_json::{json, Value};
 
 use crate::client::{enc, Client};
-use crate::fmt::{carats, short, signed_hundredths, usd, CmdResult, Failure, Table, FOUND, OK};
+use crate::fmt::{
+    carats, short, signed_hundredths, usd, warn_partial, CmdResult, Failure, Table, FOUND, OK,
+};
 
 #[derive(Args)]
 pub struct Offline {
@@ -27,8 +35,67 @@ fn open_view(dir: &std::path::Path) -> Result<LedgerView, Failure> {
     };
     let charter = stored_charter(&store).map_err(|e| Failure::usage(e.to_string()))?;
     let ledger = Ledger::open(&store, &charter, StoreOptions::default())
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    LedgerView::from_ledger(&ledger).map_err(|e| Failure::usage(e.to_string()))
+        .map_err(|e| store_failure(dir, e))?;
+    LedgerView::from_ledger(&ledger).map_err(|e| store_failure(dir, e))
+}
+
+/// A store that cannot be read whole gives no answer: "something is wrong"
+/// (exit 1) when its data is damaged, a usage error otherwise.
+fn store_failure(dir: &std::path::Path, e: StoreError) -> Failure {
+    match e {
+        StoreError::Damaged(_) | StoreError::CorruptLog { .. } | StoreError::Corrupt(_) => {
+            Failure::found(format!(
+                "{e}\n  No answer is computed from a damaged store: `kpl verify --data-dir {}` lists every damaged record.",
+                dir.display()
+            ))
+        }
+        other => Failure::usage(other.to_string()),
+    }
+}
+
+/// An offline view's partial-data mark, in the form the node's API gives it.
+fn partial_json(v: &LedgerView) -> Option<Value> {
+    v.partial().map(|p| {
+        json!({
+            "unreadable_records": p.unreadable_records,
+            "first_offset": p.first_offset,
+            "unreadable": p.unreadable.iter().map(|u| json!({
+                "offset": u.offset,
+                "to": u.to,
+                "author": u.author.as_ref().map(|a| a.to_string()),
+                "seq": u.seq,
+                "reason": u.reason,
+            })).collect::<Vec<_>>(),
+        })
+    })
+}
+
+/// How to list every damaged record behind a partial answer.
+fn check_hint(offline: &Offline) -> String {
+    match &offline.data_dir {
+        Some(d) => format!("`kpl verify --data-dir {}`", d.display()),
+        None => "`kpl verify --data-dir DIR` on the node's data directory (with the node stopped)"
+            .into(),
+    }
+}
+
+/// Ends a command: a partial answer is warned about and exits 1.
+fn finish(partial: &Option<Value>, offline: &Offline, code: i32) -> CmdResult {
+    match partial {
+        Some(p) => {
+            warn_partial(p, &check_hint(offline));
+            Ok(FOUND)
+        }
+        None => Ok(code),
+    }
+}
+
+/// Adds `partial` to a JSON answer when there is one.
+fn with_partial(mut v: Value, partial: &Option<Value>) -> Value {
+    if let (Some(p), Some(obj)) = (partial, v.as_object_mut()) {
+        obj.insert("partial".into(), p.clone());
+    }
+    v
 }
 
 fn now_ms() -> u64 {
@@ -54,19 +121,15 @@ fn unaccounted(t: &TraceNode) -> u64 {
 }
 
 pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
-    let (tree, text) = match &a.offline.data_dir {
+    let (tree, text, partial) = match &a.offline.data_dir {
         Some(d) => {
             let v = open_view(d)?;
+            let partial = partial_json(&v);
             let t = v
                 .trace_at(&a.certificate, &AuditParams::new(now_ms()))
-                .ok_or_else(|| {
-                    Failure::found(format!(
-                        "certificate {} was never issued in this ledger",
-                        a.certificate
-                    ))
-                })?;
+                .ok_or_else(|| never_issued(&a.certificate, &partial, &a.offline))?;
             let text = t.render_tree();
-            (t, text)
+            (t, text, partial)
         }
         None => {
             let v = c
@@ -79,7 +142,8 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
                 })?;
             let t: TraceNode = serde_json::from_value(v["trace"].clone())
                 .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
-            (t, v["tree"].as_str().unwrap_or("").to_owned())
+            let partial = v.get("partial").cloned().filter(|p| !p.is_null());
+            (t, v["tree"].as_str().unwrap_or("").to_owned(), partial)
         }
     };
     let findings = count_findings(&tree);
@@ -87,7 +151,10 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
     if json_out {
         println!(
             "{}",
-            json!({"trace": tree, "findings": findings, "unaccounted_carat_hundredths": missing})
+            with_partial(
+                json!({"trace": tree, "findings": findings, "unaccounted_carat_hundredths": missing}),
+                &partial
+            )
         );
     } else {
         print!("{text}");
@@ -104,11 +171,28 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
             );
         }
     }
-    Ok(if findings > 0 || missing > 0 {
+    let code = if findings > 0 || missing > 0 {
         FOUND
     } else {
         OK
-    })
+    };
+    finish(&partial, &a.offline, code)
+}
+
+/// "Never issued", unless the view is partial: then the issue may be in a
+/// record that could not be read.
+fn never_issued(number: &str, partial: &Option<Value>, offline: &Offline) -> Failure {
+    match partial {
+        Some(p) => {
+            warn_partial(p, &check_hint(offline));
+            Failure::found(format!(
+                "certificate {number} is not in what could be read of this ledger (it may be in an unreadable record)"
+            ))
+        }
+        None => Failure::found(format!(
+            "certificate {number} was never issued in this ledger"
+        )),
+    }
 }
 
 // ------------------------------------------------------------------ audit
@@ -138,7 +222,7 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
     let participant = a.participant.as_deref().map(CountryCode::new).transpose()?;
     let from = a.from.as_deref().map(str::parse::<Date>).transpose()?;
     let to = a.to.as_deref().map(str::parse::<Date>).transpose()?;
-    let findings: Vec<Finding> = match &a.offline.data_dir {
+    let (findings, partial): (Vec<Finding>, Option<Value>) = match &a.offline.data_dir {
         Some(d) => {
             let v = open_view(d)?;
             let mut p = AuditParams::new(now_ms());
@@ -147,7 +231,7 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
             p.to = to;
             p.confirmation_grace_days = a.grace_days;
             p.tolerance_bp = a.tolerance_bp;
-            v.audit(&p)
+            (v.audit(&p), partial_json(&v))
         }
         None => {
             let mut q = format!(
@@ -164,12 +248,19 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
                 q.push_str(&format!("&to={d}"));
             }
             let v = c.get(&q)?;
-            serde_json::from_value(v["findings"].clone())
-                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?
+            let findings = serde_json::from_value(v["findings"].clone())
+                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
+            (findings, v.get("partial").cloned().filter(|p| !p.is_null()))
         }
     };
     if json_out {
-        println!("{}", json!({"findings": findings, "count": findings.len()}));
+        println!(
+            "{}",
+            with_partial(
+                json!({"findings": findings, "count": findings.len()}),
+                &partial
+            )
+        );
     } else if findings.is_empty() {
         println!("no findings");
     } else {
@@ -207,7 +298,11 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
             findings.len()
         );
     }
-    Ok(if findings.is_empty() { OK } else { FOUND })
+    finish(
+        &partial,
+        &a.offline,
+        if findings.is_empty() { OK } else { FOUND },
+    )
 }
 
 // ------------------------------------------------------------------ stats
@@ -227,27 +322,33 @@ pub struct StatsArgs {
 }
 
 pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
-    let s: TradeStats = match &a.offline.data_dir {
-        Some(d) => open_view(d)?.stats(a.year, a.quarter),
+    let (s, partial): (TradeStats, Option<Value>) = match &a.offline.data_dir {
+        Some(d) => {
+            let v = open_view(d)?;
+            (v.stats(a.year, a.quarter), partial_json(&v))
+        }
         None => {
             let mut q = format!("/v1/stats?year={}", a.year);
             if let Some(qt) = a.quarter {
                 q.push_str(&format!("&quarter={qt}"));
             }
             let v: Value = c.get(&q)?;
-            serde_json::from_value(v)
-                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?
+            let partial = v.get("partial").cloned().filter(|p| !p.is_null());
+            let s = serde_json::from_value(v)
+                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
+            (s, partial)
         }
     };
     if json_out {
-        println!("{}", serde_json::to_string(&s).unwrap_or_default());
-        return Ok(OK);
+        let v = serde_json::to_value(&s).unwrap_or_default();
+        println!("{}", with_partial(v, &partial));
+        return finish(&partial, &a.offline, OK);
     }
     if a.csv {
         print!("{}", s.participants_to_csv());
         println!();
         print!("{}", s.mirror_to_csv());
-        return Ok(OK);
+        return finish(&partial, &a.offline, OK);
     }
     let period = match s.period.quarter {
         Some(q) => format!("{} Q{q}", s.period.year),
@@ -293,10 +394,10 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
         matches!(p.membership.as_slice(), [only] if only.standing == "member"
             && only.from == s.period.from && only.to == s.period.to)
     };
-    let partial: Vec<_> = s.participants.iter().filter(|p| !full(p)).collect();
-    if !partial.is_empty() {
+    let part_time: Vec<_> = s.participants.iter().filter(|p| !full(p)).collect();
+    if !part_time.is_empty() {
         println!("\nMembership during the period (figures cover only the days as a participant):");
-        for p in partial {
+        for p in part_time {
             let spans: Vec<String> = p
                 .membership
                 .iter()
@@ -345,5 +446,5 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
     } else {
         print!("{}", m.render());
     }
-    Ok(OK)
+    finish(&partial, &a.offline, OK)
 }

@@ -157,6 +157,47 @@ pub fn short(id: &str) -> String {
     id.chars().take(12).collect()
 }
 
+/// Warns on stderr that an answer was computed from partial data. `partial`
+/// is the `partial` JSON of an answer (the node's, or an offline view's):
+/// `unreadable_records`, `first_offset`, `unreadable` (offset, to, author,
+/// seq, reason). `check` says how to list every damaged record.
+pub fn warn_partial(partial: &serde_json::Value, check: &str) {
+    let n = partial["unreadable_records"].as_u64().unwrap_or(0);
+    let listed: Vec<&serde_json::Value> = partial["unreadable"]
+        .as_array()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let mut offsets: Vec<String> = listed
+        .iter()
+        .take(10)
+        .filter_map(|u| u["offset"].as_u64())
+        .map(|o| o.to_string())
+        .collect();
+    if offsets.is_empty() {
+        offsets.push(partial["first_offset"].to_string());
+    }
+    let more = if n as usize > offsets.len() {
+        ", …"
+    } else {
+        ""
+    };
+    eprintln!(
+        "kpl: WARNING: answer computed from partial data: {n} record(s) of the log unreadable at offset(s) {}{more}; what they held is missing from this answer. Run {check} to list every damaged record.",
+        offsets.join(", ")
+    );
+    for u in listed.iter().take(10) {
+        let place = match (u["author"].as_str(), u["seq"].as_u64()) {
+            (Some(a), Some(s)) => format!("{a} seq {s}"),
+            _ => "author and seq unreadable".into(),
+        };
+        eprintln!(
+            "kpl:   offset {} ({place}): {}",
+            u["offset"],
+            u["reason"].as_str().unwrap_or("")
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -710,8 +710,17 @@ impl ledger_core::replica::ReplicaSource for NodeReplica<'_> {
         let page = self.client.get(&format!(
             "/v1/feed?author={}&from={from_seq}&limit=1000&encoding=hex",
             enc(&author.to_string()),
-        ))?;
-        Ok(hex_items(&page, "events_hex", None))
+        ));
+        match page {
+            Ok(page) => Ok(hex_items(&page, "events_hex", None)),
+            // The node answered but cannot serve the page (e.g. its log is
+            // damaged there): a failure of that feed, not of the connection.
+            Err(f) if f.message.starts_with("the node answered") => Ok(vec![Err(format!(
+                "the node cannot serve its feed from here: {}",
+                f.message
+            ))]),
+            Err(f) => Err(f),
+        }
     }
 
     fn fork_proofs(&mut self) -> Result<Vec<Result<Vec<u8>, String>>, Failure> {

@@ -110,6 +110,11 @@ pub enum BundleError {
     NoIssue(String),
     #[error("cannot build a bundle: {0}")]
     Build(String),
+    /// A record the bundle needs could not be read from the replica
+    /// (damaged, or the index and the log disagree): no bundle is built
+    /// from what remains.
+    #[error("cannot build a bundle: the replica could not be read ({0}); check the store with `kpl verify --data-dir`")]
+    Unreadable(String),
 }
 
 /// A verified event, for the report.
@@ -426,13 +431,15 @@ pub fn verify(
 }
 
 /// Builds the bundle of `number` from a store. `checkpoint(author)` returns
-/// the latest signed checkpoint note (with cosignatures) of a feed.
+/// the latest signed checkpoint note (with cosignatures) of a feed. Every
+/// record the bundle needs must be read whole: a damaged or missing one
+/// fails the build ([`BundleError::Unreadable`]), never leaves it out.
 pub fn build(
     ledger: &Ledger,
     number: &str,
     checkpoint: &dyn Fn(&AuthorId) -> Option<String>,
 ) -> Result<Bundle, BundleError> {
-    let store = |e: StoreError| BundleError::Build(e.to_string());
+    let store = |e: StoreError| BundleError::Unreadable(e.to_string());
     let charter = ledger.charter();
     let network = ledger.network_id();
     // The certificate and its lineage, breadth first.
@@ -478,9 +485,12 @@ pub fn build(
             ids.extend(d.approvals.iter().map(|a| a.event.id));
         }
         for id in ids {
-            if let Some(s) = ledger.event_by_id(&id).map_err(store)? {
-                events.push((s.id, s.event));
-            }
+            let s = ledger.event_by_id(&id).map_err(store)?.ok_or_else(|| {
+                BundleError::Unreadable(format!(
+                    "governance event {id} is in the timeline but not in the store"
+                ))
+            })?;
+            events.push((s.id, s.event));
         }
     }
     // One checkpoint per feed involved.
@@ -533,12 +543,16 @@ pub fn build(
     for author in ledger.authors() {
         if let Some(st) = ledger.feed_state(&author).map_err(store)? {
             for epoch in st.keys.iter().skip(1) {
-                if let Some(ev) = ledger
-                    .event_at(&author, epoch.from_seq - 1)
+                let seq = epoch.from_seq.saturating_sub(1);
+                let ev = ledger
+                    .event_at(&author, seq)
                     .map_err(store)?
-                {
-                    key_evidence.push(hex::encode(ev.event.encode()));
-                }
+                    .ok_or_else(|| {
+                        BundleError::Unreadable(format!(
+                            "{author}'s key rotation at seq {seq} is not in the store"
+                        ))
+                    })?;
+                key_evidence.push(hex::encode(ev.event.encode()));
             }
         }
     }

@@ -495,7 +495,8 @@ fn summary(l: &Ledger) -> Summary {
     let t = l.timeline();
     let view = LedgerView::from_ledger(l).unwrap();
     let mut events = Vec::new();
-    l.for_each_event(|id, _| events.push(*id)).unwrap();
+    let scan = l.for_each_event(|id, _| events.push(*id)).unwrap();
+    assert!(scan.is_complete(), "{:?}", scan.unreadable);
     let mut params = AuditParams::new(ms("2030-01-01"));
     params.confirmation_grace_days = 100_000;
     let mut findings: Vec<String> = view

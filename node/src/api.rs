@@ -535,6 +535,8 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
 }
 
 /// The analysis view of the whole replica, cached until the ledger changes.
+/// A view built while records of the log could not be read is partial:
+/// every answer from it carries `partial` ([`with_partial`]).
 async fn view(node: &Arc<Node>) -> Result<Arc<LedgerView>, ApiError> {
     let n = node.clone();
     blocking(move || {
@@ -557,6 +559,29 @@ async fn view(node: &Arc<Node>) -> Result<Arc<LedgerView>, ApiError> {
         Ok(v)
     })
     .await
+}
+
+/// Adds `"partial"` (how many records of the log could not be read, the
+/// first one's offset, and the first of them) to an answer computed from a
+/// partial view; a whole view's answer has no `partial` key.
+fn with_partial(v: &LedgerView, mut answer: Value) -> Value {
+    if let (Some(p), Some(obj)) = (v.partial(), answer.as_object_mut()) {
+        obj.insert(
+            "partial".into(),
+            json!({
+                "unreadable_records": p.unreadable_records,
+                "first_offset": p.first_offset,
+                "unreadable": p.unreadable.iter().map(|u| json!({
+                    "offset": u.offset,
+                    "to": u.to,
+                    "author": u.author.as_ref().map(AuthorId::to_string),
+                    "seq": u.seq,
+                    "reason": u.reason,
+                })).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    answer
 }
 
 #[derive(Deserialize)]
@@ -597,7 +622,10 @@ async fn audit(
     }
     let v = view(&node).await?;
     let findings = v.audit(&params);
-    Ok(Json(json!({"params": params, "findings": findings})))
+    Ok(Json(with_partial(
+        &v,
+        json!({"params": params, "findings": findings}),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -617,19 +645,25 @@ async fn stats(
         }
     }
     let v = view(&node).await?;
-    Ok(Json(
-        serde_json::to_value(v.stats(q.year, q.quarter))
-            .map_err(|e| ApiError::internal(e.to_string()))?,
-    ))
+    let stats = serde_json::to_value(v.stats(q.year, q.quarter))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(with_partial(&v, stats)))
 }
 
 async fn trace(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
     let v = view(&node).await?;
     match v.trace_at(&number, &AuditParams::new(now_ms())) {
-        Some(t) => Ok(Json(json!({"trace": t, "tree": t.render_tree()}))),
-        None => Err(ApiError::not_found(format!(
-            "certificate {number} was never issued in this ledger"
+        Some(t) => Ok(Json(with_partial(
+            &v,
+            json!({"trace": t, "tree": t.render_tree()}),
         ))),
+        None => Err(ApiError::not_found(match v.partial() {
+            Some(p) => format!(
+                "certificate {number} is not in what could be read of this replica: {} record(s) of its log are unreadable (first at offset {})",
+                p.unreadable_records, p.first_offset
+            ),
+            None => format!("certificate {number} was never issued in this ledger"),
+        })),
     }
 }
 
@@ -1146,6 +1180,12 @@ async fn bundle(State(node): State<AppState>, Path(number): Path<String>) -> Api
         Err(ledger_core::bundle::BundleError::NoIssue(n)) => Err(ApiError::not_found(format!(
             "certificate {n} was never issued in this ledger"
         ))),
+        // A record it needs could not be read: no bundle from the rest.
+        Err(e @ ledger_core::bundle::BundleError::Unreadable(_)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unreadable",
+            e.to_string(),
+        )),
         Err(e) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_yet_provable",

@@ -10,6 +10,13 @@
 //! the events of a replica (in any order: the result does not depend on
 //! arrival order) and its fork proofs.
 //!
+//! **Partial data.** A view built from a store whose log holds records that
+//! cannot be read (damaged bytes, a record that does not decode) says so:
+//! [`LedgerView::partial`] is then `Some`, with how many records and where.
+//! Every answer computed from such a view (audit, statistics, trace) is
+//! computed from partial data, and whoever shows it must say so (the node's
+//! API adds `"partial"` to its JSON; `kpl` warns and exits 1).
+//!
 //! # Conventions (part of the documented interface)
 //!
 //! - **Event order.** Where several events about one certificate must be
@@ -231,6 +238,34 @@ pub struct SuspectEvent {
     pub decision: EventId,
 }
 
+/// A record of the replica's log that could not be read: where, and the
+/// author and seq of the event it held when they can still be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableRecord {
+    /// Log offset where the record (or damaged stretch) starts.
+    pub offset: u64,
+    /// Where the next readable record starts.
+    pub to: u64,
+    pub author: Option<AuthorId>,
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+/// The mark of an answer computed from partial data (JSON `partial`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialData {
+    /// Records of the log that could not be read (a damaged stretch
+    /// counts once): events, or fork proofs, left out of the answer.
+    pub unreadable_records: u64,
+    /// Log offset of the first of them.
+    pub first_offset: u64,
+    /// The first of them (at most [`MAX_PARTIAL_LISTED`]), in log order.
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+/// Unreadable records listed in a [`PartialData`].
+pub const MAX_PARTIAL_LISTED: usize = 100;
+
 /// An in-memory index of a replica, built once and then queried.
 #[derive(Clone, Debug)]
 pub struct LedgerView {
@@ -243,6 +278,8 @@ pub struct LedgerView {
     /// Every event, sorted by (author, seq, id).
     events: Vec<EventSummary>,
     fork_proofs: Vec<ForkProof>,
+    /// Records of the replica that could not be read, if any.
+    partial: Option<PartialData>,
 }
 
 impl LedgerView {
@@ -380,19 +417,48 @@ impl LedgerView {
             certificates,
             events: summaries,
             fork_proofs: proofs,
+            partial: None,
         }
     }
 
-    /// Builds the view of a whole store: its durable events and fork proofs.
+    /// Builds the view of a whole store: its durable events and fork
+    /// proofs. Records of the log that cannot be read are not skipped
+    /// silently: the view is then partial ([`LedgerView::partial`]).
     pub fn from_ledger(ledger: &Ledger) -> Result<LedgerView, StoreError> {
         let mut events = Vec::new();
-        ledger.for_each_event(|id, ev| events.push((*id, ev.clone())))?;
+        let scan = ledger.for_each_event(|id, ev| events.push((*id, ev.clone())))?;
         let proofs = ledger.fork_proofs()?;
-        Ok(LedgerView::build(
-            ledger.charter(),
-            events.into_iter(),
-            proofs,
-        ))
+        let mut view = LedgerView::build(ledger.charter(), events.into_iter(), proofs);
+        if let Some(first) = scan.unreadable.first() {
+            view.partial = Some(PartialData {
+                unreadable_records: scan.unreadable_count,
+                first_offset: first.offset,
+                unreadable: scan
+                    .unreadable
+                    .iter()
+                    .take(MAX_PARTIAL_LISTED)
+                    .map(|d| UnreadableRecord {
+                        offset: d.offset,
+                        to: d.to,
+                        author: d.author.clone(),
+                        seq: d.seq,
+                        reason: d.reason.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(view)
+    }
+
+    /// `Some` when the view was built from a replica with records that
+    /// could not be read: every answer from it is then partial.
+    pub fn partial(&self) -> Option<&PartialData> {
+        self.partial.as_ref()
+    }
+
+    /// Records of the replica that could not be read (0: the view is whole).
+    pub fn unreadable_count(&self) -> u64 {
+        self.partial.as_ref().map_or(0, |p| p.unreadable_records)
     }
 
     /// Whether `code` was a KP participant at some time (in the charter or

@@ -60,6 +60,7 @@ use log::{io_err, read_record, sync_dir};
 
 pub use authoring::AuthoringRecord;
 pub use files::{stored_charter, write_atomic};
+pub use read::{EventScan, MAX_UNREADABLE_LISTED};
 use index::*;
 pub use recovery::{DamageReport, DamagedRecord, RecoveryReport, TornTail};
 pub use repair::{check_log, repair, Fetch, RepairReport};

@@ -290,26 +290,97 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Every event of the ledger in log (arrival) order, decoded. For audits
-    /// and statistics over the whole replica.
+    /// Every durable event of the ledger in log (arrival) order, decoded,
+    /// for audits and statistics over the whole replica. Nothing is dropped
+    /// silently: the answer says how many events were read and lists every
+    /// record that could not be (damaged bytes, or a record whose checksum
+    /// holds but that does not decode), so a caller can refuse to answer
+    /// or mark its answer partial.
     pub fn for_each_event(
         &self,
         mut f: impl FnMut(&EventId, &SignedEvent),
-    ) -> Result<(), StoreError> {
+    ) -> Result<EventScan, StoreError> {
         let synced = lock(&self.commit).synced;
-        let log = LogFile::open(&self.log_path)?.0;
-        log.scan(HEADER_LEN, |rec| {
-            if rec.offset >= synced {
-                return Ok(());
-            }
-            if rec.kind == KIND_EVENT {
-                if let Ok(ev) = SignedEvent::decode(&rec.payload) {
-                    f(&ev.id(), &ev);
+        let log = LogFile::open_read_only(&self.log_path)?;
+        let reader = log.reader()?;
+        let mut scan = EventScan::default();
+        log.scan_all(HEADER_LEN, |item| {
+            match item {
+                LogItem::Damage(d) => {
+                    if d.offset < synced {
+                        let (author, seq) = recovery::read_place(&reader, d.offset, d.to);
+                        scan.unreadable(DamagedRecord {
+                            offset: d.offset,
+                            to: d.to.min(synced),
+                            author,
+                            seq,
+                            reason: d.reason,
+                        });
+                    }
                 }
+                LogItem::Record(rec) if rec.offset < synced => {
+                    let to = rec.offset + 9 + rec.payload.len() as u64;
+                    let bad = match rec.kind {
+                        KIND_EVENT => match SignedEvent::decode(&rec.payload) {
+                            Ok(ev) => {
+                                f(&ev.id(), &ev);
+                                scan.events += 1;
+                                None
+                            }
+                            Err(e) => Some(format!("the event does not decode: {e}")),
+                        },
+                        KIND_FORK_PROOF => ForkProof::decode(&rec.payload)
+                            .err()
+                            .map(|e| format!("the fork proof does not decode: {e}")),
+                        _ => None,
+                    };
+                    if let Some(reason) = bad {
+                        let (author, seq) = recovery::place_at_fixed_offsets(&rec.payload);
+                        scan.unreadable(DamagedRecord {
+                            offset: rec.offset,
+                            to,
+                            author,
+                            seq,
+                            reason: format!("the record's checksum holds but {reason}"),
+                        });
+                    }
+                }
+                LogItem::Record(_) => {}
             }
             Ok(())
         })?;
-        Ok(())
+        Ok(scan)
+    }
+}
+
+/// What [`Ledger::for_each_event`] read: the events, and the records it
+/// could not read. An answer computed from a scan with unreadable records
+/// is partial.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventScan {
+    /// Events read and visited.
+    pub events: u64,
+    /// The first [`MAX_UNREADABLE_LISTED`] unreadable records (a damaged
+    /// stretch of the log counts once), in log order.
+    pub unreadable: Vec<DamagedRecord>,
+    /// Every unreadable record, counted.
+    pub unreadable_count: u64,
+}
+
+/// Unreadable records listed in full by [`EventScan`].
+pub const MAX_UNREADABLE_LISTED: usize = 1000;
+
+impl EventScan {
+    /// Whether every record was read.
+    pub fn is_complete(&self) -> bool {
+        self.unreadable_count == 0
+    }
+
+    fn unreadable(&mut self, d: DamagedRecord) {
+        self.unreadable_count += 1;
+        if self.unreadable.len() < MAX_UNREADABLE_LISTED {
+            self.unreadable.push(d);
+        }
     }
 }
 
