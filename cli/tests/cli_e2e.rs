@@ -2785,8 +2785,13 @@ fn devnet_end_to_end() {
         off += 8 + len;
     }
     assert_eq!(off, bytes.len(), "the log parses into whole records");
-    let (roff, rlen) = records[6];
-    assert_eq!(bytes[roff + 8], 1, "an event record");
+    // The seventh event record (the log also holds synced marks, kind 3).
+    let (roff, rlen) = records
+        .iter()
+        .copied()
+        .filter(|&(o, _)| bytes[o + 8] == 1)
+        .nth(6)
+        .expect("seven event records");
     let ev = ledger_core::SignedEvent::decode(&bytes[roff + 9..roff + 8 + rlen])
         .expect("the record decodes");
     let (author, seq) = (ev.author().to_string(), ev.seq());
@@ -2798,14 +2803,16 @@ fn devnet_end_to_end() {
         .code(1)
         .json();
     assert_eq!(v["ok"], false, "{v}");
-    assert_eq!(v["events"], 6, "{v}");
+    // Verification goes on past the damage: one failure, in ZA's copy of
+    // one feed, whose later events are left unverified.
+    assert_eq!(v["failure_count"], 1, "{v}");
     let fl = &v["failure"];
     assert_eq!(fl["offset"], roff as u64, "{v}");
     assert_eq!(fl["author"], author.as_str(), "{v}");
     assert_eq!(fl["seq"], seq, "{v}");
     assert!(fl["reason"].as_str().unwrap().contains("checksum"), "{v}");
     kpl(&["verify", "--data-dir", &za_dir]).code(1).out_has(&[
-        "FAILED after 6 good events",
+        "FAILED: 1 problem(s) found",
         &format!("{author} seq {seq}"),
         &format!("offset: {roff}"),
         "reason: ",

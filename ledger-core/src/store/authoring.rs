@@ -151,6 +151,19 @@ impl AuthoringRecords {
         })
     }
 
+    /// Why own writes are refused: an acknowledged place whose record is
+    /// still to be written.
+    pub(super) fn unwritten_reason(&self) -> Option<String> {
+        let mut v: Vec<_> = self.unwritten.values().collect();
+        v.sort_by(|a, b| a.author.cmp(&b.author));
+        v.first().map(|r| {
+            format!(
+                "the authoring record of {} (seq {}) could not be written; own writes are refused until it is",
+                r.author, r.seq
+            )
+        })
+    }
+
     pub(super) fn get(&self, author: &AuthorId) -> Option<&AuthoringRecord> {
         self.records.get(author).map(|(r, _)| r)
     }

@@ -25,6 +25,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Reads the charter a store was created with (for offline verification).
+pub fn stored_charter(dir: &Path) -> Result<Charter, StoreError> {
+    let p = dir.join("charter.bin");
+    let meta = std::fs::metadata(&p).map_err(|e| io_err(&p, e))?;
+    if meta.len() > MAX_CHARTER_BYTES as u64 {
+        return Err(StoreError::Corrupt(format!(
+            "{}: larger than a charter can be",
+            p.display()
+        )));
+    }
+    let bytes = std::fs::read(&p).map_err(|e| io_err(&p, e))?;
+    Charter::decode(&bytes).map_err(|e| StoreError::Charter(format!("{}: {e}", p.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,18 +56,4 @@ mod tests {
         assert!(!dir.path().join("blocked.tmp").exists());
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
     }
-}
-
-/// Reads the charter a store was created with (for offline verification).
-pub fn stored_charter(dir: &Path) -> Result<Charter, StoreError> {
-    let p = dir.join("charter.bin");
-    let meta = std::fs::metadata(&p).map_err(|e| io_err(&p, e))?;
-    if meta.len() > MAX_CHARTER_BYTES as u64 {
-        return Err(StoreError::Corrupt(format!(
-            "{}: larger than a charter can be",
-            p.display()
-        )));
-    }
-    let bytes = std::fs::read(&p).map_err(|e| io_err(&p, e))?;
-    Charter::decode(&bytes).map_err(|e| StoreError::Charter(format!("{}: {e}", p.display())))
 }

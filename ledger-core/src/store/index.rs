@@ -37,12 +37,12 @@ pub(super) fn tree_key(author_key: &[u8], level: u8, index: u64) -> Vec<u8> {
 }
 
 /// A feed's stored Merkle tree, as a [`NodeReader`].
-pub(super) struct FeedTree<'a> {
-    pub(super) tree: &'a sled::Tree,
+pub(super) struct FeedTree {
+    pub(super) tree: sled::Tree,
     pub(super) author: Vec<u8>,
 }
 
-impl NodeReader for FeedTree<'_> {
+impl NodeReader for FeedTree {
     type Error = StoreError;
     fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
         let v = self

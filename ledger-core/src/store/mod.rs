@@ -25,6 +25,7 @@ mod files;
 mod index;
 mod log;
 mod read;
+mod rebuild;
 mod recovery;
 mod repair;
 mod retry;
@@ -60,8 +61,8 @@ use log::{io_err, read_record, sync_dir};
 
 pub use authoring::AuthoringRecord;
 pub use files::{stored_charter, write_atomic};
-pub use read::{EventScan, MAX_UNREADABLE_LISTED};
 use index::*;
+pub use read::{EventScan, MAX_UNREADABLE_LISTED};
 pub use recovery::{DamageReport, DamagedRecord, RecoveryReport, TornTail};
 pub use repair::{check_log, repair, Fetch, RepairReport};
 pub use verify::verify_log;
@@ -161,6 +162,10 @@ enum Pending {
         len: u32,
         proof: Box<ForkProof>,
     },
+    /// A held event that this write applied (or that its head passed):
+    /// removed from the index with the commit, so that a commit that fails
+    /// leaves it held.
+    Unhold { key: Vec<u8> },
 }
 
 /// What the index covers: each feed's validation state and the right edge
@@ -230,8 +235,15 @@ pub struct Ledger {
     dir: PathBuf,
     charter: Charter,
     network: Digest,
-    db: sled::Db,
-    tree: sled::Tree,
+    /// The sled index; replaced whole when a failed batch or a sled I/O
+    /// error (which sled keeps until reopened) made it unreliable.
+    index: std::sync::RwLock<Index>,
+    /// Why the last seal failed, until one succeeds.
+    seal_error: Mutex<Option<String>>,
+    /// The settings the store was opened with (the index is reopened with them).
+    opts: StoreOptions,
+    /// Why the index is being rebuilt, and when to try next.
+    index_broken: Mutex<Option<BrokenIndex>>,
     log_path: PathBuf,
     reader: File,
     state: Mutex<State>,
@@ -254,6 +266,19 @@ pub struct Ledger {
     /// The highest acknowledged place of each own feed (see `authoring`).
     authoring: Mutex<authoring::AuthoringRecords>,
     _lock: File,
+}
+
+/// The open sled database and its one tree.
+struct Index {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+/// A broken index waiting to be rebuilt.
+struct BrokenIndex {
+    reason: String,
+    next_try: std::time::Instant,
+    backoff: std::time::Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -406,8 +431,10 @@ impl Ledger {
             dir: dir.to_owned(),
             charter: charter.clone(),
             network,
-            db,
-            tree,
+            index: std::sync::RwLock::new(Index { db, tree }),
+            index_broken: Mutex::new(None),
+            opts: opts.clone(),
+            seal_error: Mutex::new(None),
             log_path,
             reader,
             state: Mutex::new(ledger_state),
@@ -450,6 +477,15 @@ impl Ledger {
         &self.dir
     }
 
+    /// The index tree (a cheap handle).
+    fn tree(&self) -> sled::Tree {
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .tree
+            .clone()
+    }
+
     /// What opening the store had to do (index rebuilt, records replayed,
     /// a torn tail cut): for the node to log at WARN.
     pub fn recovery_report(&self) -> RecoveryReport {
@@ -459,7 +495,13 @@ impl Ledger {
     /// Makes sled write its own files out (not needed for durability of
     /// events, which the log provides; shortens replay after a crash).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        let db = self
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .db
+            .clone();
+        db.flush()?;
         Ok(())
     }
 }

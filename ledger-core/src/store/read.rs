@@ -68,7 +68,7 @@ impl Ledger {
     /// The event at `seq` of `author`'s feed.
     pub fn event_at(&self, author: &AuthorId, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
         let Some(v) = self
-            .tree
+            .tree()
             .get(key(P_EVENT, &[&author.key_bytes(), &seq.to_be_bytes()]))?
         else {
             return Ok(None);
@@ -88,7 +88,7 @@ impl Ledger {
 
     /// The event with this id.
     pub fn event_by_id(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        let Some(v) = self.tree.get(key(P_ID, &[id.as_bytes()]))? else {
+        let Some(v) = self.read_tree()?.get(key(P_ID, &[id.as_bytes()]))? else {
             return Ok(None);
         };
         let (offset, len) = parse_loc(&v)?;
@@ -124,7 +124,7 @@ impl Ledger {
         let start = key(P_EVENT, &[&ak, &from_seq.max(1).to_be_bytes()]);
         let end = key(P_EVENT, &[&ak, &u64::MAX.to_be_bytes()]);
         let mut out = Vec::new();
-        for item in self.tree.range(start..=end).take(max) {
+        for item in self.read_tree()?.range(start..=end).take(max) {
             let (_, v) = item?;
             let (offset, len) = parse_loc(&v)?;
             let (kind, payload) = read_record(&self.reader, &self.log_path, offset, len)?;
@@ -143,7 +143,7 @@ impl Ledger {
     pub fn heads(&self) -> Result<Vec<FeedHead>, StoreError> {
         let mut out = Vec::new();
         for author in self.authors() {
-            let (seq, id) = match self.tree.get(key(P_HEAD, &[&author.key_bytes()]))? {
+            let (seq, id) = match self.read_tree()?.get(key(P_HEAD, &[&author.key_bytes()]))? {
                 Some(v) => {
                     let f: FeedState = codec::decode(&v, MAX_CHARTER_BYTES)
                         .map_err(|e| StoreError::Corrupt(format!("feed head of {author}: {e}")))?;
@@ -158,7 +158,7 @@ impl Ledger {
 
     /// The validation state of one feed as durably stored.
     pub fn feed_state(&self, author: &AuthorId) -> Result<Option<FeedState>, StoreError> {
-        match self.tree.get(key(P_HEAD, &[&author.key_bytes()]))? {
+        match self.read_tree()?.get(key(P_HEAD, &[&author.key_bytes()]))? {
             Some(v) => Ok(Some(
                 codec::decode(&v, MAX_CHARTER_BYTES)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -174,11 +174,7 @@ impl Ledger {
         Ok(self.feed_state(author)?.map_or(0, |f| f.head_seq))
     }
 
-    pub(super) fn feed_tree(
-        &self,
-        author: &AuthorId,
-        size: u64,
-    ) -> Result<FeedTree<'_>, StoreError> {
+    pub(super) fn feed_tree(&self, author: &AuthorId, size: u64) -> Result<FeedTree, StoreError> {
         let have = self.tree_size(author)?;
         if size > have {
             return Err(StoreError::OutOfRange(format!(
@@ -186,7 +182,7 @@ impl Ledger {
             )));
         }
         Ok(FeedTree {
-            tree: &self.tree,
+            tree: self.read_tree()?,
             author: author.key_bytes(),
         })
     }
@@ -234,7 +230,7 @@ impl Ledger {
         }
         let prefix = key(P_CERT, &[&[n.len() as u8], n]);
         let mut rec = CertificateRecord::default();
-        for item in self.tree.scan_prefix(prefix) {
+        for item in self.read_tree()?.scan_prefix(prefix) {
             let (_, v) = item?;
             let kind = v.first().copied().unwrap_or(0);
             let (offset, len) = parse_loc(&v[1..])?;
@@ -282,7 +278,7 @@ impl Ledger {
     /// Every stored fork proof.
     pub fn fork_proofs(&self) -> Result<Vec<ForkProof>, StoreError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([P_FORK]) {
+        for item in self.read_tree()?.scan_prefix([P_FORK]) {
             let (_, v) = item?;
             let (offset, len) = parse_loc(&v)?;
             out.push(self.read_fork(offset, len)?);

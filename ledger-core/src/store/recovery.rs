@@ -95,7 +95,7 @@ impl Ledger {
         let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
         for (author, f) in st.feeds.iter() {
             let reader = FeedTree {
-                tree: &self.tree,
+                tree: self.tree(),
                 author: author.key_bytes(),
             };
             let frontier = match Frontier::load(&reader, f.head_seq) {
@@ -184,68 +184,26 @@ impl Ledger {
                     valid_after_damage += 1;
                     return Ok(());
                 }
-                let bad = |reason: String| Damage {
-                    offset: rec.offset,
-                    to: rec_end,
-                    reason,
+                let mut replay = Replay {
+                    charter: &self.charter,
+                    network: self.network,
+                    feeds,
+                    gov,
+                    timeline,
+                    timeline_dirty,
+                    trees: &mut trees,
                 };
-                match rec.kind {
-                    KIND_EVENT => {
-                        let ev = match SignedEvent::decode(&rec.payload) {
-                            Ok(ev) => ev,
-                            Err(e) => {
-                                damage.push(bad(format!("event record does not decode: {e}")));
-                                return Ok(());
-                            }
-                        };
-                        let id = ev.id();
-                        if !feeds.contains_key(ev.author()) {
-                            if *timeline_dirty {
-                                *timeline = Arc::new(Timeline::build(&self.charter, gov));
-                                *timeline_dirty = false;
-                            }
-                            let Some(entry) = timeline.genesis_entry(ev.author()) else {
-                                damage
-                                    .push(bad(format!("event of unknown author {}", ev.author())));
-                                return Ok(());
-                            };
-                            feeds.insert(
-                                ev.author().clone(),
-                                FeedState::genesis(ev.author().clone(), entry),
-                            );
-                        }
-                        let Some(feed) = feeds.get_mut(ev.author()) else {
-                            return Ok(());
-                        };
-                        if let Err(e) = feed.check_next_unsigned(&self.network, &ev) {
-                            damage.push(bad(format!("logged event does not chain: {e}")));
-                            return Ok(());
-                        }
-                        feed.advance(&ev, id);
-                        if gov.insert(id, &ev) {
-                            *timeline_dirty = true;
-                        }
-                        index_tree(&mut batch, &mut trees, ev.author(), &id);
-                        index_event(
-                            &mut batch,
-                            rec.offset,
-                            rec.payload.len() as u32 + 1,
-                            &id,
-                            &ev,
-                        );
-                        touched.push(ev.author().clone());
+                match replay.record(&mut batch, rec.offset, rec.kind, &rec.payload) {
+                    Ok(Some(author)) => touched.push(author),
+                    Ok(None) => {}
+                    Err(reason) => {
+                        damage.push(Damage {
+                            offset: rec.offset,
+                            to: rec_end,
+                            reason,
+                        });
+                        return Ok(());
                     }
-                    KIND_FORK_PROOF => {
-                        let proof = match ForkProof::decode(&rec.payload) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                damage.push(bad(format!("fork proof record does not decode: {e}")));
-                                return Ok(());
-                            }
-                        };
-                        index_fork(&mut batch, rec.offset, rec.payload.len() as u32 + 1, &proof);
-                    }
-                    k => damage.push(bad(format!("unknown record kind {k}"))),
                 }
                 records += 1;
                 indexed_end = rec_end;
@@ -308,7 +266,7 @@ impl Ledger {
         if end != applied {
             batch.insert(META_APPLIED, &end.to_be_bytes());
         }
-        self.tree.apply_batch(batch)?;
+        self.tree().apply_batch(batch)?;
         {
             let mut d = lock(&self.durable_feeds);
             d.feeds = st.feeds.clone();
@@ -347,7 +305,7 @@ impl Ledger {
         let start = key(P_EVENT, &[&ak, &1u64.to_be_bytes()]);
         let end = key(P_EVENT, &[&ak, &size.to_be_bytes()]);
         let mut n = 0u64;
-        for item in self.tree.range(start..=end) {
+        for item in self.tree().range(start..=end) {
             let (_, v) = item?;
             let id: [u8; 32] = v
                 .get(12..44)
@@ -414,5 +372,73 @@ pub(super) fn place_at_fixed_offsets(p: &[u8]) -> (Option<AuthorId>, Option<u64>
             Some(u64::from_le_bytes(seq.try_into().unwrap_or([0; 8]))),
         ),
         Err(_) => (None, None),
+    }
+}
+
+/// Applies logged records to derived state and an index batch: the one
+/// replay shared by recovery (past the index's offset) and the rebuild of
+/// a broken index (the whole log).
+pub(super) struct Replay<'a> {
+    pub(super) charter: &'a Charter,
+    pub(super) network: Digest,
+    pub(super) feeds: &'a mut HashMap<AuthorId, FeedState>,
+    pub(super) gov: &'a mut GovernanceLog,
+    pub(super) timeline: &'a mut Arc<Timeline>,
+    pub(super) timeline_dirty: &'a mut bool,
+    pub(super) trees: &'a mut HashMap<AuthorId, Frontier>,
+}
+
+impl Replay<'_> {
+    /// Replays one record (not a synced mark); returns the author whose
+    /// feed it extended, or why the record cannot be what the log holds.
+    pub(super) fn record(
+        &mut self,
+        batch: &mut sled::Batch,
+        offset: u64,
+        kind: u8,
+        payload: &[u8],
+    ) -> Result<Option<AuthorId>, String> {
+        let len = payload.len() as u32 + 1;
+        match kind {
+            KIND_EVENT => {
+                let ev = SignedEvent::decode(payload)
+                    .map_err(|e| format!("event record does not decode: {e}"))?;
+                let id = ev.id();
+                if !self.feeds.contains_key(ev.author()) {
+                    if *self.timeline_dirty {
+                        *self.timeline = Arc::new(Timeline::build(self.charter, self.gov));
+                        *self.timeline_dirty = false;
+                    }
+                    let entry = self
+                        .timeline
+                        .genesis_entry(ev.author())
+                        .ok_or_else(|| format!("event of unknown author {}", ev.author()))?;
+                    self.feeds.insert(
+                        ev.author().clone(),
+                        FeedState::genesis(ev.author().clone(), entry),
+                    );
+                }
+                let feed = self
+                    .feeds
+                    .get_mut(ev.author())
+                    .ok_or_else(|| format!("event of unknown author {}", ev.author()))?;
+                feed.check_next_unsigned(&self.network, &ev)
+                    .map_err(|e| format!("logged event does not chain: {e}"))?;
+                feed.advance(&ev, id);
+                if self.gov.insert(id, &ev) {
+                    *self.timeline_dirty = true;
+                }
+                index_tree(batch, self.trees, ev.author(), &id);
+                index_event(batch, offset, len, &id, &ev);
+                Ok(Some(ev.author().clone()))
+            }
+            KIND_FORK_PROOF => {
+                let proof = ForkProof::decode(payload)
+                    .map_err(|e| format!("fork proof record does not decode: {e}"))?;
+                index_fork(batch, offset, len, &proof);
+                Ok(None)
+            }
+            k => Err(format!("unknown record kind {k}")),
+        }
     }
 }

@@ -347,7 +347,7 @@ impl Ledger {
     /// acknowledged; see [`AppendOutcome::Held`]), in key order.
     pub fn held_events(&self) -> Result<Vec<SignedEvent>, StoreError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([P_HELD]) {
+        for item in self.tree().scan_prefix([P_HELD]) {
             let (_, v) = item?;
             if let Ok(ev) = SignedEvent::decode(&v) {
                 out.push(ev);

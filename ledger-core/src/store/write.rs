@@ -23,6 +23,9 @@ pub(super) struct Staging {
     mark: Option<u64>,
     /// Written even if it holds nothing but its mark ([`Ledger::seal`]).
     seal: bool,
+    /// Index keys of held events this write applies or passes, removed
+    /// with its commit.
+    unhold: Vec<Vec<u8>>,
 }
 
 impl Staging {
@@ -34,6 +37,7 @@ impl Staging {
             base,
             mark: None,
             seal: false,
+            unhold: Vec::new(),
         }
     }
 
@@ -63,6 +67,7 @@ impl Ledger {
     /// with one log write and made durable with one group commit. Returns
     /// one outcome per event, in order, after everything accepted is durable.
     pub fn append_batch(&self, events: Vec<SignedEvent>) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.heal_index()?;
         let mut outcomes = Vec::with_capacity(events.len());
         // Check signatures on every core before taking the writer's lock.
         let pre = self.preverify(&events);
@@ -77,7 +82,7 @@ impl Ledger {
                     Err(e) => {
                         // Nothing of this batch is written: undo its staging.
                         self.rollback(&mut st, &stage.staged, stage.before);
-                        return Err(e);
+                        return Err(self.index_failure(e));
                     }
                 }
             }
@@ -101,9 +106,11 @@ impl Ledger {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
+        self.heal_index()?;
         // A body the feed already holds is a retry: answered with the
         // original event, never signed again.
-        self.recent_bodies(author)?;
+        self.recent_bodies(author)
+            .map_err(|e| self.index_failure(e))?;
         let digests: Vec<Digest> = bodies.iter().map(retry::body_digest).collect();
         let mut answer: Vec<Option<(EventId, u64)>> = {
             let recent = lock(&self.recent);
@@ -236,6 +243,11 @@ impl Ledger {
     /// idle and before closing (dropping the store does it), so that a
     /// damaged last record is never mistaken for a torn write.
     pub fn seal(&self) -> Result<(), StoreError> {
+        self.heal_index()?;
+        self.seal_once()
+    }
+
+    fn seal_once(&self) -> Result<(), StoreError> {
         let ticket = {
             let mut st = lock(&self.state);
             if !st.queue.is_empty() {
@@ -258,9 +270,15 @@ impl Ledger {
         let synced = lock(&self.commit).synced;
         let mut last = lock(&self.watermark_written);
         if synced > *last {
-            watermark::write(&self.dir, synced)?;
+            // A failure here is the watermark file's alone (a failed mark
+            // is a failed commit, reported as one).
+            if let Err(e) = watermark::write(&self.dir, synced) {
+                *lock(&self.seal_error) = Some(e.to_string());
+                return Err(e);
+            }
             *last = synced;
         }
+        *lock(&self.seal_error) = None;
         Ok(())
     }
 
@@ -273,7 +291,36 @@ impl Ledger {
     /// Why the store refuses writes right now (after an I/O error such as a
     /// full disk, until a write succeeds again), or `None` when it accepts them.
     pub fn degraded(&self) -> Option<String> {
-        lock(&self.commit).error.clone()
+        let mut reasons = Vec::new();
+        if let Some(r) = self.index_broken_reason() {
+            reasons.push(format!(
+                "the index is being rebuilt after an I/O error: {r}"
+            ));
+        }
+        if let Some(r) = lock(&self.commit).error.clone() {
+            reasons.push(r);
+        }
+        if let Some(r) = lock(&self.authoring).unwritten_reason() {
+            reasons.push(r);
+        }
+        if let Some(r) = lock(&self.seal_error).clone() {
+            reasons.push(format!("the durable watermark cannot be written: {r}"));
+        }
+        reasons.dedup();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
+    /// A sled error met while validating or staging a write: the index is
+    /// not to be trusted until rebuilt, and nothing of the write was kept.
+    fn index_failure(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Sled(err) => {
+                let reason = format!("index database error: {err}");
+                self.mark_index_broken(reason.clone());
+                StoreError::NotStored(reason)
+            }
+            e => e,
+        }
     }
 
     /// The authoring record of one own feed.
@@ -470,7 +517,7 @@ impl Ledger {
         let k = fork_key(proof);
         let count = st.fork_counts.get(proof.author()).copied().unwrap_or(0);
         if st.unindexed_forks.contains(&k)
-            || self.tree.contains_key(&k).unwrap_or(false)
+            || self.tree().contains_key(&k).unwrap_or(false)
             || count >= MAX_FORK_PROOFS_PER_AUTHOR
         {
             return false;
@@ -500,7 +547,7 @@ impl Ledger {
     ) -> Result<AppendOutcome, StoreError> {
         let prefix = key(P_HELD, &[&author.key_bytes()]);
         let held = self
-            .tree
+            .tree()
             .scan_prefix(&prefix)
             .take(MAX_HELD_PER_AUTHOR)
             .count();
@@ -511,7 +558,7 @@ impl Ledger {
                 head,
             }));
         }
-        self.tree.insert(
+        self.tree().insert(
             key(
                 P_HELD,
                 &[&author.key_bytes(), &seq.to_be_bytes(), id.as_bytes()],
@@ -532,18 +579,18 @@ impl Ledger {
             let next = st.feeds[author].head_seq + 1;
             let prefix = key(P_HELD, &[&author.key_bytes(), &next.to_be_bytes()]);
             let mut candidates = Vec::new();
-            for item in self.tree.scan_prefix(&prefix) {
+            for item in self.tree().scan_prefix(&prefix) {
                 let (k, v) = item?;
-                self.tree.remove(&k)?;
+                stage.unhold.push(k.to_vec());
                 if let Ok(ev) = SignedEvent::decode(&v) {
                     candidates.push(ev);
                 }
             }
             // Drop held events that the head has passed.
             let old = key(P_HELD, &[&author.key_bytes()]);
-            for item in self.tree.range(old.clone()..prefix.clone()) {
+            for item in self.tree().range(old.clone()..prefix.clone()) {
                 let (k, _) = item?;
-                self.tree.remove(&k)?;
+                stage.unhold.push(k.to_vec());
             }
             if candidates.is_empty() {
                 return Ok(());
@@ -594,6 +641,7 @@ impl Ledger {
             before,
             mark,
             seal,
+            unhold,
             ..
         } = stage;
         if staged.is_empty() && !(seal && mark.is_some()) {
@@ -604,12 +652,16 @@ impl Ledger {
         }
         if let Err(e) = st.log.append(&buf) {
             self.rollback(st, &staged, before);
-            return Err(e);
+            let reason = e.to_string();
+            lock(&self.commit).error = Some(reason.clone());
+            return Err(StoreError::NotStored(reason));
         }
         if let Some(m) = mark {
             st.last_mark = m;
         }
         st.queue.extend(staged.into_iter().map(|(_, p)| p));
+        st.queue
+            .extend(unhold.into_iter().map(|key| Pending::Unhold { key }));
         Ok(Ticket {
             target: st.log.end,
             epoch: st.epoch,
@@ -656,6 +708,7 @@ impl Ledger {
                         *c = c.saturating_sub(1);
                     }
                 }
+                Pending::Unhold { .. } => {}
             }
         }
         if gov_changed {
@@ -744,6 +797,7 @@ impl Ledger {
                         *c = c.saturating_sub(1);
                     }
                 }
+                Pending::Unhold { .. } => {}
             }
         }
         if gov_changed {
@@ -803,6 +857,7 @@ impl Ledger {
                 Pending::Fork { offset, len, proof } => {
                     index_fork(&mut batch, *offset, *len, proof)
                 }
+                Pending::Unhold { key } => batch.remove(key.as_slice()),
             }
         }
         // Heads and frontiers exactly as of `end` (the live state may be
@@ -833,8 +888,11 @@ impl Ledger {
         batch.insert(META_APPLIED, &end.to_be_bytes());
         let applied = crate::store::faults::check(crate::store::faults::Site::Index)
             .map_err(|e| io_err(&self.dir.join("index"), e))
-            .and_then(|_| self.tree.apply_batch(batch).map_err(StoreError::from));
+            .and_then(|_| self.tree().apply_batch(batch).map_err(StoreError::from));
         if let Err(e) = applied {
+            // sled keeps an I/O error until reopened, and a failed batch
+            // may be half-applied: the index is rebuilt before the next write.
+            self.mark_index_broken(e.to_string());
             return Err((e, queue));
         }
         {
@@ -852,6 +910,7 @@ impl Ledger {
                 Pending::Fork { proof, .. } => {
                     st.unindexed_forks.remove(&fork_key(proof));
                 }
+                Pending::Unhold { .. } => {}
             }
         }
         Ok(end)
@@ -868,6 +927,7 @@ impl Ledger {
                     e.to_string(),
                 )))
             })?;
+        self.heal_index()?;
         let (new, target) = {
             let mut st = lock(&self.state);
             let mut stage = self.new_stage(&mut st);
