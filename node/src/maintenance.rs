@@ -55,7 +55,10 @@ pub fn check(a: &CheckArgs, json: bool) -> i32 {
                     .collect();
                 println!("{}", serde_json::json!({ "damaged": v }));
             } else if damage.is_empty() {
-                println!("{}: every record is whole", dir.join("events.log").display());
+                println!(
+                    "{}: every record is whole",
+                    dir.join("events.log").display()
+                );
             } else {
                 println!("{:>12}  {:>12}  {:<24}  REASON", "OFFSET", "BYTES", "EVENT");
                 for d in &damage {

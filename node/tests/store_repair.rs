@@ -114,6 +114,10 @@ fn a_damaged_log_stops_the_node_and_repair_refills_it_from_a_member() {
     net.wait_heads_equal(&["BW", "ZA"], 41, WITHIN);
     for l in ["BW", "ZA"] {
         let forks = net.get(l, "/v1/forks");
-        assert_eq!(forks["fork_proofs"].as_array().map_or(0, Vec::len), 0, "{l}: {forks}");
+        assert_eq!(
+            forks["fork_proofs"].as_array().map_or(0, Vec::len),
+            0,
+            "{l}: {forks}"
+        );
     }
 }
