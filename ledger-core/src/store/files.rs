@@ -25,6 +25,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Takes the store's exclusive lock (`DIR/LOCK`): one process per store.
+pub(super) fn lock_store(dir: &Path) -> Result<File, StoreError> {
+    let lock_path = dir.join("LOCK");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io_err(&lock_path, e))?;
+    match lock_file.try_lock() {
+        Ok(()) => Ok(lock_file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Locked(dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&lock_path, e)),
+    }
+}
+
 /// Reads the charter a store was created with (for offline verification).
 pub fn stored_charter(dir: &Path) -> Result<Charter, StoreError> {
     let p = dir.join("charter.bin");

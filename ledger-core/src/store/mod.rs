@@ -292,20 +292,7 @@ impl Ledger {
     pub fn open(dir: &Path, charter: &Charter, opts: StoreOptions) -> Result<Ledger, StoreError> {
         charter.validate().map_err(StoreError::Charter)?;
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let lock_path = dir.join("LOCK");
-        let lock_file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_err(&lock_path, e))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked(dir.display().to_string()))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
-        }
+        let lock_file = files::lock_store(dir)?;
         let network = charter.network_id();
         let log_path = dir.join("events.log");
         let charter_path = dir.join("charter.bin");

@@ -114,20 +114,7 @@ pub fn repair(
     fetch: &mut Fetch<'_>,
 ) -> Result<RepairReport, StoreError> {
     charter.validate().map_err(StoreError::Charter)?;
-    let lock_path = dir.join("LOCK");
-    let lock_file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| io_err(&lock_path, e))?;
-    match lock_file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(StoreError::Locked(dir.display().to_string()))
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
-    }
+    let lock_file = files::lock_store(dir)?;
     let log_path = dir.join("events.log");
     let (log, found) = LogFile::open(&log_path)?;
     if found != charter.network_id() {

@@ -691,29 +691,7 @@ impl Ledger {
         for (a, f) in before {
             st.feeds.insert(a, f);
         }
-        let mut gov_changed = false;
-        for (_, p) in staged {
-            match p {
-                Pending::Event { event, id, .. } => {
-                    st.unindexed
-                        .remove(&(event.author().clone(), event.content.seq));
-                    if event.content.body.is_governance() {
-                        st.gov.remove(id);
-                        gov_changed = true;
-                    }
-                }
-                Pending::Fork { proof, .. } => {
-                    st.unindexed_forks.remove(&fork_key(proof));
-                    if let Some(c) = st.fork_counts.get_mut(proof.author()) {
-                        *c = c.saturating_sub(1);
-                    }
-                }
-                Pending::Unhold { .. } => {}
-            }
-        }
-        if gov_changed {
-            st.timeline_dirty = true;
-        }
+        forget_pending(st, staged.iter().map(|(_, p)| p));
     }
 
     /// Blocks until everything up to log offset `ticket.target` is durable
@@ -780,29 +758,7 @@ impl Ledger {
             .into_iter()
             .chain(std::mem::take(&mut st.queue))
             .collect();
-        let mut gov_changed = false;
-        for p in &pending {
-            match p {
-                Pending::Event { event, id, .. } => {
-                    st.unindexed
-                        .remove(&(event.author().clone(), event.content.seq));
-                    if event.content.body.is_governance() {
-                        st.gov.remove(id);
-                        gov_changed = true;
-                    }
-                }
-                Pending::Fork { proof, .. } => {
-                    st.unindexed_forks.remove(&fork_key(proof));
-                    if let Some(c) = st.fork_counts.get_mut(proof.author()) {
-                        *c = c.saturating_sub(1);
-                    }
-                }
-                Pending::Unhold { .. } => {}
-            }
-        }
-        if gov_changed {
-            st.timeline_dirty = true;
-        }
+        forget_pending(&mut st, pending.iter());
         {
             let d = lock(&self.durable_feeds);
             for (a, f) in d.feeds.iter() {
@@ -886,12 +842,14 @@ impl Ledger {
             batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
         }
         batch.insert(META_APPLIED, &end.to_be_bytes());
-        let applied = crate::store::faults::check(crate::store::faults::Site::Index)
-            .map_err(|e| io_err(&self.dir.join("index"), e))
-            .and_then(|_| self.tree().apply_batch(batch).map_err(StoreError::from));
-        if let Err(e) = applied {
-            // sled keeps an I/O error until reopened, and a failed batch
-            // may be half-applied: the index is rebuilt before the next write.
+        // An injected failure comes before the batch (nothing applied); a
+        // real one may leave it half-applied in a database that keeps its
+        // error: the index is rebuilt before the next write.
+        if let Err(e) = crate::store::faults::check(crate::store::faults::Site::Index) {
+            return Err((io_err(&self.dir.join("index"), e), queue));
+        }
+        if let Err(e) = self.tree().apply_batch(batch) {
+            let e = StoreError::from(e);
             self.mark_index_broken(e.to_string());
             return Err((e, queue));
         }
@@ -1000,4 +958,33 @@ pub(super) fn sign_parallel(
         }
         Ok(out)
     })
+}
+
+/// Forgets what staging recorded in memory for records that will not be
+/// (or no longer are) in the log: unindexed lookups, governance events,
+/// fork counts.
+fn forget_pending<'a>(st: &mut State, pending: impl Iterator<Item = &'a Pending>) {
+    let mut gov_changed = false;
+    for p in pending {
+        match p {
+            Pending::Event { event, id, .. } => {
+                st.unindexed
+                    .remove(&(event.author().clone(), event.content.seq));
+                if event.content.body.is_governance() {
+                    st.gov.remove(id);
+                    gov_changed = true;
+                }
+            }
+            Pending::Fork { proof, .. } => {
+                st.unindexed_forks.remove(&fork_key(proof));
+                if let Some(c) = st.fork_counts.get_mut(proof.author()) {
+                    *c = c.saturating_sub(1);
+                }
+            }
+            Pending::Unhold { .. } => {}
+        }
+    }
+    if gov_changed {
+        st.timeline_dirty = true;
+    }
 }
