@@ -496,6 +496,11 @@ impl ReplicaVerifier {
         self.report.failure_count
     }
 
+    /// The last failure recorded (within the bound of the list).
+    pub fn last_failure(&self) -> Option<&VerifyFailure> {
+        self.report.failures.last()
+    }
+
     /// The feed states, governance log and timeline, for a store that
     /// replayed its log (and did not need the report).
     pub fn into_parts(mut self) -> (HashMap<AuthorId, FeedState>, GovernanceLog, Timeline) {

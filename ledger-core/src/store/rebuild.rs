@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::recovery::Replay;
 use super::*;
+use crate::replica::{ReplicaVerifier, Signatures};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(5);
@@ -143,14 +144,7 @@ impl Ledger {
             let db = open_sled(&index_path, &self.opts)?;
             let tree = db.open_tree("ledger")?;
             tree.insert(META_NETWORK, self.network.as_bytes())?;
-            let mut feeds: HashMap<AuthorId, FeedState> = self
-                .charter
-                .authors()
-                .map(|(a, e)| (a.clone(), FeedState::genesis(a, e)))
-                .collect();
-            let mut gov = GovernanceLog::new();
-            let mut timeline = Arc::new(Timeline::genesis(&self.charter));
-            let mut dirty = false;
+            let mut verifier = ReplicaVerifier::new(&self.charter, Signatures::Unchecked);
             let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
             let mut batch = sled::Batch::default();
             let mut n = 0u64;
@@ -175,12 +169,7 @@ impl Ledger {
                     return Ok(());
                 }
                 let mut replay = Replay {
-                    charter: &self.charter,
-                    network: self.network,
-                    feeds: &mut feeds,
-                    gov: &mut gov,
-                    timeline: &mut timeline,
-                    timeline_dirty: &mut dirty,
+                    verifier: &mut verifier,
                     trees: &mut trees,
                 };
                 if let Err(reason) = replay.record(&mut batch, rec.offset, rec.kind, &rec.payload) {
@@ -199,6 +188,7 @@ impl Ledger {
             if let Some(e) = failure {
                 return Err(e);
             }
+            let (feeds, gov, _) = verifier.into_parts();
             for (a, f) in &feeds {
                 batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
             }

@@ -2,6 +2,7 @@
 //! a torn tail (cut, kept aside) from damage (the store refuses to open).
 
 use super::*;
+use crate::replica::{ReplicaVerifier, Signatures, Verdict};
 
 /// What opening the store had to do, for the operator's log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -134,14 +135,16 @@ impl Ledger {
         let mut valid_after_damage = 0u64;
         let mut indexed_end = applied;
         {
-            let State {
-                log,
-                feeds,
-                gov,
-                timeline,
-                timeline_dirty,
-                ..
-            } = &mut *st;
+            // The one replica verifier, without signatures (every event was
+            // verified strictly when it was accepted), resumed from the
+            // state the index holds.
+            let mut verifier = ReplicaVerifier::resume(
+                &self.charter,
+                Signatures::Unchecked,
+                std::mem::take(&mut st.feeds),
+                std::mem::take(&mut st.gov),
+            );
+            let log = &st.log;
             // From the header: the part the index covers is only checked
             // (checksums, synced marks), so that damage anywhere is found
             // before the store opens, not by a reader later.
@@ -185,12 +188,7 @@ impl Ledger {
                     return Ok(());
                 }
                 let mut replay = Replay {
-                    charter: &self.charter,
-                    network: self.network,
-                    feeds,
-                    gov,
-                    timeline,
-                    timeline_dirty,
+                    verifier: &mut verifier,
                     trees: &mut trees,
                 };
                 match replay.record(&mut batch, rec.offset, rec.kind, &rec.payload) {
@@ -209,6 +207,11 @@ impl Ledger {
                 indexed_end = rec_end;
                 Ok(())
             })?;
+            let (feeds, gov, timeline) = verifier.into_parts();
+            st.feeds = feeds;
+            st.gov = gov;
+            st.timeline = Arc::new(timeline);
+            st.timeline_dirty = false;
         }
         let end = if let Some(first) = damage.first() {
             // A torn tail is only the remains of a write that was never
@@ -377,14 +380,11 @@ pub(super) fn place_at_fixed_offsets(p: &[u8]) -> (Option<AuthorId>, Option<u64>
 
 /// Applies logged records to derived state and an index batch: the one
 /// replay shared by recovery (past the index's offset) and the rebuild of
-/// a broken index (the whole log).
+/// a broken index (the whole log). The chain rules are the replica
+/// verifier's (without signatures: each event was verified strictly when
+/// the store accepted it); this adds the index entries.
 pub(super) struct Replay<'a> {
-    pub(super) charter: &'a Charter,
-    pub(super) network: Digest,
-    pub(super) feeds: &'a mut HashMap<AuthorId, FeedState>,
-    pub(super) gov: &'a mut GovernanceLog,
-    pub(super) timeline: &'a mut Arc<Timeline>,
-    pub(super) timeline_dirty: &'a mut bool,
+    pub(super) verifier: &'a mut ReplicaVerifier,
     pub(super) trees: &'a mut HashMap<AuthorId, Frontier>,
 }
 
@@ -403,34 +403,18 @@ impl Replay<'_> {
             KIND_EVENT => {
                 let ev = SignedEvent::decode(payload)
                     .map_err(|e| format!("event record does not decode: {e}"))?;
-                let id = ev.id();
-                if !self.feeds.contains_key(ev.author()) {
-                    if *self.timeline_dirty {
-                        *self.timeline = Arc::new(Timeline::build(self.charter, self.gov));
-                        *self.timeline_dirty = false;
+                match self.verifier.event(Some(offset), &ev) {
+                    Verdict::Chained(id) => {
+                        index_tree(batch, self.trees, ev.author(), &id);
+                        index_event(batch, offset, len, &id, &ev);
+                        Ok(Some(ev.author().clone()))
                     }
-                    let entry = self
-                        .timeline
-                        .genesis_entry(ev.author())
-                        .ok_or_else(|| format!("event of unknown author {}", ev.author()))?;
-                    self.feeds.insert(
-                        ev.author().clone(),
-                        FeedState::genesis(ev.author().clone(), entry),
-                    );
+                    _ => Err(self
+                        .verifier
+                        .last_failure()
+                        .map(|f| format!("logged event does not chain: {}", f.reason))
+                        .unwrap_or_else(|| "logged event does not chain".into())),
                 }
-                let feed = self
-                    .feeds
-                    .get_mut(ev.author())
-                    .ok_or_else(|| format!("event of unknown author {}", ev.author()))?;
-                feed.check_next_unsigned(&self.network, &ev)
-                    .map_err(|e| format!("logged event does not chain: {e}"))?;
-                feed.advance(&ev, id);
-                if self.gov.insert(id, &ev) {
-                    *self.timeline_dirty = true;
-                }
-                index_tree(batch, self.trees, ev.author(), &id);
-                index_event(batch, offset, len, &id, &ev);
-                Ok(Some(ev.author().clone()))
             }
             KIND_FORK_PROOF => {
                 let proof = ForkProof::decode(payload)
