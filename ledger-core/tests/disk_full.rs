@@ -268,6 +268,17 @@ impl Default for Broken {
     }
 }
 
+/// Space is back: as the node does once a second, seal the store until a
+/// broken index is rebuilt (bounded), then every read must work.
+fn settle(l: &Ledger, b: &Broken) {
+    let start = Instant::now();
+    while l.degraded().is_some() && start.elapsed() < Duration::from_secs(20) {
+        let _ = l.seal();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.1.store(false, Ordering::Relaxed);
+}
+
 fn index_error(e: &StoreError) -> bool {
     matches!(e, StoreError::Sled(_))
         || e.to_string().contains("index database error")
@@ -612,6 +623,11 @@ fn check_store(l: &Ledger, t: &Tally, b: &Broken, when: &str) {
             || format!("{when}: {a} seq {seq}: {}", describe(&by_id)),
         );
         let at = l.event_at(a, *seq);
+        if lenient && (matches!(&at, Err(e) if index_error(e))) {
+            // sled may fail on its own (its background flush) before the
+            // store has seen the error: the same wait for the rebuild.
+            continue;
+        }
         b.check(
             matches!(&at, Ok(Some(e)) if e.id == *id && e.event.id() == *id),
             "every acknowledged event is in its place",
@@ -813,7 +829,7 @@ fn fill_under_load(test: &str, site: Site, kib: u64, leave: u64) {
         "after space returned",
         ctx.load(&l).run(Until::Writes(5), "after space returned"),
     ));
-    broken.1.store(false, Ordering::Relaxed);
+    settle(&l, &broken);
     broken.check(
         l.degraded().is_none(),
         "degraded() is None once writes succeed again",
@@ -975,7 +991,7 @@ fn a_full_disk_at_the_authoring_record() {
         .some(&l, true, true)
         .run(Until::Writes(5), "after space returned");
     phases.push(("after space returned", done));
-    broken.1.store(false, Ordering::Relaxed);
+    settle(&l, &broken);
     broken.check(
         l.degraded().is_none(),
         "degraded() is None once writes succeed again",
@@ -1072,7 +1088,7 @@ fn a_full_disk_at_events_synced() {
         "after space returned",
         ctx.load(&l).run(Until::Writes(3), "after space returned"),
     ));
-    broken.1.store(false, Ordering::Relaxed);
+    settle(&l, &broken);
     phases.push((
         "after space returned (reads)",
         ctx.load(&l).run(Until::Writes(1), "after space returned"),
