@@ -829,7 +829,7 @@ fn fill_under_load(test: &str, site: Site, kib: u64, leave: u64) {
         "after space returned",
         ctx.load(&l).run(Until::Writes(5), "after space returned"),
     ));
-    settle(&l, &broken);
+    settle(&l, broken);
     broken.check(
         l.degraded().is_none(),
         "degraded() is None once writes succeed again",
@@ -991,7 +991,7 @@ fn a_full_disk_at_the_authoring_record() {
         .some(&l, true, true)
         .run(Until::Writes(5), "after space returned");
     phases.push(("after space returned", done));
-    settle(&l, &broken);
+    settle(&l, broken);
     broken.check(
         l.degraded().is_none(),
         "degraded() is None once writes succeed again",
@@ -1088,7 +1088,7 @@ fn a_full_disk_at_events_synced() {
         "after space returned",
         ctx.load(&l).run(Until::Writes(3), "after space returned"),
     ));
-    settle(&l, &broken);
+    settle(&l, broken);
     phases.push((
         "after space returned (reads)",
         ctx.load(&l).run(Until::Writes(1), "after space returned"),
