@@ -1,5 +1,5 @@
 //! Proof sizes and verification times for a certificate in a feed of
-//! 1,000,000 events (issue 5), beside the raw Ed25519 verification rate
+//! 1,000,000 events, beside the raw Ed25519 verification rate
 //! measured in the same run.
 //!
 //! `cargo bench -p ledger-core --bench proofs` (set `KPL_PROOF_EVENTS` for

@@ -1,4 +1,4 @@
-//! What checkpoints cost the node (issue 5): a benchmark harness
+//! What checkpoints cost the node: a benchmark harness
 //! (`harness = false`; it prints its figures, speed is never asserted):
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The checkpoint book in process, without a network (issue 5): an author's
+//! The checkpoint book in process, without a network: an author's
 //! node signs only when its feed grew; a witness keeps a checkpoint its
 //! replica cannot check yet and cosigns it once the feed arrives; a
 //! checkpoint that contradicts the replica becomes a split-view proof as soon

@@ -1,4 +1,4 @@
-//! Checkpoints and witness cosignatures on real node processes (issue 5):
+//! Checkpoints and witness cosignatures on real node processes:
 //! after writes, every node holds each writer's latest checkpoint, signed
 //! by the writer's authority key and carrying cosignatures of at least two
 //! distinct witnesses (participants and the observer) that verify with the

@@ -1,4 +1,4 @@
-//! Inclusion and consistency proofs served by the API (issue 5) verify for
+//! Inclusion and consistency proofs served by the API verify for
 //! every tree size of a feed grown to a few hundred events in uneven
 //! batches: against roots the test computes from the event ids itself, on
 //! the author's node and on an observer; the default tree size is the

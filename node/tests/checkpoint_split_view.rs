@@ -1,4 +1,4 @@
-//! A split view on real node processes (issue 5): EU (played in the test
+//! A split view on real node processes: EU (played in the test
 //! by network instances holding EU's libp2p key and authority key) publishes
 //! its feed and a genuine checkpoint, which the honest nodes cosign; then it
 //! signs two checkpoints inconsistent with it (a smaller tree with another

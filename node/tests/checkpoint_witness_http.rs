@@ -1,5 +1,5 @@
 //! `POST /witness/add-checkpoint` (c2sp.org/tlog-witness) on a real node
-//! process (issue 5): the spec's answers — 200 with a cosignature line that
+//! process: the spec's answers — 200 with a cosignature line that
 //! verifies with the node's witness key, 409 `text/x.tlog.size` with the
 //! latest size, 409 for another root at the same size (which is also kept
 //! as a split-view proof), 422 for a bad consistency proof, 403 without the

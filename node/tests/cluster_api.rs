@@ -1,4 +1,4 @@
-//! The write API's refusals on real node processes (issue 3): an observer
+//! The write API's refusals on real node processes: an observer
 //! refuses writes with 403 even with its own valid token, a write without
 //! (or with a wrong) token gets 401, a bad body gets 422 with a JSON error
 //! naming the field, and nothing is written in any of those cases.

@@ -1,4 +1,4 @@
-//! Multi-process convergence (issue 3): real `kpl-node` processes on
+//! Multi-process convergence: real `kpl-node` processes on
 //! loopback issue and confirm certificates, and every node — the observer
 //! included — ends up with the same heads; a node killed with SIGKILL while
 //! the others write, and a node started last and empty, catch up.

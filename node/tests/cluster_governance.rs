@@ -1,4 +1,4 @@
-//! Governance on real node processes (issue 6): membership decisions,
+//! Governance on real node processes: membership decisions,
 //! proposed by the Chair and approved by other participants through the
 //! HTTP API, change who may connect and who may sign. A decision takes
 //! effect after the day it is proposed on: the nodes keep a test clock that

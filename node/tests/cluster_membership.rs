@@ -1,4 +1,4 @@
-//! Membership on real node processes (issue 3): a peer that is not in the
+//! Membership on real node processes: a peer that is not in the
 //! charter cannot stay connected, and nothing it offers — by gossip or by
 //! anti-entropy — is stored, although the event itself is valid (a member
 //! publishing the very same bytes gets it stored everywhere).

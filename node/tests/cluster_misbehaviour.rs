@@ -1,4 +1,4 @@
-//! A misbehaving member against real node processes (issue 3). The member
+//! A misbehaving member against real node processes. The member
 //! is a charter participant whose node process is not started; the test
 //! plays it with its own libp2p key (`p2p.key`) and authority key
 //! (`<label>.key`) and publishes crafted bytes:
