@@ -1,7 +1,7 @@
 //! The network task: owns the swarm, runs the membership gate, gossip and
 //! the anti-entropy state machine.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,6 +169,7 @@ pub(crate) async fn spawn(
         peers: HashMap::new(),
         outbound: HashMap::new(),
         fetches: HashMap::new(),
+        fetch_generation: 0,
         serving_total: 0,
         codec,
         counters: NetCounters::default(),
@@ -230,25 +231,61 @@ enum Outbound {
     Range {
         peer: PeerId,
         author: AuthorId,
+        generation: u64,
         from_seq: u64,
         max: u32,
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum FetchState {
-    Queued,
-    Requested,
-    Applying { count: u64, deadline: Instant },
-}
-
 /// Catching up one feed from one peer. At most one per author, so each
 /// feed's events reach the application in order and only once per round.
+///
+/// Several ranges are asked for ahead (at most [`NetLimits::ranges_ahead`]
+/// per feed, counting those asked, answered and being applied), so the
+/// peer's reads and the transfer overlap this node's verification and
+/// writes. Answers may arrive in any order; they wait in `ready` until every
+/// earlier one has been handed over.
 struct Fetch {
     peer: PeerId,
-    next_seq: u64,
+    /// Tells this fetch's requests from an earlier fetch's of the same feed.
+    generation: u64,
+    /// The first seq not yet handed to the application.
+    next_emit: u64,
+    /// The first seq not yet asked for.
+    next_ask: u64,
     target_seq: u64,
-    state: FetchState,
+    /// Ranges asked for and not answered yet: from_seq -> max.
+    asked: BTreeMap<u64, u32>,
+    /// Ranges answered (checked: consecutive events of the author from
+    /// their from_seq) waiting for an earlier one: from_seq -> events.
+    ready: BTreeMap<u64, Vec<Vec<u8>>>,
+    /// Ranges handed to the application, not yet reported applied, oldest
+    /// first: (from_seq, count).
+    applying: VecDeque<(u64, u64)>,
+    /// When the oldest range handed over must have been reported applied.
+    deadline: Option<Instant>,
+    /// Whether the feed waits in its peer's queue for a request slot.
+    queued: bool,
+}
+
+impl Fetch {
+    /// Ranges of this feed asked for, answered or being applied.
+    fn window(&self) -> usize {
+        self.asked.len() + self.ready.len() + self.applying.len()
+    }
+
+    /// Whether another range may be asked for now.
+    fn can_ask(&self, ahead: usize) -> bool {
+        self.next_ask <= self.target_seq && self.window() < ahead
+    }
+
+    /// Nothing is left to ask for, wait for or apply.
+    fn finished(&self) -> bool {
+        self.next_emit > self.target_seq
+            && self.asked.is_empty()
+            && self.ready.is_empty()
+            && self.applying.is_empty()
+    }
 }
 
 struct Driver {
@@ -267,6 +304,8 @@ struct Driver {
     peers: HashMap<PeerId, PeerState>,
     outbound: HashMap<OutboundRequestId, Outbound>,
     fetches: HashMap<AuthorId, Fetch>,
+    /// The generation of the last fetch started.
+    fetch_generation: u64,
     serving_total: usize,
     /// Shares the refused-frame counter with the behaviour's codec.
     codec: SyncCodec,
@@ -496,11 +535,11 @@ impl Driver {
                                 ps.in_round = false;
                             }
                         }
-                        Outbound::Range { author, .. } => {
-                            self.fetches.remove(&author);
-                        }
+                        Outbound::Range {
+                            author, generation, ..
+                        } => self.drop_fetch(&author, generation),
                     }
-                    self.pump(peer);
+                    self.pump_all();
                 }
             }
             Event::InboundFailure { peer, error, .. } => {
@@ -631,7 +670,7 @@ impl Driver {
         }
     }
 
-    fn on_response(&mut self, peer: PeerId, id: OutboundRequestId, response: SyncResponse) {
+    fn on_response(&mut self, _peer: PeerId, id: OutboundRequestId, response: SyncResponse) {
         let Some(ob) = self.outbound.remove(&id) else {
             return;
         };
@@ -669,11 +708,12 @@ impl Driver {
             Outbound::Range {
                 peer,
                 author,
+                generation,
                 from_seq,
                 max,
-            } => self.on_range(peer, author, from_seq, max, response),
+            } => self.on_range(peer, author, generation, from_seq, max, response),
         }
-        self.pump(peer);
+        self.pump_all();
     }
 
     /// Compares heads and queues the feeds `peer` has more of.
@@ -702,43 +742,68 @@ impl Driver {
                 continue;
             };
             ps.queue.push_back(h.author.clone());
+            self.fetch_generation += 1;
             self.fetches.insert(
                 h.author,
                 Fetch {
                     peer,
-                    next_seq,
+                    generation: self.fetch_generation,
+                    next_emit: next_seq,
+                    next_ask: next_seq,
                     target_seq: h.seq,
-                    state: FetchState::Queued,
+                    asked: BTreeMap::new(),
+                    ready: BTreeMap::new(),
+                    applying: VecDeque::new(),
+                    deadline: None,
+                    queued: true,
                 },
             );
         }
         self.pump(peer);
     }
 
-    /// Sends queued range requests to `peer` up to its in-flight limit.
+    /// Sends queued range requests to `peer` up to its in-flight limit,
+    /// taking the feeds in turn so that one long feed does not hold every
+    /// slot.
     fn pump(&mut self, peer: PeerId) {
         let max_inflight = self.limits.max_outbound_requests_per_peer.max(1);
+        let ahead = self.limits.ranges_ahead.max(1);
         let batch = u64::from(
             self.limits
                 .range_batch
                 .clamp(1, wire::MAX_RANGE_EVENTS as u32),
         );
+        let held_cap = self.limits.max_ranges_held.max(1);
+        let mut held: usize = self.fetches.values().map(Fetch::window).sum();
         let Some(ps) = self.peers.get_mut(&peer) else {
             return;
         };
-        while ps.outbound < max_inflight {
+        while ps.outbound < max_inflight && held < held_cap {
             let Some(author) = ps.queue.pop_front() else {
                 return;
             };
             let Some(f) = self.fetches.get_mut(&author) else {
                 continue;
             };
-            if f.peer != peer || f.state != FetchState::Queued {
+            if f.peer != peer || !f.queued {
                 continue;
             }
-            let max = batch.min(f.target_seq - f.next_seq + 1) as u32;
-            let from_seq = f.next_seq;
-            f.state = FetchState::Requested;
+            if !f.can_ask(ahead) {
+                // Back in the queue when one of its ranges is answered or applied.
+                f.queued = false;
+                continue;
+            }
+            let max = batch.min(f.target_seq - f.next_ask + 1) as u32;
+            let from_seq = f.next_ask;
+            f.next_ask += u64::from(max);
+            f.asked.insert(from_seq, max);
+            held += 1;
+            let generation = f.generation;
+            if f.can_ask(ahead) {
+                ps.queue.push_back(author.clone());
+            } else {
+                f.queued = false;
+            }
             ps.outbound += 1;
             let id = self.swarm.behaviour_mut().sync.send_request(
                 &peer,
@@ -753,6 +818,7 @@ impl Driver {
                 Outbound::Range {
                     peer,
                     author,
+                    generation,
                     from_seq,
                     max,
                 },
@@ -760,63 +826,141 @@ impl Driver {
         }
     }
 
+    /// Puts `author`'s fetch back in its peer's queue if it may ask for more.
+    fn requeue(&mut self, author: &AuthorId) {
+        let ahead = self.limits.ranges_ahead.max(1);
+        let Some(f) = self.fetches.get_mut(author) else {
+            return;
+        };
+        if f.queued || !f.can_ask(ahead) {
+            return;
+        }
+        match self.peers.get_mut(&f.peer) {
+            Some(ps) => {
+                f.queued = true;
+                ps.queue.push_back(author.clone());
+            }
+            None => {
+                self.fetches.remove(author);
+            }
+        }
+    }
+
+    /// Ends `author`'s fetch if it is still the one of `generation` (a newer
+    /// fetch of the feed is left alone). What was handed over stays with
+    /// the application; the next round starts again from the store's head.
+    fn drop_fetch(&mut self, author: &AuthorId, generation: u64) {
+        if self
+            .fetches
+            .get(author)
+            .is_some_and(|f| f.generation == generation)
+        {
+            self.fetches.remove(author);
+        }
+    }
+
     fn on_range(
         &mut self,
         peer: PeerId,
         author: AuthorId,
+        generation: u64,
         from_seq: u64,
         max: u32,
         response: SyncResponse,
     ) {
-        let current = matches!(
-            self.fetches.get(&author),
-            Some(f) if f.peer == peer && f.next_seq == from_seq && f.state == FetchState::Requested
-        );
-        if !current {
+        let asked = match self.fetches.get_mut(&author) {
+            Some(f) if f.peer == peer && f.generation == generation => {
+                f.asked.remove(&from_seq).is_some()
+            }
+            _ => false,
+        };
+        if !asked {
             return;
         }
         let events = match response {
             SyncResponse::Events(events) => events,
             SyncResponse::Busy => {
                 // Try again at the next round.
-                self.fetches.remove(&author);
+                self.drop_fetch(&author, generation);
                 return;
             }
             SyncResponse::Heads(_) => {
                 self.counters.bad_ranges += 1;
-                self.fetches.remove(&author);
+                self.drop_fetch(&author, generation);
                 return;
             }
         };
-        if events.is_empty() {
-            self.fetches.remove(&author);
-            return;
-        }
-        if let Err(why) = check_range(&events, &author, from_seq, max) {
-            self.counters.bad_ranges += 1;
-            warn!(%peer, %author, from_seq, why, "bad range refused");
-            self.fetches.remove(&author);
-            return;
-        }
-        let count = events.len() as u64;
-        let ev = NetEvent::FetchedEvents {
-            from: peer,
-            author: author.clone(),
-            from_seq,
-            events,
-        };
-        if self.emit(ev) {
-            self.counters.fetched_events += count;
-            if let Some(f) = self.fetches.get_mut(&author) {
-                f.state = FetchState::Applying {
-                    count,
-                    deadline: Instant::now() + self.limits.apply_timeout,
-                };
+        if !events.is_empty() {
+            if let Err(why) = check_range(&events, &author, from_seq, max) {
+                self.counters.bad_ranges += 1;
+                warn!(%peer, %author, from_seq, why, "bad range refused");
+                self.drop_fetch(&author, generation);
+                return;
             }
-        } else {
-            self.counters.dropped_fetches += 1;
-            warn!("event queue full: fetched range dropped");
+        }
+        let Some(f) = self.fetches.get_mut(&author) else {
+            return;
+        };
+        let count = events.len() as u64;
+        if count < u64::from(max) {
+            // The peer holds less than it announced, or its answer was cut
+            // at the size limit: what was asked beyond this answer is not
+            // used, and the feed ends here for this round (the next round
+            // asks again from the new head).
+            f.target_seq = (from_seq + count).saturating_sub(1);
+            f.asked.retain(|&s, _| s < from_seq);
+            f.ready.retain(|&s, _| s < from_seq);
+            f.next_ask = f.next_ask.min(from_seq + count);
+        }
+        if count > 0 {
+            f.ready.insert(from_seq, events);
+        }
+        self.emit_ready(&author);
+        if self
+            .fetches
+            .get(&author)
+            .is_some_and(|f| f.finished())
+        {
             self.fetches.remove(&author);
+            return;
+        }
+        self.requeue(&author);
+    }
+
+    /// Hands `author`'s answered ranges to the application, in order, as
+    /// far as they are consecutive.
+    fn emit_ready(&mut self, author: &AuthorId) {
+        loop {
+            let Some(f) = self.fetches.get_mut(author) else {
+                return;
+            };
+            let Some(events) = f.ready.remove(&f.next_emit) else {
+                return;
+            };
+            let from_seq = f.next_emit;
+            let count = events.len() as u64;
+            let generation = f.generation;
+            let ev = NetEvent::FetchedEvents {
+                from: f.peer,
+                author: author.clone(),
+                from_seq,
+                events,
+            };
+            if !self.emit(ev) {
+                self.counters.dropped_fetches += 1;
+                warn!("event queue full: fetched range dropped");
+                self.drop_fetch(author, generation);
+                return;
+            }
+            self.counters.fetched_events += count;
+            let Some(f) = self.fetches.get_mut(author) else {
+                return;
+            };
+            f.next_emit += count;
+            if f.applying.is_empty() {
+                f.deadline = Some(Instant::now() + self.limits.apply_timeout);
+            }
+            f.applying.push_back((from_seq, count));
         }
     }
 
@@ -824,42 +968,37 @@ impl Driver {
         let Some(f) = self.fetches.get_mut(&author) else {
             return;
         };
-        let FetchState::Applying { count, .. } = f.state else {
-            return;
-        };
-        if f.next_seq != from_seq {
+        if f.applying.front().map(|(s, _)| *s) != Some(from_seq) {
             return;
         }
+        f.applying.pop_front();
+        f.deadline = (!f.applying.is_empty()).then(|| Instant::now() + self.limits.apply_timeout);
         if !applied {
+            // The store refused part of it: start again from its head next round.
             self.fetches.remove(&author);
-            return;
+        } else if f.finished() {
+            // Caught up with the head this round started from.
+            self.fetches.remove(&author);
+        } else {
+            self.requeue(&author);
         }
-        match f.next_seq.checked_add(count) {
-            Some(next) if next <= f.target_seq => f.next_seq = next,
-            _ => {
-                // Caught up with the head this round started from.
-                self.fetches.remove(&author);
-                return;
-            }
+        self.pump_all();
+    }
+
+    /// Sends what every peer's queue may send: a slot of the node-wide
+    /// bound ([`NetLimits::max_ranges_held`]) may have been freed.
+    fn pump_all(&mut self) {
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for p in peers {
+            self.pump(p);
         }
-        f.state = FetchState::Queued;
-        let peer = f.peer;
-        match self.peers.get_mut(&peer) {
-            Some(ps) => ps.queue.push_back(author),
-            None => {
-                self.fetches.remove(&author);
-                return;
-            }
-        }
-        self.pump(peer);
     }
 
     fn on_tick(&mut self) {
         let now = Instant::now();
-        self.fetches.retain(|_, f| match f.state {
-            FetchState::Applying { deadline, .. } => deadline > now,
-            _ => true,
-        });
+        // A range handed over and never reported applied releases its feed.
+        self.fetches
+            .retain(|_, f| f.deadline.is_none_or(|deadline| deadline > now));
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for p in peers {
             self.start_round(p);

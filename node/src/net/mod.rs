@@ -71,6 +71,15 @@ pub struct NetLimits {
     pub max_inbound_requests_total: usize,
     /// Events asked for in one `Range` request (at most `wire::MAX_RANGE_EVENTS`).
     pub range_batch: u32,
+    /// Most ranges of one feed asked for ahead of what has been applied
+    /// (asked, answered and waiting for an earlier range, or handed to the
+    /// application and not yet reported applied). More than one lets the
+    /// peer's reads and the transfer overlap this node's verification and
+    /// writes; each range holds at most `wire::MAX_RANGE_BYTES`.
+    pub ranges_ahead: usize,
+    /// Most ranges held on the whole node, all feeds and peers together
+    /// (asked, answered or being applied): bounds the memory catch-up uses.
+    pub max_ranges_held: usize,
     /// How long a fetched range may wait for [`NetworkHandle::fetch_applied`]
     /// before the feed is released to be fetched again.
     pub apply_timeout: Duration,
@@ -95,6 +104,8 @@ impl Default for NetLimits {
             max_inbound_requests_per_peer: 4,
             max_inbound_requests_total: 32,
             range_batch: wire::MAX_RANGE_EVENTS as u32,
+            ranges_ahead: 4,
+            max_ranges_held: 16,
             apply_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             idle_connection_timeout: Duration::from_secs(120),

@@ -98,6 +98,9 @@ pub fn feed(network: Digest, p: usize, n: u64) -> Vec<SignedEvent> {
 #[derive(Default)]
 pub struct MemSource {
     feeds: Mutex<BTreeMap<AuthorId, Vec<Vec<u8>>>>,
+    /// When not 0, ranges are answered with at most this many events (as a
+    /// peer does when it cuts an answer at the size limit).
+    range_cap: std::sync::atomic::AtomicUsize,
 }
 
 impl MemSource {
@@ -119,6 +122,12 @@ impl MemSource {
         }
         feed.push(bytes.to_vec());
         Ok(())
+    }
+
+    /// Answers every later range with at most `cap` events.
+    pub fn cap_ranges(&self, cap: usize) {
+        self.range_cap
+            .store(cap, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn len(&self, author: &AuthorId) -> usize {
@@ -162,7 +171,11 @@ impl SyncSource for MemSource {
             return Vec::new();
         };
         let start = (from_seq.max(1) - 1) as usize;
-        feed.iter().skip(start).take(max).cloned().collect()
+        let cap = match self.range_cap.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => max,
+            c => c.min(max),
+        };
+        feed.iter().skip(start).take(cap).cloned().collect()
     }
 }
 
