@@ -570,19 +570,39 @@ impl Node {
         raw: Vec<Vec<u8>>,
     ) {
         Metrics::inc(&self.metrics.events_received_sync, raw.len() as u64);
-        let mut events = Vec::with_capacity(raw.len());
-        for b in &raw {
-            match SignedEvent::decode(b) {
-                Ok(e) => events.push(e),
-                Err(e) => {
-                    self.metrics.rejected("decode");
-                    warn!(%from, error = %e, "undecodable event in a fetched range");
-                    break;
+        // Decoding a range of up to 1,024 events is CPU work: it runs on the
+        // blocking pool with the append, not on the async runtime.
+        let ledger = self.ledger.clone();
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut events = Vec::with_capacity(raw.len());
+            let mut undecodable = None;
+            for b in &raw {
+                match SignedEvent::decode(b) {
+                    Ok(e) => events.push(e),
+                    Err(e) => {
+                        undecodable = Some(e.to_string());
+                        break;
+                    }
                 }
             }
-        }
-        let complete = events.len() == raw.len();
-        let applied = match self.append_blocking(events).await {
+            (undecodable, ledger.append_batch(events))
+        })
+        .await;
+        self.metrics.append_latency(started.elapsed());
+        let (undecodable, appended) = match result {
+            Ok((undecodable, appended)) => (undecodable, appended),
+            Err(e) => (None, Err(StoreError::Poisoned(e.to_string()))),
+        };
+        let complete = match undecodable {
+            Some(e) => {
+                self.metrics.rejected("decode");
+                warn!(%from, error = %e, "undecodable event in a fetched range");
+                false
+            }
+            None => true,
+        };
+        let applied = match appended {
             Ok(outs) => {
                 let mut ok = complete;
                 for o in &outs {
