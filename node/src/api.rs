@@ -247,13 +247,7 @@ fn authorised(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let want = node.token.as_bytes();
-    let given = given.trim().as_bytes();
-    let mut diff = (want.len() ^ given.len()) as u8;
-    for (i, w) in want.iter().enumerate() {
-        diff |= w ^ given.get(i).copied().unwrap_or(0);
-    }
-    if diff == 0 && !want.is_empty() {
+    if token_matches(&node.token, given.trim()) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -262,6 +256,20 @@ fn authorised(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
             "writes need `Authorization: Bearer <token>` with the token from the node's api.token file",
         ))
     }
+}
+
+/// Whether `given` is the token `want` (never when `want` is empty). The
+/// time taken does not depend on where the two differ nor on their lengths:
+/// both are hashed, and the digests compared in full.
+fn token_matches(want: &str, given: &str) -> bool {
+    let w = ledger_core::hash::sha256(&[b"kp-ledger api token", want.as_bytes()]);
+    let g = ledger_core::hash::sha256(&[b"kp-ledger api token", given.as_bytes()]);
+    let diff = w
+        .as_bytes()
+        .iter()
+        .zip(g.as_bytes())
+        .fold(0u8, |d, (a, b)| d | (a ^ b));
+    diff == 0 && !want.is_empty()
 }
 
 /// Checks the token, then that this node may write at all, now: not an
@@ -1315,4 +1323,27 @@ async fn members(State(node): State<AppState>, q: QueryResult<MembersQuery>) -> 
         "participants": m.participants.values().collect::<Vec<_>>(),
         "observers": m.observers.values().collect::<Vec<_>>(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_matches;
+
+    #[test]
+    fn only_the_token_itself_matches() {
+        let token = "3f9a1c0b7d2e4f6a8b0c1d2e3f4a5b6c";
+        assert!(token_matches(token, token));
+        assert!(!token_matches(token, ""));
+        assert!(!token_matches(token, &token[..token.len() - 1]));
+        let mut flipped = token.to_owned();
+        flipped.replace_range(0..1, "4");
+        assert!(!token_matches(token, &flipped));
+        // A suffix of any length, 256 in particular, is not the token.
+        for n in [1usize, 255, 256, 257, 512] {
+            let longer = format!("{token}{}", "x".repeat(n));
+            assert!(!token_matches(token, &longer), "token + {n} characters");
+        }
+        // An empty token never matches, not even an empty one.
+        assert!(!token_matches("", ""));
+    }
 }
