@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use ledger_core::analysis::{AuditParams, LedgerView};
 use ledger_core::error::{BodyError, EventError, StoreError};
 use ledger_core::governance::Proposal;
@@ -207,10 +207,12 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/keys/rotate", post(rotate))
         .route("/v1/governance/proposals", post(propose))
         .route("/v1/governance/approvals", post(approve))
-        .layer(DefaultBodyLimit::max(MAX_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(middleware::from_fn_with_state(node.clone(), token_first));
     let batch = Router::new()
         .route("/v1/certificates/batch", post(issue_batch))
-        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY))
+        .route_layer(middleware::from_fn_with_state(node.clone(), token_first));
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/charter", get(charter))
@@ -255,6 +257,20 @@ fn authorised(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
             "unauthorised",
             "writes need `Authorization: Bearer <token>` with the token from the node's api.token file",
         ))
+    }
+}
+
+/// Refuses a write without the token before its body is read: a stranger
+/// costs the node a header check, not the parsing of up to
+/// `MAX_BATCH_BODY` bytes of JSON.
+async fn token_first(
+    State(node): State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    match authorised(&node, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
     }
 }
 
