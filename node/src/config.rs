@@ -161,9 +161,30 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Reads the node's libp2p identity.
+/// Refuses a secret (a key file, the libp2p identity, the API token) that
+/// anyone but its owner may read or write: a node must not run with keys
+/// that every account on the machine can copy.
+pub fn check_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{}: a secret must be readable by its owner only, but its mode is {:04o}; run `chmod 600 {}` (and check who may have copied it)",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the node's libp2p identity (refused unless private to its owner).
 pub fn load_p2p_key(data_dir: &Path) -> Result<Keypair, String> {
     let p = data_dir.join(P2P_KEY_FILE);
+    check_private(&p)?;
     let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
     if bytes.len() > 4096 {
         return Err(format!("{}: too large for a key", p.display()));

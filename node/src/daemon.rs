@@ -207,9 +207,11 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
             .as_ref()
             .ok_or("no key configured: set `key` in node.toml or pass --key")?,
     );
+    config::check_private(&key_path)?;
     let kf = KeyFile::load(&key_path)?;
     let identity = Identity::from_key_file(kf.clone(), key_path.clone())?;
     let keypair = config::load_p2p_key(dir)?;
+    config::check_private(&dir.join(config::TOKEN_FILE))?;
     let token = config::load_token(dir)?;
     let peer_id = keypair.public().to_peer_id().to_string();
 
