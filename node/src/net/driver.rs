@@ -127,6 +127,7 @@ pub(crate) async fn spawn(
     }
 
     for addr in &config.listen {
+        check_port_free(addr)?;
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Other(format!("listen on {addr}: {e}")))?;
@@ -916,11 +917,7 @@ impl Driver {
             f.ready.insert(from_seq, events);
         }
         self.emit_ready(&author);
-        if self
-            .fetches
-            .get(&author)
-            .is_some_and(|f| f.finished())
-        {
+        if self.fetches.get(&author).is_some_and(|f| f.finished()) {
             self.fetches.remove(&author);
             return;
         }
@@ -1129,6 +1126,48 @@ impl Driver {
         info!(members = peers.len(), "allowed peers updated");
         self.allowed = peers;
     }
+}
+
+/// Fails when the TCP port of `addr` is held by another socket. libp2p's
+/// TCP transport binds with port reuse, so a second node given a running
+/// node's port would share it (and say it listens), and a port held by
+/// another program fails without a reason: a plain bind first tells both,
+/// with the operating system's reason. Port 0 (any free port) is not checked.
+fn check_port_free(addr: &Multiaddr) -> Result<(), NetError> {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    // SO_REUSEADDR, as every server sets: connections of an earlier run
+    // still in TIME_WAIT do not hold the port, a listening socket does.
+    let target = std::net::SocketAddr::new(ip, port);
+    let probe = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .and_then(|s| {
+        s.set_reuse_address(true)?;
+        s.bind(&target.into())?;
+        s.listen(1)
+    });
+    probe.map_err(|e| {
+        NetError::Other(format!(
+            "listen on {addr}: {e} (is another node or program using this port?)"
+        ))
+    })
 }
 
 /// Checks that `events` are at most `max` encoded events of `author`, with
