@@ -316,7 +316,13 @@ pub fn verify(
                 c.origin
             )));
         }
-        let signer_key = st.epoch_at(c.size + 1).key;
+        // The key in force after the checkpoint's last event (at seq
+        // `size`) signs it; `size` is untrusted and may be the largest u64.
+        let after_last = c
+            .size
+            .checked_add(1)
+            .ok_or_else(|| bad(format!("size {} is out of range", c.size)))?;
+        let signer_key = st.epoch_at(after_last).key;
         let log_verifier =
             Ed25519Verifier::new(&origin, &signer_key).map_err(|e| bad(e.to_string()))?;
         let mut verifiers: Vec<&dyn NoteVerifier> = vec![&log_verifier];

@@ -282,3 +282,27 @@ fn bundle_of_an_admitted_participant_carries_its_admission() {
         r => panic!("{r:?}"),
     }
 }
+
+/// A checkpoint's size is untrusted input: the largest one is refused with
+/// an error, never an arithmetic overflow.
+#[test]
+fn a_checkpoint_of_the_largest_size_is_refused_not_overflowed() {
+    let (_dir, c, l) = setup();
+    let witnesses = |author: &AuthorId| -> Vec<&'static str> {
+        ["BW", "EU", "IN", "ZA"]
+            .into_iter()
+            .filter(|w| *w != author.participant.as_str())
+            .collect()
+    };
+    let mut b = build(&l, "EU-2026-000002", &|author| {
+        Some(checkpoint(&l, &c, author, &witnesses(author)))
+    })
+    .unwrap();
+    let cp = &mut b.checkpoints[0];
+    let mut lines: Vec<String> = cp.note.split('\n').map(str::to_owned).collect();
+    lines[1] = u64::MAX.to_string();
+    cp.note = lines.join("\n");
+    let bytes = serde_json::to_vec(&b).unwrap();
+    let trust = TrustRoot::NetworkId(c.network_id());
+    assert!(verify(&bytes, &trust, 1).is_err());
+}
