@@ -1248,6 +1248,7 @@ async fn propose(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     writer(&node, &headers)?;
     let Json(p) = body?;
+    check_peer_ids(&p.decision)?;
     let day = today();
     if p.effective_on <= day {
         return Err(ApiError::bad(
@@ -1261,6 +1262,46 @@ async fn propose(
     let author = writer_author(&node)?;
     let out = node.write(vec![EventBody::GovernanceProposed(p)]).await?;
     Ok(created(&author, &out))
+}
+
+/// 422 unless every peer id a decision names is a libp2p peer id (a
+/// multihash of a public key), not only base58 text. The ledger's own rule
+/// accepts any base58 text; a node does not sign one that no node can have.
+fn check_peer_ids(d: &ledger_core::governance::Decision) -> Result<(), ApiError> {
+    use ledger_core::governance::Decision;
+    let ids: Vec<&String> = match d {
+        Decision::AdmitParticipant(e) => e.nodes.iter().collect(),
+        Decision::AdmitObserver(e) => e.nodes.iter().collect(),
+        Decision::AddNode { peer_id, .. } | Decision::RemoveNode { peer_id } => vec![peer_id],
+        _ => Vec::new(),
+    };
+    for id in ids {
+        peer_id_of_a_key(id).map_err(|e| {
+            ApiError::bad(
+                "peer_id",
+                format!("`{id}` is not a libp2p peer id ({e}); `kpl-node init` prints the node's"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Checks that `id` is the canonical text of a peer id: a multihash that
+/// either embeds a public key that decodes (identity multihash, as of
+/// Ed25519 keys) or is a SHA-256 digest of one.
+fn peer_id_of_a_key(id: &str) -> Result<(), String> {
+    let peer: libp2p::PeerId = id.parse().map_err(|e| format!("{e}"))?;
+    if peer.to_string() != id {
+        return Err("not in canonical form".into());
+    }
+    let mh: &libp2p::multihash::Multihash<64> = peer.as_ref();
+    match mh.code() {
+        0x00 => libp2p::identity::PublicKey::try_decode_protobuf(mh.digest())
+            .map(drop)
+            .map_err(|e| format!("the embedded public key does not decode: {e}")),
+        0x12 if mh.digest().len() == 32 => Ok(()),
+        c => Err(format!("multihash code {c:#x} is not a key's")),
+    }
 }
 
 #[derive(Deserialize)]

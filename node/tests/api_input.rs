@@ -1,0 +1,46 @@
+//! The node refuses to sign input it can see is wrong, with 422 naming the
+//! field, before anything is stored.
+
+use std::time::Duration;
+
+use kpl_tests::{members, TestNet};
+use serde_json::json;
+
+const EXE: &str = env!("CARGO_BIN_EXE_kpl-node");
+const WITHIN: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_node_decision_naming_no_peer_id_is_refused() {
+    let mut net = TestNet::create(EXE, "kp-api-input", &members(&["BW", "ZA"], &[]));
+    net.start_all(&["BW", "ZA"], WITHIN);
+    let token = net.token("BW");
+    let tomorrow = net.clock_today().add_days(1).to_string();
+    let before = net.get("BW", "/v1/status");
+    for bad in ["garbage", "12D3KooWtest", "QmNotAHash"] {
+        let body = json!({
+            "decision": {"add_node": {"member": {"participant": "ZA"}, "peer_id": bad}},
+            "effective_on": tomorrow,
+            "reference": "test",
+        });
+        let (status, v) = net.post("BW", "/v1/governance/proposals", Some(&token), &body);
+        assert_eq!(status, 422, "{bad}: {v}");
+        assert_eq!(v["error"]["field"], "peer_id", "{bad}: {v}");
+    }
+    assert_eq!(
+        net.get("BW", "/v1/status")["events"],
+        before["events"],
+        "nothing was signed"
+    );
+    // A real peer id is signed.
+    let real = libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id()
+        .to_string();
+    let body = json!({
+        "decision": {"add_node": {"member": {"participant": "ZA"}, "peer_id": real}},
+        "effective_on": tomorrow,
+        "reference": "test",
+    });
+    let (status, v) = net.post("BW", "/v1/governance/proposals", Some(&token), &body);
+    assert_eq!(status, 201, "{v}");
+}
