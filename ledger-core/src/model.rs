@@ -572,6 +572,7 @@ impl<'de> Deserialize<'de> for HsCode {
 
 /// An exporter or importer as named on the certificate.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Party {
     pub name: String,
     pub address: String,
@@ -579,7 +580,7 @@ pub struct Party {
 
 /// Where the stones of a shipment were mined.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Origin {
     /// Unmixed origin: one country, and optionally the sub-national zone of
     /// origin (needed where a suspension is partial, e.g. CAR's compliant zones).
@@ -595,7 +596,11 @@ pub enum Origin {
 /// A KP certificate: the KPCS Annex I minimum elements. The issuing
 /// participant and authority are the event's author; the authority's
 /// signature is the "validation by the exporting authority" (element 12).
+///
+/// Its JSON form refuses unknown fields (a misspelt `carats` is an error,
+/// not a field silently dropped before signing).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Certificate {
     /// Unique number carrying the issuer's alpha-2 code as its prefix, e.g.
     /// `BW-2026-000123` (element 3).
@@ -709,8 +714,10 @@ pub enum EventBody {
     },
 }
 
-/// The import confirmation: what the importing authority received.
+/// The import confirmation: what the importing authority received. Its
+/// JSON form refuses unknown fields.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportConfirmation {
     /// Number of the certificate the shipment travelled under.
     pub certificate: String,

@@ -44,3 +44,39 @@ fn a_node_decision_naming_no_peer_id_is_refused() {
     let (status, v) = net.post("BW", "/v1/governance/proposals", Some(&token), &body);
     assert_eq!(status, 201, "{v}");
 }
+
+#[test]
+fn certificate_and_confirmation_bodies_refuse_unknown_fields() {
+    let mut net = TestNet::create(EXE, "kp-api-fields", &members(&["BW", "ZA"], &[]));
+    net.start_all(&["BW", "ZA"], WITHIN);
+    let token = net.token("BW");
+    let cert = kpl_tests::certificate("BW", "ZA", 1);
+    let mut body = kpl_tests::certificate_json(&cert);
+    body["carats"] = json!(12);
+    let (status, v) = net.post("BW", "/v1/certificates", Some(&token), &body);
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("carats"),
+        "{v}"
+    );
+    let mut body = kpl_tests::certificate_json(&cert);
+    body["exporter"]["phone"] = json!("+267");
+    let (status, v) = net.post("BW", "/v1/certificates", Some(&token), &body);
+    assert_eq!(status, 422, "{v}");
+    let mut body = kpl_tests::confirmation_json(&cert);
+    body["note"] = json!("received in good order");
+    let za = net.token("ZA");
+    let (status, v) = net.post("ZA", "/v1/confirmations", Some(&za), &body);
+    assert_eq!(status, 422, "{v}");
+    // Exactly the documented fields are signed.
+    let (status, v) = net.post(
+        "BW",
+        "/v1/certificates",
+        Some(&token),
+        &kpl_tests::certificate_json(&cert),
+    );
+    assert_eq!(status, 200, "{v}");
+}
