@@ -175,7 +175,10 @@ pub fn main(cmd: NodeCommand, json: bool) -> i32 {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KPL_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_swarm=warn")
+        // gossipsub warns of its own routine events (a verdict after its
+        // cache expired, a publish it had seen): the node counts them
+        // instead (`late_verdicts`), so its own warnings stay readable.
+        tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=error,libp2p_swarm=warn")
     });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

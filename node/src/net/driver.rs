@@ -494,10 +494,14 @@ impl Driver {
     }
 
     fn report(&mut self, id: &gossipsub::MessageId, peer: &PeerId, verdict: MessageAcceptance) {
-        self.swarm
+        let in_cache = self
+            .swarm
             .behaviour_mut()
             .gossipsub
             .report_message_validation_result(id, peer, verdict);
+        if !in_cache {
+            self.counters.late_verdicts += 1;
+        }
     }
 
     fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {

@@ -219,6 +219,10 @@ pub struct NetCounters {
     pub bad_ranges: u64,
     /// Events delivered to the application through anti-entropy.
     pub fetched_events: u64,
+    /// Gossip verdicts that came after gossipsub had dropped the message
+    /// from its cache (the application took longer than its history, 5 s):
+    /// the message was not forwarded; anti-entropy still carries it.
+    pub late_verdicts: u64,
 }
 
 /// A snapshot of the layer's state.
