@@ -46,7 +46,7 @@ use crate::bytes::Digest;
 use crate::charter::Charter;
 use crate::codec::{self, MAX_CHARTER_BYTES};
 use crate::error::{EventError, StoreError};
-use crate::event::{verify_strict_many, AuthorityKey, EventContent, EventId, SignedEvent};
+use crate::event::{AuthorityKey, EventContent, EventId, SignedEvent};
 use crate::feed::FeedState;
 use crate::fork::ForkProof;
 use crate::governance::{GovernanceLog, Timeline};

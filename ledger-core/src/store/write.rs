@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// What was found about a received event before the writer's lock: its id,
+/// and the key its signature verified with (`None`: not verified yet).
+#[derive(Clone, Copy)]
+pub(super) struct Checked {
+    pub(super) id: EventId,
+    pub(super) key: Option<ed25519_dalek::VerifyingKey>,
+}
+
 /// A write's place in the commit order: its end offset and epoch.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Ticket {
@@ -77,7 +85,7 @@ impl Ledger {
             st.fresh_timeline(&self.charter);
             let mut stage = self.new_stage(&mut st);
             for (ev, pre) in events.into_iter().zip(pre) {
-                match self.offer(&mut st, ev, pre, &mut stage, true) {
+                match self.offer(&mut st, ev, Some(pre), &mut stage, true) {
                     Ok(o) => outcomes.push(o),
                     Err(e) => {
                         // Nothing of this batch is written: undo its staging.
@@ -194,18 +202,20 @@ impl Ledger {
                     }
                     .into());
                 }
-                let id = unsigned.id();
+                // The signed bytes are encoded once: the id, the signature
+                // and the stored encoding all come from them.
+                let bytes = unsigned.content.signed_bytes();
+                let id = crate::hash::sha256(&[&bytes]);
                 shadow.advance(&unsigned, id);
-                contents.push(unsigned.content);
+                contents.push((unsigned.content, bytes, id));
             }
             let signed = sign_parallel(key, contents)?;
             let mut stage = self.new_stage(&mut st);
             stage.before.insert(author.clone(), feed);
-            for ev in signed {
-                let id = ev.id();
+            for (ev, encoded, id) in signed {
                 result.push((id, ev.content.seq));
                 // Visible to duplicate and fork checks until indexed.
-                self.stage_event(&mut st, ev, id, &mut stage);
+                self.stage_encoded(&mut st, ev, encoded, id, &mut stage);
             }
             target = self.write_staged(&mut st, stage)?;
         }
@@ -328,16 +338,23 @@ impl Ledger {
         lock(&self.authoring).get(author).cloned()
     }
 
-    /// Verifies, in parallel and without the writer's lock, the signatures
-    /// of events that extend their feeds as things stand. Returns, per event,
-    /// the key its signature verified with (or `None`: not checked here).
-    pub(super) fn preverify(
-        &self,
-        events: &[SignedEvent],
-    ) -> Vec<Option<ed25519_dalek::VerifyingKey>> {
-        let mut out = vec![None; events.len()];
+    /// Computes the id of every event and verifies, on every core and
+    /// without the writer's lock, the signatures of events of known feeds
+    /// with the key each feed would require at the event's place (keys
+    /// rotated earlier in `events` included). A key chosen here is only a
+    /// guess at what the feed will require when the event is staged: the
+    /// writer checks that the feed requires that very key before it skips
+    /// its own check, so a guess that turns out wrong (a rotation written
+    /// meanwhile) costs a second check, never a wrongly accepted event.
+    pub(super) fn preverify(&self, events: &[SignedEvent]) -> Vec<Checked> {
         if events.len() < 32 {
-            return out;
+            return events
+                .iter()
+                .map(|ev| Checked {
+                    id: ev.id(),
+                    key: None,
+                })
+                .collect();
         }
         let mut shadow: HashMap<AuthorId, FeedState> = {
             let st = lock(&self.state);
@@ -351,27 +368,59 @@ impl Ledger {
             }
             m
         };
-        let mut items = Vec::new();
-        let mut idx = Vec::new();
-        for (i, ev) in events.iter().enumerate() {
-            let Some(f) = shadow.get_mut(ev.author()) else {
-                continue;
-            };
-            if ev.content.seq == f.head_seq + 1 && ev.content.prev == f.head_id {
-                if let Ok(k) = f.signing_key_for(ev) {
-                    items.push((ev, k));
-                    idx.push(i);
+        let keys: Vec<Option<ed25519_dalek::VerifyingKey>> = events
+            .iter()
+            .map(|ev| {
+                let f = shadow.get_mut(ev.author())?;
+                if ev.content.seq <= f.head_seq {
+                    // A duplicate or a fork: checked by the writer.
+                    return None;
                 }
-                f.advance(ev, ev.id());
-            }
+                let k = f.signing_key_for(ev).ok();
+                f.head_seq = ev.content.seq;
+                let later = f.keys.last().is_none_or(|e| e.from_seq <= ev.content.seq);
+                if later {
+                    f.apply_rotation(ev);
+                }
+                k
+            })
+            .collect();
+        let check = |part: &[SignedEvent], keys: &[Option<ed25519_dalek::VerifyingKey>]| {
+            part.iter()
+                .zip(keys)
+                .map(|(ev, k)| {
+                    let bytes = ev.content.signed_bytes();
+                    let id = crate::hash::sha256(&[&bytes]);
+                    let sig = ed25519_dalek::Signature::from_bytes(ev.signature.as_bytes());
+                    let key = k.filter(|k| k.verify_strict(&bytes, &sig).is_ok());
+                    Checked { id, key }
+                })
+                .collect::<Vec<Checked>>()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 {
+            return check(events, &keys);
         }
-        let verdicts = verify_strict_many(&items);
-        for ((i, ok), (_, k)) in idx.into_iter().zip(verdicts).zip(items) {
-            if ok {
-                out[i] = Some(k);
+        let chunk = events.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = events
+                .chunks(chunk)
+                .zip(keys.chunks(chunk))
+                .map(|(part, keys)| (part, s.spawn(move || check(part, keys))))
+                .collect();
+            let mut out = Vec::with_capacity(events.len());
+            for (part, h) in handles {
+                match h.join() {
+                    Ok(v) => out.extend(v),
+                    // Nothing verified here: the writer checks each itself.
+                    Err(_) => out.extend(part.iter().map(|ev| Checked {
+                        id: ev.id(),
+                        key: None,
+                    })),
+                }
             }
-        }
-        out
+            out
+        })
     }
 
     /// Makes sure `author` has a feed: charter authors always do; an author
@@ -398,7 +447,7 @@ impl Ledger {
         &self,
         st: &mut State,
         ev: SignedEvent,
-        pre: Option<ed25519_dalek::VerifyingKey>,
+        pre: Option<Checked>,
         stage: &mut Staging,
         release: bool,
     ) -> Result<AppendOutcome, StoreError> {
@@ -425,7 +474,10 @@ impl Ledger {
         let Some(feed) = st.feeds.get(&author) else {
             return Ok(AppendOutcome::Rejected(EventError::UnknownAuthor(author)));
         };
-        let id = ev.id();
+        let (id, pre) = match pre {
+            Some(p) => (p.id, p.key),
+            None => (ev.id(), None),
+        };
         if c.seq == 0 {
             return Ok(AppendOutcome::Rejected(EventError::SeqZero));
         }
@@ -488,6 +540,18 @@ impl Ledger {
         stage: &mut Staging,
     ) {
         let payload = ev.encode();
+        self.stage_encoded(st, ev, payload, id, stage)
+    }
+
+    /// Stages an event whose canonical encoding is `payload`.
+    pub(super) fn stage_encoded(
+        &self,
+        st: &mut State,
+        ev: SignedEvent,
+        payload: Vec<u8>,
+        id: EventId,
+        stage: &mut Staging,
+    ) {
         let offset = stage.push(KIND_EVENT, &payload);
         if let Some(f) = st.feeds.get_mut(ev.author()) {
             f.advance(&ev, id);
@@ -910,22 +974,30 @@ pub(super) fn member_check(timeline: &Timeline, ev: &SignedEvent) -> Result<(), 
         })
 }
 
+/// One event to sign: its content, the content's signed bytes and its id.
+pub(super) type ToSign = (EventContent, Vec<u8>, EventId);
+
 /// Signs contents on every core (ids are already fixed, so order is free).
+/// Returns each event with its canonical encoding and its id.
 pub(super) fn sign_parallel(
     key: &AuthorityKey,
-    contents: Vec<EventContent>,
-) -> Result<Vec<SignedEvent>, StoreError> {
+    contents: Vec<ToSign>,
+) -> Result<Vec<(SignedEvent, Vec<u8>, EventId)>, StoreError> {
+    let sign = |k: &AuthorityKey, (c, bytes, id): ToSign| {
+        let (ev, encoded) = k.sign_encoded(c, &bytes);
+        (ev, encoded, id)
+    };
     let n = contents.len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if n < 64 || threads < 2 {
-        return Ok(contents.into_iter().map(|c| key.sign(c)).collect());
+        return Ok(contents.into_iter().map(|c| sign(key, c)).collect());
     }
     let chunk = n.div_ceil(threads);
     let seed = key.seed();
-    let mut parts: Vec<Vec<EventContent>> = Vec::new();
+    let mut parts: Vec<Vec<ToSign>> = Vec::new();
     let mut it = contents.into_iter();
     loop {
-        let part: Vec<EventContent> = it.by_ref().take(chunk).collect();
+        let part: Vec<ToSign> = it.by_ref().take(chunk).collect();
         if part.is_empty() {
             break;
         }
@@ -937,7 +1009,7 @@ pub(super) fn sign_parallel(
             .map(|part| {
                 s.spawn(move || {
                     let k = AuthorityKey::from_seed(seed);
-                    part.into_iter().map(|c| k.sign(c)).collect::<Vec<_>>()
+                    part.into_iter().map(|c| sign(&k, c)).collect::<Vec<_>>()
                 })
             })
             .collect();
