@@ -559,8 +559,10 @@ impl Ledger {
         if st.gov.insert(id, &ev) {
             st.timeline_dirty = true;
         }
-        st.unindexed
-            .insert((ev.author().clone(), ev.content.seq), (id, ev.clone()));
+        st.unindexed.insert(
+            (ev.author().clone(), ev.content.seq),
+            (id, ev.clone(), offset),
+        );
         stage.staged.push((
             offset,
             Pending::Event {
@@ -580,7 +582,7 @@ impl Ledger {
     ) -> bool {
         let k = fork_key(proof);
         let count = st.fork_counts.get(proof.author()).copied().unwrap_or(0);
-        if st.unindexed_forks.contains(&k)
+        if st.unindexed_forks.contains_key(&k)
             || self.tree().contains_key(&k).unwrap_or(false)
             || count >= MAX_FORK_PROOFS_PER_AUTHOR
         {
@@ -588,7 +590,7 @@ impl Ledger {
         }
         let payload = proof.encode();
         let offset = stage.push(KIND_FORK_PROOF, &payload);
-        st.unindexed_forks.insert(k);
+        st.unindexed_forks.insert(k, offset);
         *st.fork_counts.entry(proof.author().clone()).or_default() += 1;
         stage.staged.push((
             offset,
@@ -848,12 +850,14 @@ impl Ledger {
         c.error = Some(reason);
     }
 
-    /// One group commit: fdatasync the log, then index what it covered.
-    /// On failure, hands back what it took from the queue.
+    /// One group commit: fdatasync the log, then hand what it covered to
+    /// the indexer (its writers are answered without waiting for the index).
+    /// On failure of the sync, hands back what it took from the queue.
     #[allow(clippy::result_large_err)]
     pub(super) fn commit_once(&self) -> Result<u64, (StoreError, Vec<Pending>)> {
         let (end, queue) = {
             let mut st = lock(&self.state);
+            forget_indexed(&mut st, self.indexer.applied());
             (st.log.end, std::mem::take(&mut st.queue))
         };
         if let Err(e) = crate::store::faults::check(crate::store::faults::Site::LogSync)
@@ -861,80 +865,49 @@ impl Ledger {
         {
             return Err((io_err(&self.log_path, e), queue));
         }
-        let mut batch = sled::Batch::default();
-        let mut heads: BTreeMap<AuthorId, ()> = BTreeMap::new();
-        for p in &queue {
-            match p {
-                Pending::Event {
-                    offset,
-                    len,
-                    id,
-                    event,
-                } => {
-                    index_event(&mut batch, *offset, *len, id, event);
-                    heads.insert(event.author().clone(), ());
-                }
-                Pending::Fork { offset, len, proof } => {
-                    index_fork(&mut batch, *offset, *len, proof)
-                }
-                Pending::Unhold { key } => batch.remove(key.as_slice()),
-            }
-        }
-        // Heads and frontiers exactly as of `end` (the live state may be
-        // further on), computed on copies: kept only if the batch lands.
-        let mut feeds: HashMap<AuthorId, FeedState> = HashMap::new();
-        let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
-        {
-            let d = lock(&self.durable_feeds);
+        // Durable: heads and frontiers move to exactly `end` (the live state
+        // may be further on).
+        let mut heads: std::collections::HashSet<AuthorId> = Default::default();
+        let mut nodes = Vec::new();
+        let heads = {
+            let mut guard = lock(&self.durable_feeds);
+            let d = &mut *guard;
             for p in &queue {
                 if let Pending::Event { event, id, .. } = p {
                     let a = event.author();
-                    if !feeds.contains_key(a) {
-                        if let Some(f) = d.feeds.get(a) {
-                            feeds.insert(a.clone(), f.clone());
-                        }
-                        trees.insert(a.clone(), d.trees.get(a).cloned().unwrap_or_default());
-                    }
-                    if let Some(f) = feeds.get_mut(a) {
+                    if let Some(f) = d.feeds.get_mut(a) {
                         f.advance(event, *id);
                     }
-                    index_tree(&mut batch, &mut trees, a, id);
+                    if !heads.contains(a) {
+                        heads.insert(a.clone());
+                    }
+                    let t = d.trees.entry(a.clone()).or_default();
+                    if let Ok(new) = t.append(event_leaf_hash(id)) {
+                        let ak = a.key_bytes();
+                        for n in new {
+                            nodes.push((ak.clone(), n.level, n.index, n.hash));
+                        }
+                    }
                 }
             }
-        }
-        for (a, f) in &feeds {
-            batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
-        }
-        batch.insert(META_APPLIED, &end.to_be_bytes());
-        // An injected failure comes before the batch (nothing applied); a
-        // real one may leave it half-applied in a database that keeps its
-        // error: the index is rebuilt before the next write.
-        if let Err(e) = crate::store::faults::check(crate::store::faults::Site::Index) {
-            return Err((io_err(&self.dir.join("index"), e), queue));
-        }
-        if let Err(e) = self.tree().apply_batch(batch) {
-            let e = StoreError::from(e);
-            self.mark_index_broken(e.to_string());
-            return Err((e, queue));
-        }
-        {
-            let mut d = lock(&self.durable_feeds);
-            d.feeds.extend(feeds);
-            d.trees.extend(trees);
-        }
-        let mut st = lock(&self.state);
-        for p in &queue {
-            match p {
-                Pending::Event { event, .. } => {
-                    st.unindexed
-                        .remove(&(event.author().clone(), event.content.seq));
-                }
-                Pending::Fork { proof, .. } => {
-                    st.unindexed_forks.remove(&fork_key(proof));
-                }
-                Pending::Unhold { .. } => {}
-            }
-        }
+            heads
+                .into_iter()
+                .filter_map(|a| d.feeds.get(&a).cloned().map(|f| (a, f)))
+                .collect()
+        };
+        // An injected failure of the index batch (the store's own tests) is
+        // met here, on the committing thread, and reported as the batch's.
+        let fault = crate::store::faults::check(crate::store::faults::Site::Index)
+            .err()
+            .map(|e| io_err(&self.dir.join("index"), e).to_string());
+        self.indexer.submit(indexer::IndexJob {
+            end,
+            tree: self.tree(),
+            pending: queue,
+            heads,
+            nodes,
+            fault,
+        });
         Ok(end)
     }
 
@@ -1030,6 +1003,17 @@ pub(super) fn sign_parallel(
         }
         Ok(out)
     })
+}
+
+/// Forgets the in-memory copies of events and fork proofs that the index
+/// now holds: those below `applied` (nothing while the index is broken:
+/// until it is rebuilt, memory is where they are found).
+fn forget_indexed(st: &mut State, applied: Option<u64>) {
+    let Some(applied) = applied else {
+        return;
+    };
+    st.unindexed.retain(|_, (_, _, offset)| *offset >= applied);
+    st.unindexed_forks.retain(|_, offset| *offset >= applied);
 }
 
 /// Forgets what staging recorded in memory for records that will not be
