@@ -41,9 +41,9 @@ pub(super) struct IndexJob {
     pub(super) pending: Vec<Pending>,
     /// The state of each feed the batch touched, as of `end`.
     pub(super) heads: Vec<(AuthorId, FeedState)>,
-    /// The feeds' Merkle nodes completed by the batch: (author key, level,
-    /// index, hash).
-    pub(super) nodes: Vec<(Vec<u8>, u8, u64, Digest)>,
+    /// The Merkle nodes each event of the batch completes (one entry per
+    /// event of `pending`, in order; see [`tree_nodes`]).
+    pub(super) nodes: Vec<Vec<Digest>>,
     /// An injected failure (the store's own tests), reported as the apply's.
     pub(super) fault: Option<String>,
 }
@@ -164,6 +164,7 @@ fn apply(job: IndexJob) -> Result<(), String> {
         return Err(f);
     }
     let mut batch = sled::Batch::default();
+    let mut nodes = job.nodes.iter();
     for p in &job.pending {
         match p {
             Pending::Event {
@@ -171,13 +172,13 @@ fn apply(job: IndexJob) -> Result<(), String> {
                 len,
                 id,
                 event,
-            } => index_event(&mut batch, *offset, *len, id, event),
+            } => {
+                let n = nodes.next().map_or(&[][..], |n| &n[..]);
+                index_event(&mut batch, *offset, *len, id, event, n)
+            }
             Pending::Fork { offset, len, proof } => index_fork(&mut batch, *offset, *len, proof),
             Pending::Unhold { key } => batch.remove(key.as_slice()),
         }
-    }
-    for (ak, level, index, hash) in &job.nodes {
-        batch.insert(tree_key(ak, *level, *index), hash.as_bytes().to_vec());
     }
     for (a, f) in &job.heads {
         batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));

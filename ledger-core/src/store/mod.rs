@@ -70,6 +70,7 @@ pub use read::{EventScan, MAX_UNREADABLE_LISTED};
 pub use recovery::{DamageReport, DamagedRecord, RecoveryReport, TornTail};
 pub use repair::{check_log, repair, Fetch, RepairReport};
 pub use verify::verify_log;
+pub use write::VerifiedBatch;
 
 /// Most events held back per author while they wait for a gap to fill.
 pub const MAX_HELD_PER_AUTHOR: usize = 4096;
@@ -337,13 +338,17 @@ impl Ledger {
         };
         let tree = db.open_tree("ledger")?;
         let mut applied = read_applied(&tree)?;
+        let layout = tree.get(META_LAYOUT)?;
+        let old_layout = layout.as_deref() != Some(&[INDEX_LAYOUT][..]);
         let consistent = match tree.get(META_NETWORK)? {
-            Some(n) => n.as_ref() == network.as_bytes() && applied <= log.end,
+            Some(n) => n.as_ref() == network.as_bytes() && applied <= log.end && !old_layout,
             None => applied == 0,
         };
         if !consistent {
             index_rebuilt.get_or_insert_with(|| {
-                if applied > log.end {
+                if old_layout {
+                    "the index was written in an older layout".into()
+                } else if applied > log.end {
                     format!(
                         "the index covers {applied} bytes of log but the log holds {} (an older log was restored, or its tail was lost)",
                         log.end
@@ -360,6 +365,7 @@ impl Ledger {
                 index_rebuilt.get_or_insert_with(|| "the index is empty or missing".into());
             }
             tree.insert(META_NETWORK, network.as_bytes())?;
+            tree.insert(META_LAYOUT, &[INDEX_LAYOUT])?;
             applied = HEADER_LEN;
         }
 

@@ -166,6 +166,7 @@ impl Ledger {
             let db = open_sled(&index_path, &self.opts)?;
             let tree = db.open_tree("ledger")?;
             tree.insert(META_NETWORK, self.network.as_bytes())?;
+            tree.insert(META_LAYOUT, &[INDEX_LAYOUT])?;
             let mut verifier = ReplicaVerifier::new(&self.charter, Signatures::Unchecked);
             let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
             let mut batch = sled::Batch::default();

@@ -539,3 +539,101 @@ fn held_events_released_by_a_failed_commit_are_applied_when_the_gap_is_filled() 
         "the held events are applied once the gap is filled"
     );
 }
+
+/// Ranges verified before the ranges they follow were appended are
+/// accepted (a rotation between them only costs a second check), and a
+/// verification never lets a bad signature in.
+#[test]
+fn ranges_verified_ahead_of_their_append_are_accepted_and_bad_signatures_refused() {
+    let (dir, c, mut w) = setup();
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    let first: Vec<SignedEvent> = (1..=40).map(|n| issue(&mut w, n)).collect();
+    // The first range ends with a key rotation: the second is signed with
+    // the new key.
+    let new_key = AuthorityKey::from_seed([7; 32]);
+    let mut first = first;
+    first.push(w.next(
+        EventBody::AuthorityKeyRotated {
+            new_key: new_key.public(),
+            next_key_digest: None,
+        },
+        1_767_225_600_100,
+    ));
+    w.key = new_key;
+    let mut second: Vec<SignedEvent> = (42..=90).map(|n| issue(&mut w, n)).collect();
+    let third: Vec<SignedEvent> = (91..=130).map(|n| issue(&mut w, n)).collect();
+    // A signature that does not verify, in the middle of the second range.
+    second[10].signature.0[0] ^= 1;
+    let bad = second[10].id();
+
+    // Every range verified before any is appended.
+    let v1 = l.verify_received(first.clone());
+    let v2 = l.verify_received(second.clone());
+    let v3 = l.verify_received(third);
+    assert_eq!(v1.len(), 41);
+    assert_eq!(v2.ids().nth(10), Some(bad));
+
+    let out = l.append_verified(v1).unwrap();
+    assert!(out
+        .iter()
+        .all(|o| matches!(o, AppendOutcome::Appended { .. })));
+    let out = l.append_verified(v2).unwrap();
+    for (i, o) in out.iter().enumerate() {
+        match i {
+            0..=9 => assert!(matches!(o, AppendOutcome::Appended { .. }), "{i}: {o:?}"),
+            10 => assert!(
+                matches!(o, AppendOutcome::Rejected(EventError::BadSignature { .. })),
+                "{o:?}"
+            ),
+            // Behind the refused event: a gap, held.
+            _ => assert!(matches!(o, AppendOutcome::Held { .. }), "{i}: {o:?}"),
+        }
+    }
+    assert_eq!(head(&l, &w.author), 51);
+    assert!(l.event_by_id(&bad).unwrap().is_none());
+    // The third range, verified long before, waits behind the gap too.
+    let out = l.append_verified(v3).unwrap();
+    assert!(out.iter().all(|o| matches!(o, AppendOutcome::Held { .. })));
+    // The right event fills the gap and releases everything held.
+    second[10].signature.0[0] ^= 1;
+    let out = l.append_batch(vec![second[10].clone()]).unwrap();
+    assert!(matches!(out[0], AppendOutcome::Appended { seq: 52, .. }));
+    assert_eq!(head(&l, &w.author), 130);
+    drop(l);
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    assert_eq!(head(&l, &w.author), 130);
+    assert!(l.verify(|_, _| {}).unwrap().is_ok());
+}
+
+/// An index of the older layout (a sled entry per Merkle node, no layout
+/// mark) is rebuilt from the log on open, with the same tree.
+#[test]
+fn an_index_of_the_older_layout_is_rebuilt_on_open() {
+    let (dir, c, mut w) = setup();
+    let (root, proof) = {
+        let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+        l.append_batch((1..=100).map(|n| issue(&mut w, n)).collect())
+            .unwrap();
+        let root = l.tree_root(&w.author, 100).unwrap();
+        let proof = l.inclusion_proof(&w.author, 37, 100).unwrap();
+        l.index_current();
+        let t = l.tree();
+        t.remove(META_LAYOUT).unwrap();
+        let old_node = key(b'T', &[&w.author.key_bytes(), &[0], &0u64.to_be_bytes()]);
+        t.insert(old_node, &[0u8; 32][..]).unwrap();
+        l.flush().unwrap();
+        (root, proof)
+    };
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    let why = l.recovery_report().index_rebuilt.unwrap_or_default();
+    assert!(why.contains("older layout"), "{why}");
+    assert_eq!(head(&l, &w.author), 100);
+    assert_eq!(l.tree_root(&w.author, 100).unwrap(), root);
+    assert_eq!(l.inclusion_proof(&w.author, 37, 100).unwrap(), proof);
+    assert!(l.tree().scan_prefix([b'T']).next().is_none());
+    drop(l);
+    // Opened again: the layout is current, nothing to rebuild.
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    assert_eq!(l.recovery_report().index_rebuilt, None);
+    assert_eq!(l.tree_root(&w.author, 100).unwrap(), root);
+}

@@ -2,6 +2,46 @@
 
 use super::*;
 
+/// Received events with their ids computed and their signatures verified,
+/// by [`Ledger::verify_received`] only (its fields are private, so a batch
+/// cannot claim a verification that did not happen), for
+/// [`Ledger::append_verified`].
+pub struct VerifiedBatch {
+    events: Vec<SignedEvent>,
+    checked: Vec<Checked>,
+}
+
+impl VerifiedBatch {
+    /// The events, in the order given.
+    pub fn events(&self) -> &[SignedEvent] {
+        &self.events
+    }
+
+    /// Each event's id, in order.
+    pub fn ids(&self) -> impl Iterator<Item = EventId> + '_ {
+        self.checked.iter().map(|c| c.id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+impl std::fmt::Debug for VerifiedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verified = self.checked.iter().filter(|c| c.key.is_some()).count();
+        write!(
+            f,
+            "VerifiedBatch({} events, {verified} signatures verified)",
+            self.events.len()
+        )
+    }
+}
+
 /// What was found about a received event before the writer's lock: its id,
 /// and the key its signature verified with (`None`: not verified yet).
 #[derive(Clone, Copy)]
@@ -74,11 +114,52 @@ impl Ledger {
     /// Offers many events: each is validated, the accepted ones are written
     /// with one log write and made durable with one group commit. Returns
     /// one outcome per event, in order, after everything accepted is durable.
+    /// The same as [`Ledger::append_verified`] of [`Ledger::verify_received`].
     pub fn append_batch(&self, events: Vec<SignedEvent>) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.append_verified(self.verify_received(events))
+    }
+
+    /// The expensive half of [`Ledger::append_batch`], without any lock the
+    /// writers need: computes each event's id and verifies its signature
+    /// strictly (RFC 8032) on every core, with the key its feed requires at
+    /// the event's place as far as this store knows now (rotations earlier
+    /// in `events` included). Nothing is stored and nothing can fail here: a
+    /// bad signature is refused by [`Ledger::append_verified`].
+    ///
+    /// To keep the disk and both cores busy, a caller that receives ranges
+    /// of feeds may verify the next range while the previous one is being
+    /// appended: events verified before earlier ones were appended are
+    /// accepted all the same (a signature is checked against a key, not
+    /// against a place), and one whose feed rotated its key meanwhile is
+    /// simply verified again under the writer's lock.
+    pub fn verify_received(&self, events: Vec<SignedEvent>) -> VerifiedBatch {
+        let checked = self.preverify(&events);
+        VerifiedBatch { events, checked }
+    }
+
+    /// Offers events verified by [`Ledger::verify_received`]: each is
+    /// validated against its feed as it stands now (the only signature
+    /// check skipped is one made, with the very key the feed now requires,
+    /// by `verify_received`), the accepted ones are written with one log
+    /// write and made durable with one group commit.
+    ///
+    /// **When it returns `Ok`**, every event whose outcome is
+    /// [`AppendOutcome::Appended`] or [`AppendOutcome::Forked`] is on disk
+    /// (the log was `fdatasync`ed past it; the index is applied behind, and
+    /// every read sees the event); `Duplicate` was already stored; `Held`
+    /// is kept ahead of a gap, not durable; `Rejected` stored nothing.
+    /// **`Err(StoreError::NotStored)`**: nothing of this batch is stored or
+    /// visible (a failed sync was cut from the log), the store keeps
+    /// running, and offering the same events again is safe. Batches of one
+    /// feed must be offered in feed order: one offered before the batch it
+    /// follows is held, not appended.
+    pub fn append_verified(&self, batch: VerifiedBatch) -> Result<Vec<AppendOutcome>, StoreError> {
         self.heal_index()?;
+        let VerifiedBatch {
+            events,
+            checked: pre,
+        } = batch;
         let mut outcomes = Vec::with_capacity(events.len());
-        // Check signatures on every core before taking the writer's lock.
-        let pre = self.preverify(&events);
         let target;
         {
             let mut st = lock(&self.state);
@@ -322,6 +403,8 @@ impl Ledger {
 
     /// A sled error met while validating or staging a write: the index is
     /// not to be trusted until rebuilt, and nothing of the write was kept.
+    /// (So is a read refused because an index batch applied behind an
+    /// earlier write failed meanwhile.)
     fn index_failure(&self, e: StoreError) -> StoreError {
         match e {
             StoreError::Sled(err) => {
@@ -329,6 +412,12 @@ impl Ledger {
                 self.mark_index_broken(reason.clone());
                 StoreError::NotStored(reason)
             }
+            StoreError::Corrupt(_) => match self.index_broken_reason() {
+                Some(reason) => StoreError::NotStored(format!(
+                    "the index is being rebuilt after an I/O error ({reason})"
+                )),
+                None => e,
+            },
             e => e,
         }
     }
@@ -347,15 +436,6 @@ impl Ledger {
     /// its own check, so a guess that turns out wrong (a rotation written
     /// meanwhile) costs a second check, never a wrongly accepted event.
     pub(super) fn preverify(&self, events: &[SignedEvent]) -> Vec<Checked> {
-        if events.len() < 32 {
-            return events
-                .iter()
-                .map(|ev| Checked {
-                    id: ev.id(),
-                    key: None,
-                })
-                .collect();
-        }
         let mut shadow: HashMap<AuthorId, FeedState> = {
             let st = lock(&self.state);
             let mut m = HashMap::new();
@@ -398,7 +478,7 @@ impl Ledger {
                 .collect::<Vec<Checked>>()
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 {
+        if threads < 2 || events.len() < 32 {
             return check(events, &keys);
         }
         let chunk = events.len().div_ceil(threads);
@@ -881,13 +961,7 @@ impl Ledger {
                     if !heads.contains(a) {
                         heads.insert(a.clone());
                     }
-                    let t = d.trees.entry(a.clone()).or_default();
-                    if let Ok(new) = t.append(event_leaf_hash(id)) {
-                        let ak = a.key_bytes();
-                        for n in new {
-                            nodes.push((ak.clone(), n.level, n.index, n.hash));
-                        }
-                    }
+                    nodes.push(tree_nodes(&mut d.trees, a, id));
                 }
             }
             heads
