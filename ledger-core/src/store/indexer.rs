@@ -102,7 +102,14 @@ impl Indexer {
             let skip = q.failed.is_some();
             drop(q);
             let end = job.end;
-            let res = if skip { Ok(()) } else { apply(job) };
+            let res = if skip {
+                Ok(())
+            } else {
+                // A panic in sled must not leave readers waiting for a
+                // batch that will never be applied: it fails the batch.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(job)))
+                    .unwrap_or_else(|_| Err("the index batch failed (a panic in sled)".into()))
+            };
             q = lock(&self.q);
             if let Err(e) = res {
                 q.failed.get_or_insert(e);
