@@ -103,6 +103,20 @@ impl SignedEvent {
         codec::encode(self)
     }
 
+    /// The canonical encoding of the event with these signed bytes and this
+    /// signature: the encoding is the content's encoding (the signed bytes
+    /// after [`EVENT_CONTEXT`]) followed by the 64 signature bytes.
+    pub(crate) fn encode_from_signed_bytes(
+        signed_bytes: &[u8],
+        signature: &SignatureBytes,
+    ) -> Vec<u8> {
+        let content = signed_bytes.get(EVENT_CONTEXT.len()..).unwrap_or_default();
+        let mut out = Vec::with_capacity(content.len() + 64);
+        out.extend_from_slice(content);
+        out.extend_from_slice(signature.as_bytes());
+        out
+    }
+
     /// Decodes an event from untrusted bytes: size-checked first, then the
     /// version byte, then canonical bincode. Never panics.
     pub fn decode(bytes: &[u8]) -> Result<SignedEvent, DecodeError> {
@@ -238,9 +252,107 @@ impl AuthorityKey {
         let signature = self.sign_raw(&content.signed_bytes());
         SignedEvent { content, signature }
     }
+
+    /// Signs an event content whose [`EventContent::signed_bytes`] the
+    /// caller already holds (it computed the id from them), and returns the
+    /// event with its canonical encoding, without encoding the content again.
+    pub fn sign_encoded(
+        &self,
+        content: EventContent,
+        signed_bytes: &[u8],
+    ) -> (SignedEvent, Vec<u8>) {
+        let signature = self.sign_raw(signed_bytes);
+        let encoded = SignedEvent::encode_from_signed_bytes(signed_bytes, &signature);
+        (SignedEvent { content, signature }, encoded)
+    }
 }
 
 /// Turns charter/feed key bytes into a verifying key.
+///
+/// Decompressing a key costs about a fifth of a signature check, and every
+/// event of a feed needs the same key (a feed changes it only by rotation),
+/// so the last few keys decompressed on each thread are kept: feed
+/// validation, replay and replica verification ask for a key per event.
 pub fn verifying_key(bytes: &PublicKeyBytes) -> Option<VerifyingKey> {
-    VerifyingKey::from_bytes(bytes.as_bytes()).ok()
+    KEY_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, k)) = cache.slots.iter().flatten().find(|(b, _)| b == bytes) {
+            return Some(*k);
+        }
+        let k = VerifyingKey::from_bytes(bytes.as_bytes()).ok()?;
+        let at = cache.next;
+        cache.slots[at] = Some((*bytes, k));
+        cache.next = (at + 1) % KEY_CACHE_SLOTS;
+        Some(k)
+    })
+}
+
+/// Keys kept per thread by [`verifying_key`] (a linear search: a store's
+/// writer meets few feeds' keys at a time).
+const KEY_CACHE_SLOTS: usize = 16;
+
+struct KeyCache {
+    slots: [Option<(PublicKeyBytes, VerifyingKey)>; KEY_CACHE_SLOTS],
+    /// The slot to replace next (oldest first).
+    next: usize,
+}
+
+thread_local! {
+    static KEY_CACHE: std::cell::RefCell<KeyCache> = const {
+        std::cell::RefCell::new(KeyCache {
+            slots: [const { None }; KEY_CACHE_SLOTS],
+            next: 0,
+        })
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{test_charter, FeedWriter};
+
+    #[test]
+    fn an_event_signed_from_its_signed_bytes_encodes_as_the_canonical_encoding() {
+        let c = test_charter(&["BW"]);
+        let author = AuthorId::new("BW", "mme").unwrap();
+        let mut w = FeedWriter::new(c.network_id(), author);
+        for n in 0..3u64 {
+            let cert = crate::testkit::sample_certificate(
+                crate::model::CountryCode::new("BW").unwrap(),
+                crate::model::CountryCode::new("EU").unwrap(),
+                n,
+            );
+            let ev = w.next(EventBody::CertificateIssued(cert), 1_767_225_600_000 + n);
+            let key = AuthorityKey::from_seed([n as u8 + 1; 32]);
+            let bytes = ev.content.signed_bytes();
+            let (signed, encoded) = key.sign_encoded(ev.content.clone(), &bytes);
+            assert_eq!(encoded, signed.encode());
+            assert_eq!(SignedEvent::decode(&encoded).unwrap(), signed);
+            assert_eq!(signed, key.sign(ev.content.clone()));
+        }
+    }
+
+    #[test]
+    fn the_key_cache_answers_as_decompression_does() {
+        // More keys than the cache holds, each asked for twice, and bytes
+        // that are no key at all.
+        for round in 0..2 {
+            for n in 0..(3 * KEY_CACHE_SLOTS as u8) {
+                let k = AuthorityKey::from_seed([n; 32]);
+                let got = verifying_key(&k.public());
+                assert_eq!(got, Some(k.verifying_key()), "round {round} key {n}");
+            }
+        }
+        let mut not_a_point = None;
+        for b in 0..=255u8 {
+            let bytes = FixedBytes([b; 32]);
+            if VerifyingKey::from_bytes(bytes.as_bytes()).is_err() {
+                not_a_point = Some(bytes);
+                break;
+            }
+        }
+        let bad = not_a_point.expect("some repeated byte is no curve point");
+        assert_eq!(verifying_key(&bad), None);
+        assert_eq!(verifying_key(&bad), None);
+    }
 }

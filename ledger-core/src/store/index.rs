@@ -1,42 +1,47 @@
 //! The sled index: key layout, entries derived from log records, and each
-//! feed's stored Merkle nodes.
+//! feed's stored Merkle nodes (kept in the `E` entry of the event that
+//! completes them, so an event costs no sled entry for its tree).
 
 use super::*;
 
 // Index key prefixes (one sled tree, so every batch is atomic).
-pub(super) const P_EVENT: u8 = b'E'; // E author seq(BE)     -> offset(8) len(4) id(32)
+pub(super) const P_EVENT: u8 = b'E'; // E author seq(BE)     -> offset(8) len(4) id(32) node(32)*k
 pub(super) const P_ID: u8 = b'I'; //    I id                 -> offset(8) len(4)
 pub(super) const P_CERT: u8 = b'C'; //  C n(1) number id     -> kind(1) offset(8) len(4)
 pub(super) const P_HEAD: u8 = b'H'; //  H author             -> FeedState (canonical)
 pub(super) const P_FORK: u8 = b'F'; //  F author seq id id   -> offset(8) len(4)
-pub(super) const P_TREE: u8 = b'T'; //  T author level index(BE) -> Merkle node hash (32)
 pub(super) const P_HELD: u8 = b'P'; //  P author seq id      -> encoded event
 pub(super) const P_GOV: u8 = b'G'; //   G id                 -> offset(8) len(4) of a governance event
 pub(super) const META_APPLIED: &[u8] = b"M:applied";
 pub(super) const META_NETWORK: &[u8] = b"M:network";
+/// The index's key layout: an index of another layout is rebuilt from the
+/// log on open. Layout 2 keeps Merkle nodes in `E` entries (layout 1 had a
+/// `T` entry per node).
+pub(super) const META_LAYOUT: &[u8] = b"M:layout";
+pub(super) const INDEX_LAYOUT: u8 = 2;
 
-/// Adds an event's leaf to its feed's Merkle tree and the new complete
-/// nodes to the batch.
-pub(super) fn index_tree(
-    batch: &mut sled::Batch,
+/// Adds an event's leaf to its feed's Merkle tree; returns the hashes of
+/// the nodes above the leaf that it completes, lowest first: the node at
+/// level `l` for each `l` in `1..=trailing_zeros(seq)`. They are stored in
+/// the event's `E` entry; the leaf's own hash is recomputed from the id.
+pub(super) fn tree_nodes(
     trees: &mut HashMap<AuthorId, Frontier>,
     author: &AuthorId,
     id: &EventId,
-) {
+) -> Vec<Digest> {
     let t = trees.entry(author.clone()).or_default();
-    if let Ok(nodes) = t.append(event_leaf_hash(id)) {
-        let ak = author.key_bytes();
-        for n in nodes {
-            batch.insert(tree_key(&ak, n.level, n.index), n.hash.as_bytes().to_vec());
-        }
+    match t.append(event_leaf_hash(id)) {
+        Ok(nodes) => nodes
+            .into_iter()
+            .filter(|n| n.level > 0)
+            .map(|n| n.hash)
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 
-pub(super) fn tree_key(author_key: &[u8], level: u8, index: u64) -> Vec<u8> {
-    key(P_TREE, &[author_key, &[level], &index.to_be_bytes()])
-}
-
-/// A feed's stored Merkle tree, as a [`NodeReader`].
+/// A feed's stored Merkle tree, as a [`NodeReader`]: the node at (level,
+/// index) was completed by the leaf of seq `(index + 1) << level`.
 pub(super) struct FeedTree {
     pub(super) tree: sled::Tree,
     pub(super) author: Vec<u8>,
@@ -45,16 +50,28 @@ pub(super) struct FeedTree {
 impl NodeReader for FeedTree {
     type Error = StoreError;
     fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        let missing = || StoreError::Corrupt(format!("Merkle node ({level}, {index}) is missing"));
+        let seq = index
+            .checked_add(1)
+            .filter(|n| level < 64 && n.leading_zeros() >= u32::from(level))
+            .map(|n| n << level)
+            .ok_or_else(missing)?;
         let v = self
             .tree
-            .get(tree_key(&self.author, level, index))?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("Merkle node ({level}, {index}) is missing"))
-            })?;
+            .get(key(P_EVENT, &[&self.author, &seq.to_be_bytes()]))?
+            .ok_or_else(missing)?;
+        if level == 0 {
+            let id: [u8; 32] = v
+                .get(12..44)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("short event index".into()))?;
+            return Ok(event_leaf_hash(&crate::bytes::FixedBytes(id)));
+        }
+        let at = 44 + 32 * (usize::from(level) - 1);
         let b: [u8; 32] = v
-            .as_ref()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("Merkle node of the wrong length".into()))?;
+            .get(at..at + 32)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(missing)?;
         Ok(crate::bytes::FixedBytes(b))
     }
 }
@@ -103,17 +120,44 @@ pub(super) fn fork_key(proof: &ForkProof) -> Vec<u8> {
     )
 }
 
+/// The index entries of an event; `nodes`: the Merkle nodes it completes
+/// (see [`tree_nodes`]).
 pub(super) fn index_event(
     batch: &mut sled::Batch,
     offset: u64,
     len: u32,
     id: &EventId,
     ev: &SignedEvent,
+    nodes: &[Digest],
 ) {
     let ak = ev.author().key_bytes();
-    let mut v = loc(offset, len).to_vec();
+    batch.insert(
+        key(P_EVENT, &[&ak, &ev.content.seq.to_be_bytes()]),
+        event_entry(offset, len, id, nodes),
+    );
+    index_event_lookups(batch, offset, len, id, ev);
+}
+
+/// The value of an event's `E` entry.
+pub(super) fn event_entry(offset: u64, len: u32, id: &EventId, nodes: &[Digest]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(44 + 32 * nodes.len());
+    v.extend_from_slice(&loc(offset, len));
     v.extend_from_slice(id.as_bytes());
-    batch.insert(key(P_EVENT, &[&ak, &ev.content.seq.to_be_bytes()]), v);
+    for n in nodes {
+        v.extend_from_slice(n.as_bytes());
+    }
+    v
+}
+
+/// The entries of an event other than its `E` entry (by id, governance,
+/// certificate number).
+fn index_event_lookups(
+    batch: &mut sled::Batch,
+    offset: u64,
+    len: u32,
+    id: &EventId,
+    ev: &SignedEvent,
+) {
     batch.insert(key(P_ID, &[id.as_bytes()]), &loc(offset, len)[..]);
     if ev.content.body.is_governance() {
         batch.insert(key(P_GOV, &[id.as_bytes()]), &loc(offset, len)[..]);

@@ -15,14 +15,18 @@
 //! covers, and on open the log past that offset is replayed into the index.
 //! Concurrent appends are group-committed: whichever caller finds no sync in
 //! progress becomes the leader, syncs everything written so far with one
-//! `fdatasync`, indexes it in one sled batch and wakes every caller it covered.
+//! `fdatasync` and wakes every caller it covered; the sync's records go to
+//! the indexer thread, which applies them to sled in one batch behind the
+//! answer (see `indexer.rs`).
 //!
-//! Readers see only durable events: the index is updated after the sync.
+//! Readers see only durable events, and every acknowledged one: a read that
+//! needs the index waits for the batches handed over before it.
 
 mod authoring;
 mod faults;
 mod files;
 mod index;
+mod indexer;
 mod log;
 mod read;
 mod rebuild;
@@ -46,7 +50,7 @@ use crate::bytes::Digest;
 use crate::charter::Charter;
 use crate::codec::{self, MAX_CHARTER_BYTES};
 use crate::error::{EventError, StoreError};
-use crate::event::{verify_strict_many, AuthorityKey, EventContent, EventId, SignedEvent};
+use crate::event::{AuthorityKey, EventContent, EventId, SignedEvent};
 use crate::feed::FeedState;
 use crate::fork::ForkProof;
 use crate::governance::{GovernanceLog, Timeline};
@@ -66,6 +70,7 @@ pub use read::{EventScan, MAX_UNREADABLE_LISTED};
 pub use recovery::{DamageReport, DamagedRecord, RecoveryReport, TornTail};
 pub use repair::{check_log, repair, Fetch, RepairReport};
 pub use verify::verify_log;
+pub use write::VerifiedBatch;
 
 /// Most events held back per author while they wait for a gap to fill.
 pub const MAX_HELD_PER_AUTHOR: usize = 4096;
@@ -186,10 +191,12 @@ struct State {
     last_mark: u64,
     /// The commit epoch this state's unsynced writes belong to.
     epoch: u64,
-    /// Lookup of unindexed events by place, for duplicate and fork checks.
-    unindexed: HashMap<(AuthorId, u64), (EventId, SignedEvent)>,
-    /// Fork proof keys written but not yet indexed.
-    unindexed_forks: std::collections::HashSet<Vec<u8>>,
+    /// Lookup of unindexed events by place, for duplicate and fork checks:
+    /// (id, event, log offset), kept until the index batch holding the
+    /// event was applied.
+    unindexed: HashMap<(AuthorId, u64), (EventId, SignedEvent, u64)>,
+    /// Fork proof keys written but not yet indexed, with their log offsets.
+    unindexed_forks: HashMap<Vec<u8>, u64>,
     fork_counts: HashMap<AuthorId, usize>,
     /// Every governance event written (synced or not) and the membership
     /// timeline derived from them.
@@ -249,9 +256,12 @@ pub struct Ledger {
     state: Mutex<State>,
     commit: Mutex<Commit>,
     committed: Condvar,
-    /// Feed states and Merkle frontiers as of the last group commit
+    /// Feed states and Merkle frontiers as of the last group commit's sync
     /// (touched only by its leader).
     durable_feeds: Mutex<Durable>,
+    /// Applies what group commits made durable to the index, behind them.
+    indexer: Arc<indexer::Indexer>,
+    indexer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// What opening had to do.
     recovery: Mutex<RecoveryReport>,
     /// Bodies of each own feed's latest events, for retry safety.
@@ -328,13 +338,17 @@ impl Ledger {
         };
         let tree = db.open_tree("ledger")?;
         let mut applied = read_applied(&tree)?;
+        let layout = tree.get(META_LAYOUT)?;
+        let old_layout = layout.as_deref() != Some(&[INDEX_LAYOUT][..]);
         let consistent = match tree.get(META_NETWORK)? {
-            Some(n) => n.as_ref() == network.as_bytes() && applied <= log.end,
+            Some(n) => n.as_ref() == network.as_bytes() && applied <= log.end && !old_layout,
             None => applied == 0,
         };
         if !consistent {
             index_rebuilt.get_or_insert_with(|| {
-                if applied > log.end {
+                if old_layout {
+                    "the index was written in an older layout".into()
+                } else if applied > log.end {
                     format!(
                         "the index covers {applied} bytes of log but the log holds {} (an older log was restored, or its tail was lost)",
                         log.end
@@ -351,6 +365,7 @@ impl Ledger {
                 index_rebuilt.get_or_insert_with(|| "the index is empty or missing".into());
             }
             tree.insert(META_NETWORK, network.as_bytes())?;
+            tree.insert(META_LAYOUT, &[INDEX_LAYOUT])?;
             applied = HEADER_LEN;
         }
 
@@ -414,7 +429,11 @@ impl Ledger {
             timeline,
             timeline_dirty: false,
         };
+        let indexer = indexer::Indexer::new();
+        let indexer_thread = indexer.spawn().map_err(|e| io_err(dir, e))?;
         let ledger = Ledger {
+            indexer,
+            indexer_thread: Mutex::new(Some(indexer_thread)),
             dir: dir.to_owned(),
             charter: charter.clone(),
             network,
@@ -482,6 +501,7 @@ impl Ledger {
     /// Makes sled write its own files out (not needed for durability of
     /// events, which the log provides; shortens replay after a crash).
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.index_current();
         let db = self
             .index
             .read()
@@ -498,6 +518,12 @@ impl Drop for Ledger {
         // A clean close leaves the watermark at the end of the log.
         if self.opened.load(std::sync::atomic::Ordering::Acquire) {
             let _ = self.seal();
+        }
+        // The indexer finishes the batches it holds (a batch it cannot
+        // apply is re-indexed from the log when the store next opens).
+        self.indexer.stop();
+        if let Some(t) = lock(&self.indexer_thread).take() {
+            let _ = t.join();
         }
     }
 }

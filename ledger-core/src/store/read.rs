@@ -42,13 +42,14 @@ impl Ledger {
         author: &AuthorId,
         seq: u64,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        if let Some((id, ev)) = st.unindexed.get(&(author.clone(), seq)) {
+        if let Some((id, ev, _)) = st.unindexed.get(&(author.clone(), seq)) {
             return Ok(Some(StoredEvent {
                 id: *id,
                 event: ev.clone(),
             }));
         }
-        self.event_at(author, seq)
+        // Not in memory: then the index holds it, if anything does.
+        self.indexed_event_at(author, seq)
     }
 
     pub(super) fn read_event(&self, offset: u64, len: u32) -> Result<SignedEvent, StoreError> {
@@ -67,6 +68,17 @@ impl Ledger {
 
     /// The event at `seq` of `author`'s feed.
     pub fn event_at(&self, author: &AuthorId, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.index_current();
+        self.indexed_event_at(author, seq)
+    }
+
+    /// The event at `seq` as the index holds it now (without waiting for
+    /// batches still on their way to it).
+    fn indexed_event_at(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+    ) -> Result<Option<StoredEvent>, StoreError> {
         let Some(v) = self
             .tree()
             .get(key(P_EVENT, &[&author.key_bytes(), &seq.to_be_bytes()]))?

@@ -39,6 +39,7 @@ impl Ledger {
     /// The index for a read: refused while the index is broken, since a
     /// failed batch may have left entries that name no record.
     pub(super) fn read_tree(&self) -> Result<sled::Tree, StoreError> {
+        self.index_current();
         if let Some(r) = self.index_broken_reason() {
             return Err(StoreError::Corrupt(format!(
                 "the index is being rebuilt after an I/O error, reads resume when it is ({r})"
@@ -49,12 +50,30 @@ impl Ledger {
 
     /// Why the index is being rebuilt, if it is.
     pub(super) fn index_broken_reason(&self) -> Option<String> {
+        self.index_failure_seen();
         lock(&self.index_broken).as_ref().map(|b| b.reason.clone())
+    }
+
+    /// Waits until every batch handed to the indexer so far is applied, so
+    /// that the index holds every acknowledged event (a batch that failed
+    /// marks the index broken instead).
+    pub(super) fn index_current(&self) {
+        if let Some(reason) = self.indexer.wait_applied() {
+            self.mark_index_broken(reason);
+        }
+    }
+
+    /// A batch the indexer failed to apply marks the index broken.
+    fn index_failure_seen(&self) {
+        if let Some(reason) = self.indexer.failure() {
+            self.mark_index_broken(reason);
+        }
     }
 
     /// Rebuilds a broken index if one is due; `Err(NotStored)` while the
     /// index is broken and cannot be rebuilt yet.
     pub(super) fn heal_index(&self) -> Result<(), StoreError> {
+        self.index_failure_seen();
         {
             let b = lock(&self.index_broken);
             match &*b {
@@ -117,6 +136,9 @@ impl Ledger {
     }
 
     fn rebuild_index(&self) -> Result<(), StoreError> {
+        // No batch may reach the old index (or the new one) meanwhile: the
+        // rebuild covers everything synced.
+        self.indexer.wait_applied();
         let mut st = lock(&self.state);
         let synced = lock(&self.commit).synced;
         if !st.queue.is_empty() || st.log.end != synced {
@@ -144,6 +166,7 @@ impl Ledger {
             let db = open_sled(&index_path, &self.opts)?;
             let tree = db.open_tree("ledger")?;
             tree.insert(META_NETWORK, self.network.as_bytes())?;
+            tree.insert(META_LAYOUT, &[INDEX_LAYOUT])?;
             let mut verifier = ReplicaVerifier::new(&self.charter, Signatures::Unchecked);
             let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
             let mut batch = sled::Batch::default();
@@ -224,6 +247,7 @@ impl Ledger {
             d.trees = trees;
         }
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Index { db, tree };
+        self.indexer.rebuilt();
         Ok(())
     }
 }

@@ -295,8 +295,8 @@ impl Ledger {
         }
     }
 
-    /// Recomputes a feed's Merkle nodes from its indexed event ids (for an
-    /// index written before the tree existed, or a damaged one).
+    /// Recomputes a feed's Merkle nodes from its indexed event ids (for a
+    /// damaged index) and writes them back into the events' entries.
     pub(super) fn rebuild_tree(
         &self,
         author: &AuthorId,
@@ -309,12 +309,15 @@ impl Ledger {
         let end = key(P_EVENT, &[&ak, &size.to_be_bytes()]);
         let mut n = 0u64;
         for item in self.tree().range(start..=end) {
-            let (_, v) = item?;
+            let (k, v) = item?;
             let id: [u8; 32] = v
                 .get(12..44)
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| StoreError::Corrupt("short event index".into()))?;
-            index_tree(batch, &mut trees, author, &crate::bytes::FixedBytes(id));
+            let (offset, len) = parse_loc(&v)?;
+            let id = crate::bytes::FixedBytes(id);
+            let nodes = tree_nodes(&mut trees, author, &id);
+            batch.insert(k, event_entry(offset, len, &id, &nodes));
             n += 1;
         }
         if n != size {
@@ -405,8 +408,8 @@ impl Replay<'_> {
                     .map_err(|e| format!("event record does not decode: {e}"))?;
                 match self.verifier.event(Some(offset), &ev) {
                     Verdict::Chained(id) => {
-                        index_tree(batch, self.trees, ev.author(), &id);
-                        index_event(batch, offset, len, &id, &ev);
+                        let nodes = tree_nodes(self.trees, ev.author(), &id);
+                        index_event(batch, offset, len, &id, &ev, &nodes);
                         Ok(Some(ev.author().clone()))
                     }
                     _ => Err(self

@@ -334,6 +334,7 @@ impl Ledger {
     /// acknowledged; see [`AppendOutcome::Held`]), in key order.
     pub fn held_events(&self) -> Result<Vec<SignedEvent>, StoreError> {
         let mut out = Vec::new();
+        self.index_current();
         for item in self.tree().scan_prefix([P_HELD]) {
             let (_, v) = item?;
             if let Ok(ev) = SignedEvent::decode(&v) {

@@ -2,6 +2,54 @@
 
 use super::*;
 
+/// Received events with their ids computed and their signatures verified,
+/// by [`Ledger::verify_received`] only (its fields are private, so a batch
+/// cannot claim a verification that did not happen), for
+/// [`Ledger::append_verified`].
+pub struct VerifiedBatch {
+    events: Vec<SignedEvent>,
+    checked: Vec<Checked>,
+}
+
+impl VerifiedBatch {
+    /// The events, in the order given.
+    pub fn events(&self) -> &[SignedEvent] {
+        &self.events
+    }
+
+    /// Each event's id, in order.
+    pub fn ids(&self) -> impl Iterator<Item = EventId> + '_ {
+        self.checked.iter().map(|c| c.id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+impl std::fmt::Debug for VerifiedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verified = self.checked.iter().filter(|c| c.key.is_some()).count();
+        write!(
+            f,
+            "VerifiedBatch({} events, {verified} signatures verified)",
+            self.events.len()
+        )
+    }
+}
+
+/// What was found about a received event before the writer's lock: its id,
+/// and the key its signature verified with (`None`: not verified yet).
+#[derive(Clone, Copy)]
+pub(super) struct Checked {
+    pub(super) id: EventId,
+    pub(super) key: Option<ed25519_dalek::VerifyingKey>,
+}
+
 /// A write's place in the commit order: its end offset and epoch.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Ticket {
@@ -66,18 +114,59 @@ impl Ledger {
     /// Offers many events: each is validated, the accepted ones are written
     /// with one log write and made durable with one group commit. Returns
     /// one outcome per event, in order, after everything accepted is durable.
+    /// The same as [`Ledger::append_verified`] of [`Ledger::verify_received`].
     pub fn append_batch(&self, events: Vec<SignedEvent>) -> Result<Vec<AppendOutcome>, StoreError> {
+        self.append_verified(self.verify_received(events))
+    }
+
+    /// The expensive half of [`Ledger::append_batch`], without any lock the
+    /// writers need: computes each event's id and verifies its signature
+    /// strictly (RFC 8032) on every core, with the key its feed requires at
+    /// the event's place as far as this store knows now (rotations earlier
+    /// in `events` included). Nothing is stored and nothing can fail here: a
+    /// bad signature is refused by [`Ledger::append_verified`].
+    ///
+    /// To keep the disk and both cores busy, a caller that receives ranges
+    /// of feeds may verify the next range while the previous one is being
+    /// appended: events verified before earlier ones were appended are
+    /// accepted all the same (a signature is checked against a key, not
+    /// against a place), and one whose feed rotated its key meanwhile is
+    /// simply verified again under the writer's lock.
+    pub fn verify_received(&self, events: Vec<SignedEvent>) -> VerifiedBatch {
+        let checked = self.preverify(&events);
+        VerifiedBatch { events, checked }
+    }
+
+    /// Offers events verified by [`Ledger::verify_received`]: each is
+    /// validated against its feed as it stands now (the only signature
+    /// check skipped is one made, with the very key the feed now requires,
+    /// by `verify_received`), the accepted ones are written with one log
+    /// write and made durable with one group commit.
+    ///
+    /// **When it returns `Ok`**, every event whose outcome is
+    /// [`AppendOutcome::Appended`] or [`AppendOutcome::Forked`] is on disk
+    /// (the log was `fdatasync`ed past it; the index is applied behind, and
+    /// every read sees the event); `Duplicate` was already stored; `Held`
+    /// is kept ahead of a gap, not durable; `Rejected` stored nothing.
+    /// **`Err(StoreError::NotStored)`**: nothing of this batch is stored or
+    /// visible (a failed sync was cut from the log), the store keeps
+    /// running, and offering the same events again is safe. Batches of one
+    /// feed must be offered in feed order: one offered before the batch it
+    /// follows is held, not appended.
+    pub fn append_verified(&self, batch: VerifiedBatch) -> Result<Vec<AppendOutcome>, StoreError> {
         self.heal_index()?;
+        let VerifiedBatch {
+            events,
+            checked: pre,
+        } = batch;
         let mut outcomes = Vec::with_capacity(events.len());
-        // Check signatures on every core before taking the writer's lock.
-        let pre = self.preverify(&events);
         let target;
         {
             let mut st = lock(&self.state);
             st.fresh_timeline(&self.charter);
             let mut stage = self.new_stage(&mut st);
             for (ev, pre) in events.into_iter().zip(pre) {
-                match self.offer(&mut st, ev, pre, &mut stage, true) {
+                match self.offer(&mut st, ev, Some(pre), &mut stage, true) {
                     Ok(o) => outcomes.push(o),
                     Err(e) => {
                         // Nothing of this batch is written: undo its staging.
@@ -194,18 +283,20 @@ impl Ledger {
                     }
                     .into());
                 }
-                let id = unsigned.id();
+                // The signed bytes are encoded once: the id, the signature
+                // and the stored encoding all come from them.
+                let bytes = unsigned.content.signed_bytes();
+                let id = crate::hash::sha256(&[&bytes]);
                 shadow.advance(&unsigned, id);
-                contents.push(unsigned.content);
+                contents.push((unsigned.content, bytes, id));
             }
             let signed = sign_parallel(key, contents)?;
             let mut stage = self.new_stage(&mut st);
             stage.before.insert(author.clone(), feed);
-            for ev in signed {
-                let id = ev.id();
+            for (ev, encoded, id) in signed {
                 result.push((id, ev.content.seq));
                 // Visible to duplicate and fork checks until indexed.
-                self.stage_event(&mut st, ev, id, &mut stage);
+                self.stage_encoded(&mut st, ev, encoded, id, &mut stage);
             }
             target = self.write_staged(&mut st, stage)?;
         }
@@ -312,6 +403,8 @@ impl Ledger {
 
     /// A sled error met while validating or staging a write: the index is
     /// not to be trusted until rebuilt, and nothing of the write was kept.
+    /// (So is a read refused because an index batch applied behind an
+    /// earlier write failed meanwhile.)
     fn index_failure(&self, e: StoreError) -> StoreError {
         match e {
             StoreError::Sled(err) => {
@@ -319,6 +412,12 @@ impl Ledger {
                 self.mark_index_broken(reason.clone());
                 StoreError::NotStored(reason)
             }
+            StoreError::Corrupt(_) => match self.index_broken_reason() {
+                Some(reason) => StoreError::NotStored(format!(
+                    "the index is being rebuilt after an I/O error ({reason})"
+                )),
+                None => e,
+            },
             e => e,
         }
     }
@@ -328,17 +427,15 @@ impl Ledger {
         lock(&self.authoring).get(author).cloned()
     }
 
-    /// Verifies, in parallel and without the writer's lock, the signatures
-    /// of events that extend their feeds as things stand. Returns, per event,
-    /// the key its signature verified with (or `None`: not checked here).
-    pub(super) fn preverify(
-        &self,
-        events: &[SignedEvent],
-    ) -> Vec<Option<ed25519_dalek::VerifyingKey>> {
-        let mut out = vec![None; events.len()];
-        if events.len() < 32 {
-            return out;
-        }
+    /// Computes the id of every event and verifies, on every core and
+    /// without the writer's lock, the signatures of events of known feeds
+    /// with the key each feed would require at the event's place (keys
+    /// rotated earlier in `events` included). A key chosen here is only a
+    /// guess at what the feed will require when the event is staged: the
+    /// writer checks that the feed requires that very key before it skips
+    /// its own check, so a guess that turns out wrong (a rotation written
+    /// meanwhile) costs a second check, never a wrongly accepted event.
+    pub(super) fn preverify(&self, events: &[SignedEvent]) -> Vec<Checked> {
         let mut shadow: HashMap<AuthorId, FeedState> = {
             let st = lock(&self.state);
             let mut m = HashMap::new();
@@ -351,27 +448,59 @@ impl Ledger {
             }
             m
         };
-        let mut items = Vec::new();
-        let mut idx = Vec::new();
-        for (i, ev) in events.iter().enumerate() {
-            let Some(f) = shadow.get_mut(ev.author()) else {
-                continue;
-            };
-            if ev.content.seq == f.head_seq + 1 && ev.content.prev == f.head_id {
-                if let Ok(k) = f.signing_key_for(ev) {
-                    items.push((ev, k));
-                    idx.push(i);
+        let keys: Vec<Option<ed25519_dalek::VerifyingKey>> = events
+            .iter()
+            .map(|ev| {
+                let f = shadow.get_mut(ev.author())?;
+                if ev.content.seq <= f.head_seq {
+                    // A duplicate or a fork: checked by the writer.
+                    return None;
                 }
-                f.advance(ev, ev.id());
-            }
+                let k = f.signing_key_for(ev).ok();
+                f.head_seq = ev.content.seq;
+                let later = f.keys.last().is_none_or(|e| e.from_seq <= ev.content.seq);
+                if later {
+                    f.apply_rotation(ev);
+                }
+                k
+            })
+            .collect();
+        let check = |part: &[SignedEvent], keys: &[Option<ed25519_dalek::VerifyingKey>]| {
+            part.iter()
+                .zip(keys)
+                .map(|(ev, k)| {
+                    let bytes = ev.content.signed_bytes();
+                    let id = crate::hash::sha256(&[&bytes]);
+                    let sig = ed25519_dalek::Signature::from_bytes(ev.signature.as_bytes());
+                    let key = k.filter(|k| k.verify_strict(&bytes, &sig).is_ok());
+                    Checked { id, key }
+                })
+                .collect::<Vec<Checked>>()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || events.len() < 32 {
+            return check(events, &keys);
         }
-        let verdicts = verify_strict_many(&items);
-        for ((i, ok), (_, k)) in idx.into_iter().zip(verdicts).zip(items) {
-            if ok {
-                out[i] = Some(k);
+        let chunk = events.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = events
+                .chunks(chunk)
+                .zip(keys.chunks(chunk))
+                .map(|(part, keys)| (part, s.spawn(move || check(part, keys))))
+                .collect();
+            let mut out = Vec::with_capacity(events.len());
+            for (part, h) in handles {
+                match h.join() {
+                    Ok(v) => out.extend(v),
+                    // Nothing verified here: the writer checks each itself.
+                    Err(_) => out.extend(part.iter().map(|ev| Checked {
+                        id: ev.id(),
+                        key: None,
+                    })),
+                }
             }
-        }
-        out
+            out
+        })
     }
 
     /// Makes sure `author` has a feed: charter authors always do; an author
@@ -398,7 +527,7 @@ impl Ledger {
         &self,
         st: &mut State,
         ev: SignedEvent,
-        pre: Option<ed25519_dalek::VerifyingKey>,
+        pre: Option<Checked>,
         stage: &mut Staging,
         release: bool,
     ) -> Result<AppendOutcome, StoreError> {
@@ -425,7 +554,10 @@ impl Ledger {
         let Some(feed) = st.feeds.get(&author) else {
             return Ok(AppendOutcome::Rejected(EventError::UnknownAuthor(author)));
         };
-        let id = ev.id();
+        let (id, pre) = match pre {
+            Some(p) => (p.id, p.key),
+            None => (ev.id(), None),
+        };
         if c.seq == 0 {
             return Ok(AppendOutcome::Rejected(EventError::SeqZero));
         }
@@ -488,6 +620,18 @@ impl Ledger {
         stage: &mut Staging,
     ) {
         let payload = ev.encode();
+        self.stage_encoded(st, ev, payload, id, stage)
+    }
+
+    /// Stages an event whose canonical encoding is `payload`.
+    pub(super) fn stage_encoded(
+        &self,
+        st: &mut State,
+        ev: SignedEvent,
+        payload: Vec<u8>,
+        id: EventId,
+        stage: &mut Staging,
+    ) {
         let offset = stage.push(KIND_EVENT, &payload);
         if let Some(f) = st.feeds.get_mut(ev.author()) {
             f.advance(&ev, id);
@@ -495,8 +639,10 @@ impl Ledger {
         if st.gov.insert(id, &ev) {
             st.timeline_dirty = true;
         }
-        st.unindexed
-            .insert((ev.author().clone(), ev.content.seq), (id, ev.clone()));
+        st.unindexed.insert(
+            (ev.author().clone(), ev.content.seq),
+            (id, ev.clone(), offset),
+        );
         stage.staged.push((
             offset,
             Pending::Event {
@@ -516,7 +662,7 @@ impl Ledger {
     ) -> bool {
         let k = fork_key(proof);
         let count = st.fork_counts.get(proof.author()).copied().unwrap_or(0);
-        if st.unindexed_forks.contains(&k)
+        if st.unindexed_forks.contains_key(&k)
             || self.tree().contains_key(&k).unwrap_or(false)
             || count >= MAX_FORK_PROOFS_PER_AUTHOR
         {
@@ -524,7 +670,7 @@ impl Ledger {
         }
         let payload = proof.encode();
         let offset = stage.push(KIND_FORK_PROOF, &payload);
-        st.unindexed_forks.insert(k);
+        st.unindexed_forks.insert(k, offset);
         *st.fork_counts.entry(proof.author().clone()).or_default() += 1;
         stage.staged.push((
             offset,
@@ -784,12 +930,14 @@ impl Ledger {
         c.error = Some(reason);
     }
 
-    /// One group commit: fdatasync the log, then index what it covered.
-    /// On failure, hands back what it took from the queue.
+    /// One group commit: fdatasync the log, then hand what it covered to
+    /// the indexer (its writers are answered without waiting for the index).
+    /// On failure of the sync, hands back what it took from the queue.
     #[allow(clippy::result_large_err)]
     pub(super) fn commit_once(&self) -> Result<u64, (StoreError, Vec<Pending>)> {
         let (end, queue) = {
             let mut st = lock(&self.state);
+            forget_indexed(&mut st, self.indexer.applied());
             (st.log.end, std::mem::take(&mut st.queue))
         };
         if let Err(e) = crate::store::faults::check(crate::store::faults::Site::LogSync)
@@ -797,80 +945,43 @@ impl Ledger {
         {
             return Err((io_err(&self.log_path, e), queue));
         }
-        let mut batch = sled::Batch::default();
-        let mut heads: BTreeMap<AuthorId, ()> = BTreeMap::new();
-        for p in &queue {
-            match p {
-                Pending::Event {
-                    offset,
-                    len,
-                    id,
-                    event,
-                } => {
-                    index_event(&mut batch, *offset, *len, id, event);
-                    heads.insert(event.author().clone(), ());
-                }
-                Pending::Fork { offset, len, proof } => {
-                    index_fork(&mut batch, *offset, *len, proof)
-                }
-                Pending::Unhold { key } => batch.remove(key.as_slice()),
-            }
-        }
-        // Heads and frontiers exactly as of `end` (the live state may be
-        // further on), computed on copies: kept only if the batch lands.
-        let mut feeds: HashMap<AuthorId, FeedState> = HashMap::new();
-        let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
-        {
-            let d = lock(&self.durable_feeds);
+        // Durable: heads and frontiers move to exactly `end` (the live state
+        // may be further on).
+        let mut heads: std::collections::HashSet<AuthorId> = Default::default();
+        let mut nodes = Vec::new();
+        let heads = {
+            let mut guard = lock(&self.durable_feeds);
+            let d = &mut *guard;
             for p in &queue {
                 if let Pending::Event { event, id, .. } = p {
                     let a = event.author();
-                    if !feeds.contains_key(a) {
-                        if let Some(f) = d.feeds.get(a) {
-                            feeds.insert(a.clone(), f.clone());
-                        }
-                        trees.insert(a.clone(), d.trees.get(a).cloned().unwrap_or_default());
-                    }
-                    if let Some(f) = feeds.get_mut(a) {
+                    if let Some(f) = d.feeds.get_mut(a) {
                         f.advance(event, *id);
                     }
-                    index_tree(&mut batch, &mut trees, a, id);
+                    if !heads.contains(a) {
+                        heads.insert(a.clone());
+                    }
+                    nodes.push(tree_nodes(&mut d.trees, a, id));
                 }
             }
-        }
-        for (a, f) in &feeds {
-            batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
-        }
-        batch.insert(META_APPLIED, &end.to_be_bytes());
-        // An injected failure comes before the batch (nothing applied); a
-        // real one may leave it half-applied in a database that keeps its
-        // error: the index is rebuilt before the next write.
-        if let Err(e) = crate::store::faults::check(crate::store::faults::Site::Index) {
-            return Err((io_err(&self.dir.join("index"), e), queue));
-        }
-        if let Err(e) = self.tree().apply_batch(batch) {
-            let e = StoreError::from(e);
-            self.mark_index_broken(e.to_string());
-            return Err((e, queue));
-        }
-        {
-            let mut d = lock(&self.durable_feeds);
-            d.feeds.extend(feeds);
-            d.trees.extend(trees);
-        }
-        let mut st = lock(&self.state);
-        for p in &queue {
-            match p {
-                Pending::Event { event, .. } => {
-                    st.unindexed
-                        .remove(&(event.author().clone(), event.content.seq));
-                }
-                Pending::Fork { proof, .. } => {
-                    st.unindexed_forks.remove(&fork_key(proof));
-                }
-                Pending::Unhold { .. } => {}
-            }
-        }
+            heads
+                .into_iter()
+                .filter_map(|a| d.feeds.get(&a).cloned().map(|f| (a, f)))
+                .collect()
+        };
+        // An injected failure of the index batch (the store's own tests) is
+        // met here, on the committing thread, and reported as the batch's.
+        let fault = crate::store::faults::check(crate::store::faults::Site::Index)
+            .err()
+            .map(|e| io_err(&self.dir.join("index"), e).to_string());
+        self.indexer.submit(indexer::IndexJob {
+            end,
+            tree: self.tree(),
+            pending: queue,
+            heads,
+            nodes,
+            fault,
+        });
         Ok(end)
     }
 
@@ -910,22 +1021,30 @@ pub(super) fn member_check(timeline: &Timeline, ev: &SignedEvent) -> Result<(), 
         })
 }
 
+/// One event to sign: its content, the content's signed bytes and its id.
+pub(super) type ToSign = (EventContent, Vec<u8>, EventId);
+
 /// Signs contents on every core (ids are already fixed, so order is free).
+/// Returns each event with its canonical encoding and its id.
 pub(super) fn sign_parallel(
     key: &AuthorityKey,
-    contents: Vec<EventContent>,
-) -> Result<Vec<SignedEvent>, StoreError> {
+    contents: Vec<ToSign>,
+) -> Result<Vec<(SignedEvent, Vec<u8>, EventId)>, StoreError> {
+    let sign = |k: &AuthorityKey, (c, bytes, id): ToSign| {
+        let (ev, encoded) = k.sign_encoded(c, &bytes);
+        (ev, encoded, id)
+    };
     let n = contents.len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if n < 64 || threads < 2 {
-        return Ok(contents.into_iter().map(|c| key.sign(c)).collect());
+        return Ok(contents.into_iter().map(|c| sign(key, c)).collect());
     }
     let chunk = n.div_ceil(threads);
     let seed = key.seed();
-    let mut parts: Vec<Vec<EventContent>> = Vec::new();
+    let mut parts: Vec<Vec<ToSign>> = Vec::new();
     let mut it = contents.into_iter();
     loop {
-        let part: Vec<EventContent> = it.by_ref().take(chunk).collect();
+        let part: Vec<ToSign> = it.by_ref().take(chunk).collect();
         if part.is_empty() {
             break;
         }
@@ -937,7 +1056,7 @@ pub(super) fn sign_parallel(
             .map(|part| {
                 s.spawn(move || {
                     let k = AuthorityKey::from_seed(seed);
-                    part.into_iter().map(|c| k.sign(c)).collect::<Vec<_>>()
+                    part.into_iter().map(|c| sign(&k, c)).collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -958,6 +1077,17 @@ pub(super) fn sign_parallel(
         }
         Ok(out)
     })
+}
+
+/// Forgets the in-memory copies of events and fork proofs that the index
+/// now holds: those below `applied` (nothing while the index is broken:
+/// until it is rebuilt, memory is where they are found).
+fn forget_indexed(st: &mut State, applied: Option<u64>) {
+    let Some(applied) = applied else {
+        return;
+    };
+    st.unindexed.retain(|_, (_, _, offset)| *offset >= applied);
+    st.unindexed_forks.retain(|_, offset| *offset >= applied);
 }
 
 /// Forgets what staging recorded in memory for records that will not be
