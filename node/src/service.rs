@@ -3,18 +3,18 @@
 //! is appended through the store's validation; only what the store accepted
 //! is forwarded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ledger_core::error::{EventError, StoreError};
 use ledger_core::keys::{KeyFile, KeyOwner};
-use ledger_core::store::{AppendOutcome, Ledger};
+use ledger_core::store::{AppendOutcome, Ledger, VerifiedBatch};
 use ledger_core::{
     AuthorId, AuthorityKey, Date, EventBody, EventId, ForkProof, ObserverId, SignedEvent,
 };
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tracing::{debug, info, warn};
 
 use crate::checkpoints::{self, Actions, Checkpoints, Me, Verdict};
@@ -202,6 +202,36 @@ impl SyncSource for StoreSource {
                 Vec::new()
             })
     }
+}
+
+/// Fetched ranges in the applier's pipeline: one verified while the one
+/// before it is appended.
+const FETCH_PIPELINE: usize = 2;
+
+/// A range of one feed fetched from a peer, on its way to the store.
+struct FetchedRange {
+    from: crate::net::PeerId,
+    author: AuthorId,
+    from_seq: u64,
+    raw: Vec<Vec<u8>>,
+}
+
+/// Decodes a fetched range (up to its first undecodable event, whose error
+/// is returned) and verifies it for [`Ledger::append_verified`]. CPU work
+/// for the blocking pool.
+fn decode_and_verify(ledger: &Ledger, raw: Vec<Vec<u8>>) -> (Option<String>, VerifiedBatch) {
+    let mut events = Vec::with_capacity(raw.len());
+    let mut undecodable = None;
+    for b in &raw {
+        match SignedEvent::decode(b) {
+            Ok(e) => events.push(e),
+            Err(e) => {
+                undecodable = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    (undecodable, ledger.verify_received(events))
 }
 
 /// How often the membership gate is recomputed even when no governance
@@ -409,6 +439,8 @@ impl Node {
 
     /// Handles everything the network layer reports, until it closes.
     pub async fn run_network_events(self: Arc<Self>, mut rx: mpsc::Receiver<NetEvent>) {
+        let (fetched_tx, fetched_rx) = mpsc::channel::<FetchedRange>(FETCH_PIPELINE);
+        let applier = tokio::spawn(self.clone().run_fetch_applier(fetched_rx));
         while let Some(first) = rx.recv().await {
             // Gather what is already queued so one group commit covers it.
             let mut batch = vec![first];
@@ -431,7 +463,17 @@ impl Node {
                         author,
                         from_seq,
                         events,
-                    } => self.apply_fetched(from, author, from_seq, events).await,
+                    } => {
+                        let range = FetchedRange {
+                            from,
+                            author,
+                            from_seq,
+                            raw: events,
+                        };
+                        if fetched_tx.send(range).await.is_err() {
+                            warn!("the fetched-range applier stopped");
+                        }
+                    }
                     NetEvent::ForkProof {
                         bytes,
                         from,
@@ -458,7 +500,47 @@ impl Node {
                 self.apply_gossip(gossip).await;
             }
         }
+        drop(fetched_tx);
+        let _ = applier.await;
         info!("network events closed");
+    }
+
+    /// Appends fetched ranges in the order they came, verifying each while
+    /// the one before it is written: [`Ledger::verify_received`] (both
+    /// cores) of range k overlaps [`Ledger::append_verified`] (the log write
+    /// and its `fdatasync`) of range k-1. At most [`FETCH_PIPELINE`] ranges
+    /// are in the pipeline; each is reported applied (or not) to the network
+    /// layer in order, after its append returned.
+    async fn run_fetch_applier(self: Arc<Self>, mut rx: mpsc::Receiver<FetchedRange>) {
+        let mut inflight: VecDeque<tokio::task::JoinHandle<()>> = VecDeque::new();
+        let mut previous_done: Option<oneshot::Receiver<()>> = None;
+        while let Some(mut range) = rx.recv().await {
+            while inflight.len() >= FETCH_PIPELINE {
+                if let Some(h) = inflight.pop_front() {
+                    let _ = h.await;
+                }
+            }
+            Metrics::inc(&self.metrics.events_received_sync, range.raw.len() as u64);
+            let ledger = self.ledger.clone();
+            let raw = std::mem::take(&mut range.raw);
+            let verifying = tokio::task::spawn_blocking(move || decode_and_verify(&ledger, raw));
+            let (done_tx, done_rx) = oneshot::channel::<()>();
+            let after = previous_done.replace(done_rx);
+            let node = self.clone();
+            inflight.push_back(tokio::spawn(async move {
+                let verified = verifying.await;
+                if let Some(after) = after {
+                    // Ranges are appended in the order they came (a feed's
+                    // ranges must be offered in feed order).
+                    let _ = after.await;
+                }
+                node.append_fetched(range, verified).await;
+                let _ = done_tx.send(());
+            }));
+        }
+        for h in inflight {
+            let _ = h.await;
+        }
     }
 
     async fn append_blocking(
@@ -562,38 +644,31 @@ impl Node {
         }
     }
 
-    async fn apply_fetched(
+    /// Appends one fetched range verified by [`decode_and_verify`], then
+    /// reports to the network layer whether all of it is stored.
+    async fn append_fetched(
         &self,
-        from: crate::net::PeerId,
-        author: AuthorId,
-        from_seq: u64,
-        raw: Vec<Vec<u8>>,
+        range: FetchedRange,
+        verified: Result<(Option<String>, VerifiedBatch), tokio::task::JoinError>,
     ) {
-        Metrics::inc(&self.metrics.events_received_sync, raw.len() as u64);
-        // Decoding a range of up to 1,024 events is CPU work: it runs on the
-        // blocking pool with the append, not on the async runtime.
-        let ledger = self.ledger.clone();
+        let FetchedRange {
+            from,
+            author,
+            from_seq,
+            ..
+        } = range;
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut events = Vec::with_capacity(raw.len());
-            let mut undecodable = None;
-            for b in &raw {
-                match SignedEvent::decode(b) {
-                    Ok(e) => events.push(e),
-                    Err(e) => {
-                        undecodable = Some(e.to_string());
-                        break;
-                    }
-                }
+        let (undecodable, appended) = match verified {
+            Ok((undecodable, batch)) => {
+                let ledger = self.ledger.clone();
+                let appended = tokio::task::spawn_blocking(move || ledger.append_verified(batch))
+                    .await
+                    .unwrap_or_else(|e| Err(StoreError::Poisoned(e.to_string())));
+                (undecodable, appended)
             }
-            (undecodable, ledger.append_batch(events))
-        })
-        .await;
-        self.metrics.append_latency(started.elapsed());
-        let (undecodable, appended) = match result {
-            Ok((undecodable, appended)) => (undecodable, appended),
             Err(e) => (None, Err(StoreError::Poisoned(e.to_string()))),
         };
+        self.metrics.append_latency(started.elapsed());
         let complete = match undecodable {
             Some(e) => {
                 self.metrics.rejected("decode");
