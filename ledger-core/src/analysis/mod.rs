@@ -59,6 +59,9 @@ pub mod format;
 pub mod stats;
 pub mod trace;
 
+#[cfg(test)]
+mod tests;
+
 pub use audit::{
     AuditParams, Finding, FindingKind, Severity, DEFAULT_CONFIRMATION_GRACE_DAYS,
     DEFAULT_FUTURE_TOLERANCE_MS, DEFAULT_TOLERANCE_BP,
