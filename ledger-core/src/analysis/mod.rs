@@ -1126,6 +1126,47 @@ impl LedgerView {
         order.into_iter().map(|c| self.state(c))
     }
 
+    /// About how many bytes the view holds on the heap: the capacity of its
+    /// tables (the per-event, per-issue, per-confirmation and per-number
+    /// ones; the small tables of authors, origins, HS codes and the
+    /// timeline are left out).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let feeds: usize = self
+            .feeds
+            .iter()
+            .map(|f| f.capacity() * size_of::<u32>())
+            .sum();
+        let lists: usize = self
+            .cert_events
+            .iter()
+            .map(|l| match l {
+                IdList::Heap(v) => v.len() * size_of::<u32>(),
+                _ => 0,
+            })
+            .sum();
+        let sources: usize = self
+            .source_lists
+            .iter()
+            .map(|l| l.len() * size_of::<u32>())
+            .sum();
+        self.events.capacity() * size_of::<Ev>()
+            + feeds
+            + self.issues.capacity() * size_of::<IssueRec>()
+            + self.issues.iter().filter(|i| i.issued.is_some()).count() * size_of::<Facts>()
+            + self.confirmations.capacity() * size_of::<ConfRec>()
+            + self.corrections.capacity() * size_of::<CorrRec>()
+            + self.names.capacity()
+            + self.name_ends.capacity() * size_of::<u32>()
+            + self.cert_events.capacity() * size_of::<IdList>()
+            + lists
+            + self.cert_table.capacity() * (size_of::<u32>() + 1)
+            + self.source_lists.capacity() * size_of::<Box<[u32]>>()
+            + sources
+            + self.backwards.len() * 2 * size_of::<u32>()
+            + self.pending_prev.capacity() * (size_of::<EventId>() + size_of::<Vec<u32>>())
+    }
+
     /// Number of distinct events indexed.
     pub fn event_count(&self) -> usize {
         self.events.len()
