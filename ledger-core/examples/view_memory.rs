@@ -9,9 +9,10 @@
 //! cargo run -p ledger-core --example view_memory -- 100000 /tmp/kpl-view-100k
 //! ```
 //!
-//! The directory is created (it must not hold a store of another network);
-//! an existing store of this example is reused, so a second run measures
-//! only the view.
+//! The first run writes the store into the directory (created; it must
+//! not hold a store of another network) and stops; the second measures the
+//! view in a fresh process, whose memory holds only the open store
+//! before the view is built.
 
 use std::time::Instant;
 
@@ -52,7 +53,11 @@ impl Writer {
             self.n += 1;
             let from = (n % CODES.len() as u64) as usize;
             let to = ((n / 7 + 1 + n % 5) % CODES.len() as u64) as usize;
-            let to = if to == from { (to + 1) % CODES.len() } else { to };
+            let to = if to == from {
+                (to + 1) % CODES.len()
+            } else {
+                to
+            };
             let mut cert = sample_certificate(code(from), code(to), n);
             if n % 10 == 9 && n > 100 {
                 cert.source_certificates = vec![
@@ -78,10 +83,7 @@ impl Writer {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let dir = args
         .next()
         .unwrap_or_else(|| format!("/tmp/kpl-view-memory-{n}"));
@@ -107,15 +109,32 @@ fn main() {
             left -= batch;
         }
         ledger.flush().expect("flush");
-        eprintln!("wrote {n} events in {:.1} s", t.elapsed().as_secs_f64());
-    } else {
-        // Resume the writers where the stored feeds end.
-        let stored = w.events(have);
-        drop(stored);
-        eprintln!("reusing the {have} events of {dir}");
+        println!(
+            "wrote {n} events to {dir} in {:.1} s; run again to measure the view in a fresh process",
+            t.elapsed().as_secs_f64()
+        );
+        return;
     }
     let events = ledger.event_count().expect("count");
+    if std::env::var_os("SCAN_FIRST").is_some() {
+        let a = status("RssAnon:");
+        ledger.for_each_event(|_, _| {}).expect("scan");
+        ledger.fork_proofs().expect("fork proofs");
+        let mut tally = 0usize;
+        ledger
+            .for_each_event(|_, ev| {
+                let v = format!("{:?}", ev.content.body);
+                tally += v.len();
+            })
+            .expect("scan");
+        println!(
+            "a bare scan of the log: anonymous RSS {} -> {}",
+            mib(a),
+            mib(status("RssAnon:"))
+        );
+    }
     let (rss0, hwm0) = (status("VmRSS:"), status("VmHWM:"));
+    let (anon0, file0) = (status("RssAnon:"), status("RssFile:"));
     let t = Instant::now();
     let mut view = LedgerView::from_ledger(&ledger).expect("view");
     let built = t.elapsed();
@@ -123,19 +142,30 @@ fn main() {
     let heap = view.heap_bytes();
     println!("events: {events}");
     println!(
-        "view heap estimate: {:.1} MiB ({:.0} bytes per event)",
+        "view entries: {:.1} MiB ({:.0} bytes per event)",
         heap as f64 / (1024.0 * 1024.0),
         heap as f64 / events.max(1) as f64
     );
     println!(
-        "RSS before the view: {}, after: {} (+{}); peak before: {}, after: {}",
+        "RSS with the store open: {}, with the view: {} (+{}, {:.0} bytes per event); peak before: {}, after: {}",
         mib(rss0),
         mib(rss1),
         mib(rss1.saturating_sub(rss0)),
+        rss1.saturating_sub(rss0) as f64 * 1024.0 / events.max(1) as f64,
         mib(hwm0),
         mib(hwm1)
     );
+    println!(
+        "of which anonymous (heap): {} -> {} (+{}), file-backed: {} -> {}",
+        mib(anon0),
+        mib(status("RssAnon:")),
+        mib(status("RssAnon:").saturating_sub(anon0)),
+        mib(file0),
+        mib(status("RssFile:"))
+    );
     println!("built in {:.2} s (noisy)", built.as_secs_f64());
+    // Resume the writers where the stored feeds end.
+    drop(w.events(have));
     let more = (events / 100).max(2);
     ledger.append_batch(w.events(more)).expect("append more");
     ledger.flush().expect("flush");

@@ -308,13 +308,15 @@ enum Kind {
     /// Not about a certificate, or refused.
     Other,
     Issue,
+    /// A current confirmation.
     Confirmation,
+    /// A confirmation a later one of the same participant supersedes.
+    Superseded,
     Void,
     Correction,
 }
 
-/// One event, as kept for every event of the replica (56 bytes and a
-/// kind): the author is an index into the view's table of authors, the
+/// One event, as kept for every event of the replica (64 bytes): the author is an index into the view's table of authors, the
 /// certificate an index into its table of numbers, `rec` the index of the
 /// kind's record (for a void: its reason).
 #[derive(Clone, Copy, Debug)]
@@ -342,20 +344,6 @@ struct Facts {
     expires_on: Date,
     parcels: u32,
     destination: CountryCode,
-}
-
-#[derive(Clone, Debug)]
-struct IssueRec {
-    /// Effective: with the applicable corrections applied.
-    facts: Facts,
-    /// As signed, kept only once a correction changed `facts`.
-    issued: Option<Box<Facts>>,
-}
-
-#[derive(Clone, Debug)]
-struct ConfRec {
-    figures: ConfirmedFigures,
-    superseded: bool,
 }
 
 /// A correction's new value, as far as the analysis reads it.
@@ -466,8 +454,12 @@ pub struct LedgerView {
     /// (predecessor, event) pairs of one feed where the event is
     /// timestamped before its predecessor.
     backwards: BTreeSet<(u32, u32)>,
-    issues: Vec<IssueRec>,
-    confirmations: Vec<ConfRec>,
+    /// Per issue: its effective facts (with the applicable corrections
+    /// applied).
+    issues: Vec<Facts>,
+    /// The facts as signed of the issues a correction changed, by index.
+    originals: HashMap<u32, Facts>,
+    confirmations: Vec<ConfirmedFigures>,
     corrections: Vec<CorrRec>,
     /// Every certificate number, concatenated; `name_ends[i]` ends number i.
     names: String,
@@ -488,9 +480,69 @@ pub struct LedgerView {
     log_end: u64,
 }
 
-/// The governance events of a set of events.
-fn governance_of(gov: &mut GovernanceLog, id: &EventId, ev: &SignedEvent) {
-    gov.insert(*id, ev);
+/// What the first pass over the events gathers: the governance events (for
+/// the membership timeline) and how many of each kind there are, so that
+/// the second pass fills tables of the right size at once (a table grown
+/// by doubling would leave the memory of its earlier copies behind).
+#[derive(Default)]
+struct Tally {
+    gov: GovernanceLog,
+    events: usize,
+    issues: usize,
+    confirmations: usize,
+    corrections: usize,
+    number_bytes: usize,
+    per_author: HashMap<AuthorId, usize>,
+}
+
+impl Tally {
+    fn add(&mut self, id: &EventId, ev: &SignedEvent) {
+        self.gov.insert(*id, ev);
+        self.events += 1;
+        match self.per_author.get_mut(&ev.content.author) {
+            Some(n) => *n += 1,
+            None => {
+                self.per_author.insert(ev.content.author.clone(), 1);
+            }
+        }
+        match &ev.content.body {
+            EventBody::CertificateIssued(c) => {
+                self.issues += 1;
+                self.number_bytes += c.number.len();
+            }
+            EventBody::ImportConfirmed(_) => self.confirmations += 1,
+            EventBody::CertificateCorrected { .. } => self.corrections += 1,
+            _ => {}
+        }
+    }
+
+    /// An empty view under the timeline of the governance events seen,
+    /// its tables sized for the events counted.
+    fn view(self, charter: &Charter) -> LedgerView {
+        let mut v = LedgerView::empty(Timeline::build(charter, &self.gov));
+        v.events.reserve_exact(self.events);
+        for (author, n) in &self.per_author {
+            let i = v.author_of(author);
+            v.feeds[i as usize].reserve_exact(*n);
+        }
+        v.issues.reserve_exact(self.issues);
+        v.confirmations.reserve_exact(self.confirmations);
+        v.corrections.reserve_exact(self.corrections);
+        v.names.reserve_exact(self.number_bytes);
+        v.name_ends.reserve_exact(self.issues);
+        v.cert_events.reserve_exact(self.issues);
+        let (ends, names, hasher) = (&v.name_ends, &v.names, &v.hasher);
+        v.cert_table.reserve(self.issues, |&i| {
+            let end = ends[i as usize] as usize;
+            let start = if i == 0 {
+                0
+            } else {
+                ends[i as usize - 1] as usize
+            };
+            hasher.hash_one(&names[start..end])
+        });
+        v
+    }
 }
 
 impl LedgerView {
@@ -519,6 +571,7 @@ impl LedgerView {
             pending_prev: HashMap::new(),
             backwards: BTreeSet::new(),
             issues: Vec::new(),
+            originals: HashMap::new(),
             confirmations: Vec::new(),
             corrections: Vec::new(),
             names: String::new(),
@@ -545,11 +598,11 @@ impl LedgerView {
         fork_proofs: Vec<ForkProof>,
     ) -> LedgerView {
         let all: Vec<(EventId, SignedEvent)> = events.collect();
-        let mut gov = GovernanceLog::new();
+        let mut tally = Tally::default();
         for (id, ev) in &all {
-            governance_of(&mut gov, id, ev);
+            tally.add(id, ev);
         }
-        let mut view = LedgerView::empty(Timeline::build(charter, &gov));
+        let mut view = tally.view(charter);
         for (id, ev) in &all {
             view.insert(*id, ev);
         }
@@ -564,10 +617,9 @@ impl LedgerView {
     /// of the log that cannot be read are not skipped silently: the view is
     /// then partial ([`LedgerView::partial`]).
     pub fn from_ledger(ledger: &Ledger) -> Result<LedgerView, StoreError> {
-        let mut gov = GovernanceLog::new();
-        let (_, end) =
-            ledger.for_each_event_between(0, None, |id, ev| governance_of(&mut gov, id, ev))?;
-        let mut view = LedgerView::empty(Timeline::build(ledger.charter(), &gov));
+        let mut tally = Tally::default();
+        let (_, end) = ledger.for_each_event_between(0, None, |id, ev| tally.add(id, ev))?;
+        let mut view = tally.view(ledger.charter());
         let mut suspect_feeds: Vec<(EventId, SignedEvent)> = Vec::new();
         let (scan, end) = ledger.for_each_event_between(0, Some(end), |id, ev| {
             view.insert(*id, ev);
@@ -845,17 +897,11 @@ impl LedgerView {
         let (kind, rec) = match &c.body {
             EventBody::CertificateIssued(x) => {
                 let facts = self.facts_of(x);
-                self.issues.push(IssueRec {
-                    facts,
-                    issued: None,
-                });
+                self.issues.push(facts);
                 (Kind::Issue, self.issues.len() as u32 - 1)
             }
             EventBody::ImportConfirmed(x) => {
-                self.confirmations.push(ConfRec {
-                    figures: figures_of(x),
-                    superseded: false,
-                });
+                self.confirmations.push(figures_of(x));
                 (Kind::Confirmation, self.confirmations.len() as u32 - 1)
             }
             EventBody::CertificateVoided { reason, .. } => (Kind::Void, void_code(*reason)),
@@ -941,18 +987,21 @@ impl LedgerView {
         let list: Vec<u32> = self.cert_events[cert as usize].as_slice().to_vec();
         let mut latest: BTreeSet<CountryCode> = BTreeSet::new();
         for &i in list.iter().rev() {
-            let e = self.events[i as usize];
-            if e.kind == Kind::Confirmation {
+            let e = &mut self.events[i as usize];
+            if matches!(e.kind, Kind::Confirmation | Kind::Superseded) {
                 let p = self.authors[e.author as usize].participant;
-                self.confirmations[e.rec as usize].superseded = !latest.insert(p);
+                e.kind = if latest.insert(p) {
+                    Kind::Confirmation
+                } else {
+                    Kind::Superseded
+                };
             }
         }
         for &i in &list {
             let e = self.events[i as usize];
             if e.kind == Kind::Issue {
-                let r = &mut self.issues[e.rec as usize];
-                if let Some(orig) = r.issued.take() {
-                    r.facts = *orig;
+                if let Some(orig) = self.originals.remove(&e.rec) {
+                    self.issues[e.rec as usize] = orig;
                 }
             }
         }
@@ -967,11 +1016,10 @@ impl LedgerView {
                 x.kind == Kind::Issue && x.id == corr.original
             });
             if let Some(j) = issue {
-                let r = &mut self.issues[self.events[j as usize].rec as usize];
-                if r.issued.is_none() {
-                    r.issued = Some(Box::new(r.facts));
-                }
-                apply_change(&mut r.facts, corr.change);
+                let rec = self.events[j as usize].rec;
+                let signed = self.issues[rec as usize];
+                self.originals.entry(rec).or_insert(signed);
+                apply_change(&mut self.issues[rec as usize], corr.change);
             }
             self.corrections[e.rec as usize].applied = issue.is_some();
         }
@@ -1015,7 +1063,7 @@ impl LedgerView {
             .iter()
             .map(|&i| &self.events[i as usize])
             .find(|e| e.kind == Kind::Issue)
-            .map(|e| (e.author, &self.issues[e.rec as usize].facts))
+            .map(|e| (e.author, &self.issues[e.rec as usize]))
     }
 
     /// Everything about certificate `c`, read out of the view.
@@ -1033,14 +1081,13 @@ impl LedgerView {
             match e.kind {
                 Kind::Issue => st.issues.push(IssueRecord {
                     event,
-                    effective: self.facts(&self.issues[e.rec as usize].facts),
+                    effective: self.facts(&self.issues[e.rec as usize]),
                 }),
-                Kind::Confirmation => {
-                    let r = &self.confirmations[e.rec as usize];
+                Kind::Confirmation | Kind::Superseded => {
                     st.confirmations.push(ConfirmationRecord {
                         event,
-                        confirmation: &r.figures,
-                        superseded: r.superseded,
+                        confirmation: &self.confirmations[e.rec as usize],
+                        superseded: e.kind == Kind::Superseded,
                     })
                 }
                 Kind::Void => st.voids.push(VoidRecord {
@@ -1126,17 +1173,13 @@ impl LedgerView {
         order.into_iter().map(|c| self.state(c))
     }
 
-    /// About how many bytes the view holds on the heap: the capacity of its
-    /// tables (the per-event, per-issue, per-confirmation and per-number
-    /// ones; the small tables of authors, origins, HS codes and the
-    /// timeline are left out).
+    /// About how many bytes of the heap the view's entries fill: those of
+    /// its per-event, per-issue, per-confirmation and per-number tables
+    /// (the spare capacity of a growing table, the small tables of authors,
+    /// origins and HS codes, and the timeline are left out).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let feeds: usize = self
-            .feeds
-            .iter()
-            .map(|f| f.capacity() * size_of::<u32>())
-            .sum();
+        let feeds: usize = self.feeds.iter().map(|f| f.len() * size_of::<u32>()).sum();
         let lists: usize = self
             .cert_events
             .iter()
@@ -1150,21 +1193,21 @@ impl LedgerView {
             .iter()
             .map(|l| l.len() * size_of::<u32>())
             .sum();
-        self.events.capacity() * size_of::<Ev>()
+        self.events.len() * size_of::<Ev>()
             + feeds
-            + self.issues.capacity() * size_of::<IssueRec>()
-            + self.issues.iter().filter(|i| i.issued.is_some()).count() * size_of::<Facts>()
-            + self.confirmations.capacity() * size_of::<ConfRec>()
-            + self.corrections.capacity() * size_of::<CorrRec>()
-            + self.names.capacity()
-            + self.name_ends.capacity() * size_of::<u32>()
-            + self.cert_events.capacity() * size_of::<IdList>()
+            + self.issues.len() * size_of::<Facts>()
+            + self.originals.len() * (size_of::<u32>() + size_of::<Facts>())
+            + self.confirmations.len() * size_of::<ConfirmedFigures>()
+            + self.corrections.len() * size_of::<CorrRec>()
+            + self.names.len()
+            + self.name_ends.len() * size_of::<u32>()
+            + self.cert_events.len() * size_of::<IdList>()
             + lists
-            + self.cert_table.capacity() * (size_of::<u32>() + 1)
-            + self.source_lists.capacity() * size_of::<Box<[u32]>>()
+            + self.cert_table.len() * (size_of::<u32>() + 1)
+            + self.source_lists.len() * size_of::<Box<[u32]>>()
             + sources
             + self.backwards.len() * 2 * size_of::<u32>()
-            + self.pending_prev.capacity() * (size_of::<EventId>() + size_of::<Vec<u32>>())
+            + self.pending_prev.len() * (size_of::<EventId>() + size_of::<Vec<u32>>())
     }
 
     /// Number of distinct events indexed.

@@ -317,12 +317,12 @@ impl LedgerView {
             }
             for &i in list {
                 let e = &self.events[i as usize];
+                // Only current confirmations (not superseded) count.
                 if e.kind != Kind::Confirmation {
                     continue;
                 }
-                let conf = &self.confirmations[e.rec as usize];
-                let c = &conf.figures;
-                if conf.superseded || !period.contains(c.received_on) {
+                let c = &self.confirmations[e.rec as usize];
+                if !period.contains(c.received_on) {
                     continue;
                 }
                 let importer = self.authors[e.author as usize].participant;
