@@ -546,16 +546,6 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
     })))
 }
 
-/// Decrements the count of waiting analysis requests when dropped (also
-/// when the request is cancelled while it waits).
-struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// Computes an analysis answer from the node's view of the whole replica,
 /// off the async runtime: on the blocking pool, at most
 /// [`crate::service::ANALYSIS_CONCURRENCY`] at once; with more than
@@ -568,23 +558,7 @@ async fn analysed<T: Send + 'static>(
     node: &Arc<Node>,
     f: impl FnOnce(&LedgerView) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    use std::sync::atomic::Ordering;
-    let a = &node.analysis;
-    let permit = match a.permits.clone().try_acquire_owned() {
-        Ok(p) => p,
-        Err(_) => {
-            let before = a.waiting.fetch_add(1, Ordering::SeqCst);
-            let _waiting = Waiting(&a.waiting);
-            if before >= crate::service::ANALYSIS_MAX_WAITING {
-                return Err(ApiError::busy());
-            }
-            a.permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?
-        }
-    };
+    let permit = node.analysis.admit().await.ok_or_else(ApiError::busy)?;
     let n = node.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;

@@ -99,7 +99,34 @@ impl Default for Analysis {
     }
 }
 
+/// Decrements the count of waiting analysis requests when dropped (also
+/// when the request is cancelled while it waits).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl Analysis {
+    /// A permit to compute one analysis answer: at once when fewer than
+    /// [`ANALYSIS_CONCURRENCY`] are being computed, else after waiting for
+    /// one; `None` (answer `503`) when [`ANALYSIS_MAX_WAITING`] requests
+    /// already wait.
+    pub async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        if before >= ANALYSIS_MAX_WAITING {
+            return None;
+        }
+        self.permits.clone().acquire_owned().await.ok()
+    }
+
     /// The view, brought up to date with the ledger first (blocking: call
     /// it on the blocking pool). The guard holds `None` only if the view
     /// could never be built.
@@ -1384,6 +1411,45 @@ pub enum WriteError {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn analysis_requests_beyond_those_waiting_are_refused() {
+        use std::sync::atomic::Ordering;
+        let a = std::sync::Arc::new(super::Analysis::default());
+        let mut held = Vec::new();
+        for _ in 0..super::ANALYSIS_CONCURRENCY {
+            held.push(a.admit().await.expect("a free permit"));
+        }
+        let mut waiters = Vec::new();
+        for _ in 0..super::ANALYSIS_MAX_WAITING {
+            let a = a.clone();
+            waiters.push(tokio::spawn(async move { a.admit().await.is_some() }));
+        }
+        for _ in 0..10_000 {
+            if a.waiting.load(Ordering::SeqCst) == super::ANALYSIS_MAX_WAITING {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            a.waiting.load(Ordering::SeqCst),
+            super::ANALYSIS_MAX_WAITING
+        );
+        assert!(
+            a.admit().await.is_none(),
+            "one more than may wait is refused"
+        );
+        assert_eq!(
+            a.waiting.load(Ordering::SeqCst),
+            super::ANALYSIS_MAX_WAITING
+        );
+        drop(held);
+        for w in waiters {
+            assert!(w.await.unwrap(), "every waiting request gets its turn");
+        }
+        assert_eq!(a.waiting.load(Ordering::SeqCst), 0);
+        assert!(a.admit().await.is_some());
+    }
+
     use super::*;
     use ledger_core::governance::{Decision, GovernanceLog, Proposal, Timeline};
     use ledger_core::testkit::{all_roles, governed_charter, test_participant, FeedWriter};
