@@ -64,6 +64,18 @@ impl ApiError {
     fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
+    /// Too many analysis requests are already waiting.
+    fn busy() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "{} analysis requests are already waiting for one of the {} computed at once; retry later",
+                crate::service::ANALYSIS_MAX_WAITING,
+                crate::service::ANALYSIS_CONCURRENCY
+            ),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -558,31 +570,33 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
     })))
 }
 
-/// The analysis view of the whole replica, cached until the ledger changes.
-/// A view built while records of the log could not be read is partial:
-/// every answer from it carries `partial` ([`with_partial`]).
-async fn view(node: &Arc<Node>) -> Result<Arc<LedgerView>, ApiError> {
+/// Computes an analysis answer from the node's view of the whole replica,
+/// off the async runtime: on the blocking pool, at most
+/// [`crate::service::ANALYSIS_CONCURRENCY`] at once; with more than
+/// [`crate::service::ANALYSIS_MAX_WAITING`] requests already waiting, `503`
+/// (`busy`). The view is first brought up to date with the events stored
+/// since (one update at a time). A view built while records of the log
+/// could not be read is partial: every answer from it carries `partial`
+/// ([`with_partial`]).
+async fn analysed<T: Send + 'static>(
+    node: &Arc<Node>,
+    f: impl FnOnce(&LedgerView) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = node.analysis.admit().await.ok_or_else(ApiError::busy)?;
     let n = node.clone();
-    blocking(move || {
-        let key = (
-            n.ledger.event_count()?,
-            n.ledger.fork_proofs()?.len() as u64,
-        );
-        if let Some((k, v)) = n
-            .view_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let guard = n
+            .analysis
+            .fresh(&n.ledger)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let view = guard
             .as_ref()
-        {
-            if *k == key {
-                return Ok(v.clone());
-            }
-        }
-        let v = Arc::new(LedgerView::from_ledger(&n.ledger)?);
-        *n.view_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, v.clone()));
-        Ok(v)
+            .ok_or_else(|| ApiError::internal("the analysis view could not be built"))?;
+        f(view)
     })
     .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// Adds `"partial"` (how many records of the log could not be read, the
@@ -644,12 +658,15 @@ async fn audit(
     if let Some(t) = q.tolerance_bp {
         params.tolerance_bp = t;
     }
-    let v = view(&node).await?;
-    let findings = v.audit(&params);
-    Ok(Json(with_partial(
-        &v,
-        json!({"params": params, "findings": findings}),
-    )))
+    let answer = analysed(&node, move |v| {
+        let findings = v.audit(&params);
+        Ok(with_partial(
+            v,
+            json!({"params": params, "findings": findings}),
+        ))
+    })
+    .await?;
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
@@ -668,19 +685,22 @@ async fn stats(
             return Err(ApiError::bad("quarter", "a quarter is 1, 2, 3 or 4"));
         }
     }
-    let v = view(&node).await?;
-    let stats = serde_json::to_value(v.stats(q.year, q.quarter))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(with_partial(&v, stats)))
+    let answer = analysed(&node, move |v| {
+        let stats = serde_json::to_value(v.stats(q.year, q.quarter))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(with_partial(v, stats))
+    })
+    .await?;
+    Ok(Json(answer))
 }
 
 async fn trace(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
-    let v = view(&node).await?;
-    match v.trace_at(&number, &AuditParams::new(now_ms())) {
-        Some(t) => Ok(Json(with_partial(
-            &v,
+    let now = now_ms();
+    let answer = analysed(&node, move |v| match v.trace_at(&number, &AuditParams::new(now)) {
+        Some(t) => Ok(with_partial(
+            v,
             json!({"trace": t, "tree": t.render_tree()}),
-        ))),
+        )),
         None => Err(ApiError::not_found(match v.partial() {
             Some(p) => format!(
                 "certificate {number} is not in what could be read of this replica: {} record(s) of its log are unreadable (first at offset {})",
@@ -688,7 +708,9 @@ async fn trace(State(node): State<AppState>, Path(number): Path<String>) -> ApiR
             ),
             None => format!("certificate {number} was never issued in this ledger"),
         })),
-    }
+    })
+    .await?;
+    Ok(Json(answer))
 }
 
 async fn metrics(State(node): State<AppState>) -> Response {

@@ -307,7 +307,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
         metrics: Default::default(),
         token,
         started: Instant::now(),
-        view_cache: Default::default(),
+        analysis: Default::default(),
         checkpoints: checkpoints.clone(),
         checkpoint_sync_ms: Default::default(),
         gate: Default::default(),

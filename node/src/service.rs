@@ -65,8 +65,100 @@ impl Identity {
     }
 }
 
-/// An analysis view and the (events, fork proofs) counts it covers.
-pub type CachedView = ((u64, u64), Arc<ledger_core::analysis::LedgerView>);
+/// Analysis answers (audit, statistics, trace) computed at once, each on
+/// the blocking pool, never on the async runtime.
+pub const ANALYSIS_CONCURRENCY: usize = 2;
+/// Analysis requests that may wait for one of those: one more is answered
+/// `503` rather than queued.
+pub const ANALYSIS_MAX_WAITING: usize = 16;
+
+/// The node's one analysis view of its replica, kept up to date by
+/// applying the events stored since it was last brought up to date (a
+/// rebuild only when a governance event or the like needs one), and the
+/// bound on analysis work.
+pub struct Analysis {
+    /// Held by whoever brings the view up to date: one build or update at
+    /// a time, and whoever comes meanwhile waits for it and then finds the
+    /// view fresh (it never builds a copy of its own).
+    updating: std::sync::Mutex<()>,
+    view: std::sync::RwLock<Option<ledger_core::analysis::LedgerView>>,
+    /// Permits to compute an analysis answer.
+    pub permits: Arc<tokio::sync::Semaphore>,
+    /// Requests waiting for a permit.
+    pub waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Analysis {
+    fn default() -> Analysis {
+        Analysis {
+            updating: std::sync::Mutex::new(()),
+            view: std::sync::RwLock::new(None),
+            permits: Arc::new(tokio::sync::Semaphore::new(ANALYSIS_CONCURRENCY)),
+            waiting: Default::default(),
+        }
+    }
+}
+
+/// Decrements the count of waiting analysis requests when dropped (also
+/// when the request is cancelled while it waits).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Analysis {
+    /// A permit to compute one analysis answer: at once when fewer than
+    /// [`ANALYSIS_CONCURRENCY`] are being computed, else after waiting for
+    /// one; `None` (answer `503`) when [`ANALYSIS_MAX_WAITING`] requests
+    /// already wait.
+    pub async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        if before >= ANALYSIS_MAX_WAITING {
+            return None;
+        }
+        self.permits.clone().acquire_owned().await.ok()
+    }
+
+    /// The view, brought up to date with the ledger first (blocking: call
+    /// it on the blocking pool). The guard holds `None` only if the view
+    /// could never be built.
+    pub fn fresh(
+        &self,
+        ledger: &Ledger,
+    ) -> Result<std::sync::RwLockReadGuard<'_, Option<ledger_core::analysis::LedgerView>>, StoreError>
+    {
+        {
+            let _one = self.updating.lock().unwrap_or_else(|p| p.into_inner());
+            let stale = match &*self.view.read().unwrap_or_else(|p| p.into_inner()) {
+                None => true,
+                Some(v) => {
+                    v.log_end() != ledger.durable_log_end()
+                        || v.fork_proofs().len() != ledger.fork_proofs()?.len()
+                }
+            };
+            if stale {
+                let mut w = self.view.write().unwrap_or_else(|p| p.into_inner());
+                match w.as_mut() {
+                    Some(v) => {
+                        v.update(ledger)?;
+                    }
+                    None => {
+                        *w = Some(ledger_core::analysis::LedgerView::from_ledger(ledger)?);
+                    }
+                }
+            }
+        }
+        Ok(self.view.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
 
 /// The running node's shared state.
 pub struct Node {
@@ -76,9 +168,8 @@ pub struct Node {
     pub metrics: Metrics,
     pub token: String,
     pub started: Instant,
-    /// The analysis view of the replica, rebuilt only when the ledger changed
-    /// (keyed by the number of events and fork proofs it covers).
-    pub view_cache: std::sync::Mutex<Option<CachedView>>,
+    /// The analysis view of the replica, kept up to date incrementally.
+    pub analysis: Analysis,
     /// Checkpoints, witness state and split-view proofs.
     pub checkpoints: Arc<Checkpoints>,
     /// When this node last asked for an anti-entropy round because a
@@ -1415,6 +1506,45 @@ pub enum WriteError {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn analysis_requests_beyond_those_waiting_are_refused() {
+        use std::sync::atomic::Ordering;
+        let a = std::sync::Arc::new(super::Analysis::default());
+        let mut held = Vec::new();
+        for _ in 0..super::ANALYSIS_CONCURRENCY {
+            held.push(a.admit().await.expect("a free permit"));
+        }
+        let mut waiters = Vec::new();
+        for _ in 0..super::ANALYSIS_MAX_WAITING {
+            let a = a.clone();
+            waiters.push(tokio::spawn(async move { a.admit().await.is_some() }));
+        }
+        for _ in 0..10_000 {
+            if a.waiting.load(Ordering::SeqCst) == super::ANALYSIS_MAX_WAITING {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            a.waiting.load(Ordering::SeqCst),
+            super::ANALYSIS_MAX_WAITING
+        );
+        assert!(
+            a.admit().await.is_none(),
+            "one more than may wait is refused"
+        );
+        assert_eq!(
+            a.waiting.load(Ordering::SeqCst),
+            super::ANALYSIS_MAX_WAITING
+        );
+        drop(held);
+        for w in waiters {
+            assert!(w.await.unwrap(), "every waiting request gets its turn");
+        }
+        assert_eq!(a.waiting.load(Ordering::SeqCst), 0);
+        assert!(a.admit().await.is_some());
+    }
+
     use super::*;
     use ledger_core::governance::{Decision, GovernanceLog, Proposal, Timeline};
     use ledger_core::testkit::{all_roles, governed_charter, test_participant, FeedWriter};

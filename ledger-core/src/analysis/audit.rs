@@ -34,13 +34,12 @@
 //! applies to re-export balances: a re-export of `r` carats against `i`
 //! carats imported is flagged when `r * 10_000 > i * (10_000 + tolerance_bp)`.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::format::{format_carats, format_usd, group_thousands};
-use super::{void_reason, CertificateState, ConfirmationRecord, IssueRecord, LedgerView};
+use super::{void_reason, CertificateState, ConfirmationRecord, IssueRecord, LedgerView, NONE};
 use crate::event::EventId;
 use crate::governance::Standing;
 use crate::model::{CountryCode, Date, Origin};
@@ -328,7 +327,7 @@ fn corrections_of(st: &CertificateState, issue: &IssueRecord, fields: &[&str]) -
     st.corrections
         .iter()
         .filter(|c| c.applied && c.original == issue.event.id)
-        .filter(|c| fields.contains(&c.correction.field()))
+        .filter(|c| fields.contains(&c.field))
         .map(|c| c.event.id)
         .collect()
 }
@@ -346,22 +345,68 @@ impl LedgerView {
     /// Every finding, sorted.
     pub(crate) fn findings(&self, ck: &Checks) -> Vec<Finding> {
         let mut out = Vec::new();
-        for st in self.certificates.values() {
-            self.certificate_findings(st, ck, &mut out);
+        for c in self.known_certs() {
+            self.certificate_findings(&self.state(c), ck, &mut out);
         }
-        self.feed_findings(ck, &mut out);
+        for &(p, e) in &self.backwards {
+            self.backwards_finding(p, e, &mut out);
+        }
+        if let Some(clock) = &ck.clock {
+            for i in 0..self.events.len() as u32 {
+                self.future_finding(i, clock, &mut out);
+            }
+        }
         self.fork_findings(&mut out);
         self.membership_findings(&mut out);
         out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         out
     }
 
+    /// The findings about one certificate number (those [`Self::findings`]
+    /// gives with that number), sorted; `None` when no event is about it.
+    pub(crate) fn findings_about(&self, number: &str, ck: &Checks) -> Option<Vec<Finding>> {
+        let c = self.find_cert(number)?;
+        let events = self.cert_events[c as usize].as_slice();
+        if events.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        self.certificate_findings(&self.state(c), ck, &mut out);
+        for &(p, e) in &self.backwards {
+            if self.events[e as usize].cert == c {
+                self.backwards_finding(p, e, &mut out);
+            }
+        }
+        if let Some(clock) = &ck.clock {
+            for &i in events {
+                self.future_finding(i, clock, &mut out);
+            }
+        }
+        let mut all = Vec::new();
+        self.fork_findings(&mut all);
+        self.membership_findings(&mut all);
+        out.extend(
+            all.into_iter()
+                .filter(|f| f.certificate.as_deref() == Some(number)),
+        );
+        out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        Some(out)
+    }
+
     /// The date a finding about `certificate` is filed under.
     fn finding_date(&self, certificate: Option<&str>, fallback: Date) -> Date {
         certificate
-            .and_then(|n| self.certificates.get(n))
-            .and_then(|st| st.effective())
-            .map_or(fallback, |c| c.issued_on)
+            .and_then(|n| self.find_cert(n))
+            .and_then(|c| self.primary_facts(c))
+            .map_or(fallback, |(_, f)| f.issued_on)
+    }
+
+    /// The number event `i` is about, if any (none for a refused event).
+    fn number_of_event(&self, i: u32) -> Option<&str> {
+        match self.events[i as usize].cert {
+            NONE => None,
+            c => Some(self.name(c)),
+        }
     }
 
     fn certificate_findings(&self, st: &CertificateState, ck: &Checks, out: &mut Vec<Finding>) {
@@ -369,7 +414,7 @@ impl LedgerView {
             self.unknown_findings(st, out);
             return;
         };
-        let n = st.number.as_str();
+        let n = st.number;
         let cert = &primary.effective;
         let issuer = primary.event.participant();
         let date = cert.issued_on;
@@ -404,7 +449,7 @@ impl LedgerView {
                 format!(
                     "{} corrects {} of {n} in an issue event {} that is not an issue of this number",
                     corr.event.author,
-                    corr.correction.field(),
+                    corr.field,
                     corr.original
                 ),
             ));
@@ -504,7 +549,7 @@ impl LedgerView {
     /// A number referred to by confirmations, voids or corrections but
     /// never issued.
     fn unknown_findings(&self, st: &CertificateState, out: &mut Vec<Finding>) {
-        let n = st.number.as_str();
+        let n = st.number;
         let mut refs = Vec::new();
         let mut events = Vec::new();
         let mut participants: Vec<CountryCode> = st.claimed_issuer().into_iter().collect();
@@ -616,7 +661,7 @@ impl LedgerView {
         events.extend(corrections_of(st, issue, &fields));
         out.push(finding(
             FindingKind::NonParticipantTrade,
-            Some(&st.number),
+            Some(st.number),
             events,
             participants,
             cert.issued_on,
@@ -676,7 +721,7 @@ impl LedgerView {
         let by = c.event.participant();
         out.push(finding(
             FindingKind::ConfirmationMismatch,
-            Some(&st.number),
+            Some(st.number),
             events,
             vec![primary.event.participant(), by],
             cert.issued_on,
@@ -702,16 +747,16 @@ impl LedgerView {
         events.extend(corrections_of(st, primary, &["carat_hundredths"]));
         let mut unknown = Vec::new();
         let mut not_imported = Vec::new();
-        for s in &cert.source_certificates {
-            match self.certificates.get(s) {
+        for &s in &cert.source_certificates {
+            match self.certificate(s) {
                 Some(src) if !src.issues.is_empty() => match src.confirmation_by(issuer) {
                     Some(c) => {
                         imported = imported.saturating_add(c.confirmation.carat_hundredths);
                         events.push(c.event.id);
                     }
-                    None => not_imported.push(s.as_str()),
+                    None => not_imported.push(s),
                 },
-                _ => unknown.push(s.as_str()),
+                _ => unknown.push(s),
             }
         }
         let exceeds =
@@ -742,7 +787,7 @@ impl LedgerView {
         }
         out.push(finding(
             FindingKind::ReexportExceedsImports,
-            Some(&st.number),
+            Some(st.number),
             events,
             vec![issuer],
             cert.issued_on,
@@ -750,59 +795,52 @@ impl LedgerView {
         ));
     }
 
-    fn feed_findings(&self, ck: &Checks, out: &mut Vec<Finding>) {
-        let by_id: HashMap<&EventId, usize> = self
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (&e.event.id, i))
-            .collect();
-        for e in &self.events {
-            let ev = &e.event;
-            let cert = e.certificate.as_deref();
-            if let Some(prev) = e.prev.as_ref().and_then(|p| by_id.get(p)) {
-                let p = &self.events[*prev].event;
-                if p.author == ev.author && ev.timestamp_ms < p.timestamp_ms {
-                    out.push(finding(
-                        FindingKind::TimestampBackwards,
-                        cert,
-                        vec![p.id, ev.id],
-                        vec![ev.participant()],
-                        self.finding_date(cert, day_of(ev.timestamp_ms)),
-                        format!(
-                            "{} seq {} is timestamped {} ms before its predecessor seq {} ({} < {})",
-                            ev.author,
-                            ev.seq,
-                            group_thousands(p.timestamp_ms - ev.timestamp_ms),
-                            p.seq,
-                            ev.timestamp_ms,
-                            p.timestamp_ms
-                        ),
-                    ));
-                }
-            }
-            if let Some(clock) = &ck.clock {
-                let limit = clock.now_ms.saturating_add(clock.future_tolerance_ms);
-                if ev.timestamp_ms > limit {
-                    out.push(finding(
-                        FindingKind::TimestampFuture,
-                        cert,
-                        vec![ev.id],
-                        vec![ev.participant()],
-                        self.finding_date(cert, day_of(ev.timestamp_ms)),
-                        format!(
-                            "{} seq {} is timestamped {} ms after now ({} > {}; tolerance {} ms)",
-                            ev.author,
-                            ev.seq,
-                            group_thousands(ev.timestamp_ms - clock.now_ms),
-                            ev.timestamp_ms,
-                            clock.now_ms,
-                            group_thousands(clock.future_tolerance_ms)
-                        ),
-                    ));
-                }
-            }
+    /// Event `e` timestamped before its predecessor `p` in its feed.
+    fn backwards_finding(&self, p: u32, e: u32, out: &mut Vec<Finding>) {
+        let (p, ev) = (self.placed(p), self.placed(e));
+        let cert = self.number_of_event(e);
+        out.push(finding(
+            FindingKind::TimestampBackwards,
+            cert,
+            vec![p.id, ev.id],
+            vec![ev.participant()],
+            self.finding_date(cert, day_of(ev.timestamp_ms)),
+            format!(
+                "{} seq {} is timestamped {} ms before its predecessor seq {} ({} < {})",
+                ev.author,
+                ev.seq,
+                group_thousands(p.timestamp_ms - ev.timestamp_ms),
+                p.seq,
+                ev.timestamp_ms,
+                p.timestamp_ms
+            ),
+        ));
+    }
+
+    /// Event `i`, if it is timestamped too far after "now".
+    fn future_finding(&self, i: u32, clock: &Clock, out: &mut Vec<Finding>) {
+        let limit = clock.now_ms.saturating_add(clock.future_tolerance_ms);
+        if self.events[i as usize].timestamp_ms <= limit {
+            return;
         }
+        let ev = self.placed(i);
+        let cert = self.number_of_event(i);
+        out.push(finding(
+            FindingKind::TimestampFuture,
+            cert,
+            vec![ev.id],
+            vec![ev.participant()],
+            self.finding_date(cert, day_of(ev.timestamp_ms)),
+            format!(
+                "{} seq {} is timestamped {} ms after now ({} > {}; tolerance {} ms)",
+                ev.author,
+                ev.seq,
+                group_thousands(ev.timestamp_ms - clock.now_ms),
+                ev.timestamp_ms,
+                clock.now_ms,
+                group_thousands(clock.future_tolerance_ms)
+            ),
+        ));
     }
 
     /// Trade with a participant suspended on the certificate's issue date or
@@ -879,7 +917,7 @@ impl LedgerView {
         if !trade.is_empty() {
             out.push(finding(
                 FindingKind::SuspendedParticipantTrade,
-                Some(&st.number),
+                Some(st.number),
                 vec![issue.event.id],
                 vec![issuer, cert.destination],
                 cert.issued_on,
@@ -891,7 +929,7 @@ impl LedgerView {
             parts.extend(origin_parts);
             out.push(finding(
                 FindingKind::OriginNotAllowed,
-                Some(&st.number),
+                Some(st.number),
                 vec![issue.event.id],
                 parts,
                 cert.issued_on,

@@ -32,7 +32,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::LedgerView;
+use super::{Kind, LedgerView};
 use crate::governance::Standing;
 use crate::model::{CountryCode, Date};
 
@@ -296,11 +296,14 @@ impl LedgerView {
                 membership: self.standing_spans(p, period),
             });
         };
-        for st in self.certificates.values() {
-            if let Some(primary) = st.primary() {
-                let c = &primary.effective;
-                if !st.is_voided() && period.contains(c.issued_on) {
-                    let issuer = primary.event.participant();
+        for cert in self.known_certs() {
+            let list = self.cert_events[cert as usize].as_slice();
+            let voided = list
+                .iter()
+                .any(|&i| self.events[i as usize].kind == Kind::Void);
+            if let Some((author, c)) = self.primary_facts(cert) {
+                if !voided && period.contains(c.issued_on) {
+                    let issuer = self.authors[author as usize].participant;
                     entry(&mut parts, issuer);
                     if let Some(p) = parts.get_mut(&issuer) {
                         p.exports.add(c.carat_hundredths, c.value_usd_cents);
@@ -312,12 +315,17 @@ impl LedgerView {
                         .add(c.carat_hundredths, c.value_usd_cents);
                 }
             }
-            for conf in st.current_confirmations() {
-                let c = &conf.confirmation;
+            for &i in list {
+                let e = &self.events[i as usize];
+                // Only current confirmations (not superseded) count.
+                if e.kind != Kind::Confirmation {
+                    continue;
+                }
+                let c = &self.confirmations[e.rec as usize];
                 if !period.contains(c.received_on) {
                     continue;
                 }
-                let importer = conf.event.participant();
+                let importer = self.authors[e.author as usize].participant;
                 entry(&mut parts, importer);
                 if let Some(p) = parts.get_mut(&importer) {
                     p.imports.add(c.carat_hundredths, c.value_usd_cents);

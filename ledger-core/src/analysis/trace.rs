@@ -81,7 +81,9 @@ pub struct TraceNode {
 struct Walk<'a> {
     path: Vec<&'a str>,
     budget: usize,
-    findings: BTreeMap<String, Vec<Finding>>,
+    checks: Checks,
+    /// The findings of each number met so far.
+    findings: BTreeMap<&'a str, Vec<Finding>>,
 }
 
 impl LedgerView {
@@ -90,54 +92,57 @@ impl LedgerView {
     /// (`unconfirmed_export` and `timestamp_future` need "now": use
     /// [`LedgerView::trace_at`]), with default tolerances.
     pub fn trace(&self, number: &str) -> Option<TraceNode> {
-        self.trace_checked(number, &Checks::timeless())
+        self.trace_checked(number, Checks::timeless())
     }
 
     /// Like [`LedgerView::trace`], with every finding as of `params` (its
     /// clock and tolerances; its participant and date filters are ignored).
     pub fn trace_at(&self, number: &str, params: &AuditParams) -> Option<TraceNode> {
-        self.trace_checked(number, &Checks::from_params(params))
+        self.trace_checked(number, Checks::from_params(params))
     }
 
-    fn trace_checked(&self, number: &str, ck: &Checks) -> Option<TraceNode> {
-        let (number, _) = self.certificates.get_key_value(number)?;
-        let mut findings: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-        for f in self.findings(ck) {
-            if let Some(n) = &f.certificate {
-                findings.entry(n.clone()).or_default().push(f);
-            }
-        }
+    /// Only the certificates of the tree are checked: the findings of a
+    /// number are those the whole audit gives with that number.
+    fn trace_checked(&self, number: &str, checks: Checks) -> Option<TraceNode> {
+        let st = self.certificate(number)?;
         let mut walk = Walk {
             path: Vec::new(),
             budget: MAX_TRACE_NODES,
-            findings,
+            checks,
+            findings: BTreeMap::new(),
         };
-        Some(self.trace_node(number, 0, &mut walk))
+        Some(self.trace_node(st.number, 0, &mut walk))
     }
 
     fn trace_node<'a>(&'a self, number: &'a str, depth: usize, walk: &mut Walk<'a>) -> TraceNode {
         walk.budget = walk.budget.saturating_sub(1);
-        let st = self.certificates.get(number);
-        let primary = st.and_then(|s| s.primary());
+        let st = self.certificate(number);
+        let primary = st.as_ref().and_then(|s| s.primary());
         let cert = primary.map(|p| &p.effective);
-        let sources: &'a [String] = match self.certificates.get_key_value(number) {
-            Some((_, s)) => s
+        let sources: Vec<&'a str> = match &st {
+            Some(s) => s
                 .effective()
-                .map_or(&[][..], |c| c.source_certificates.as_slice()),
-            None => &[],
+                .map_or_else(Vec::new, |c| c.source_certificates.clone()),
+            None => Vec::new(),
         };
         let source_carats = sources
             .iter()
-            .filter_map(|s| self.certificates.get(s).and_then(|c| c.effective()))
-            .fold(0u64, |acc, c| acc.saturating_add(c.carat_hundredths));
+            .filter_map(|s| self.find_cert(s).and_then(|c| self.primary_facts(c)))
+            .fold(0u64, |acc, (_, c)| acc.saturating_add(c.carat_hundredths));
         let unaccounted = match cert {
             Some(c) if !sources.is_empty() => c.carat_hundredths.saturating_sub(source_carats),
             _ => 0,
         };
+        if !walk.findings.contains_key(number) {
+            let found = self
+                .findings_about(number, &walk.checks)
+                .unwrap_or_default();
+            walk.findings.insert(number, found);
+        }
         let mut node = TraceNode {
             certificate: number.to_owned(),
             found: cert.is_some(),
-            issuer: match st {
+            issuer: match &st {
                 Some(s) => s.issuer_or_claimed(),
                 None => crate::validate::certificate_issuer(number),
             },
@@ -148,8 +153,9 @@ impl LedgerView {
             value_usd_cents: cert.map(|c| c.value_usd_cents),
             issued_on: cert.map(|c| c.issued_on),
             expires_on: cert.map(|c| c.expires_on),
-            voided: st.and_then(|s| s.first_void()).map(|v| v.reason),
+            voided: st.as_ref().and_then(|s| s.first_void()).map(|v| v.reason),
             confirmations: st
+                .as_ref()
                 .map(|s| {
                     s.current_confirmations()
                         .map(|c| TraceConfirmation {
@@ -165,7 +171,7 @@ impl LedgerView {
                 })
                 .unwrap_or_default(),
             findings: walk.findings.get(number).cloned().unwrap_or_default(),
-            source_certificates: sources.to_vec(),
+            source_certificates: sources.iter().map(|s| (*s).to_owned()).collect(),
             source_carat_hundredths: source_carats,
             unaccounted_carat_hundredths: unaccounted,
             cycle: false,

@@ -306,27 +306,47 @@ impl Ledger {
     /// or mark its answer partial.
     pub fn for_each_event(
         &self,
-        mut f: impl FnMut(&EventId, &SignedEvent),
+        f: impl FnMut(&EventId, &SignedEvent),
     ) -> Result<EventScan, StoreError> {
+        Ok(self.for_each_event_between(0, None, f)?.0)
+    }
+
+    /// Like [`Ledger::for_each_event`], for the records that start at or
+    /// after log offset `from` and before `to` (at most the durable end of
+    /// the log; `None`: up to it). Also answers the offset it read up to:
+    /// passed as `from` later, it visits exactly the events stored since
+    /// (an incrementally maintained analysis view does so). `from` must be
+    /// 0 (the log's start) or an offset this function answered.
+    pub fn for_each_event_between(
+        &self,
+        from: u64,
+        to: Option<u64>,
+        mut f: impl FnMut(&EventId, &SignedEvent),
+    ) -> Result<(EventScan, u64), StoreError> {
         let synced = lock(&self.commit).synced;
+        let end = to.map_or(synced, |t| t.min(synced));
+        let start = from.max(HEADER_LEN);
+        let mut scan = EventScan::default();
+        if start >= end {
+            return Ok((scan, end.max(from)));
+        }
         let log = LogFile::open_read_only(&self.log_path)?;
         let reader = log.reader()?;
-        let mut scan = EventScan::default();
-        log.scan_all(HEADER_LEN, |item| {
+        log.scan_all(start, |item| {
             match item {
                 LogItem::Damage(d) => {
-                    if d.offset < synced {
+                    if d.offset < end {
                         let (author, seq) = recovery::read_place(&reader, d.offset, d.to);
                         scan.unreadable(DamagedRecord {
                             offset: d.offset,
-                            to: d.to.min(synced),
+                            to: d.to.min(end),
                             author,
                             seq,
                             reason: d.reason,
                         });
                     }
                 }
-                LogItem::Record(rec) if rec.offset < synced => {
+                LogItem::Record(rec) if rec.offset < end => {
                     let to = rec.offset + 9 + rec.payload.len() as u64;
                     let bad = match rec.kind {
                         KIND_EVENT => match SignedEvent::decode(&rec.payload) {
@@ -357,7 +377,13 @@ impl Ledger {
             }
             Ok(())
         })?;
-        Ok(scan)
+        Ok((scan, end))
+    }
+
+    /// The durable end of the log: what [`Ledger::for_each_event_between`]
+    /// reads up to now.
+    pub fn durable_log_end(&self) -> u64 {
+        lock(&self.commit).synced
     }
 }
 
