@@ -29,7 +29,10 @@ use report::{Figure, Row, Series};
 use store::{Keys, FRESH_NUMBERS, GROUP, HUBS, PRODUCERS};
 
 #[derive(Parser, Debug)]
-#[command(name = "kpl-bench", about = "Measures KP Ledger at several ledger sizes against same-run baselines")]
+#[command(
+    name = "kpl-bench",
+    about = "Measures KP Ledger at several ledger sizes against same-run baselines"
+)]
 struct Args {
     /// Ledger sizes (events), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
@@ -80,7 +83,10 @@ impl Run {
         f: impl FnOnce(&mut Run) -> Result<Vec<Row>, String>,
     ) -> Result<(), String> {
         let what = size.map_or_else(|| group.to_owned(), |n| format!("{group} at {n} events"));
-        sys::progress(self.start, &format!("{what}: start (load {:.2})", sys::load1()));
+        sys::progress(
+            self.start,
+            &format!("{what}: start (load {:.2})", sys::load1()),
+        );
         let load_before = sys::load1();
         let t = Instant::now();
         let rows = f(self).map_err(|e| format!("{what}: {e}"))?;
@@ -94,7 +100,10 @@ impl Run {
                 .unwrap_or_default();
             println!("{what}: {}: {:.3} {}{ratio}", r.measure, r.value, r.unit);
         }
-        sys::progress(self.start, &format!("{what}: done in {secs:.1} s (load {load_before:.2} -> {load_after:.2})"));
+        sys::progress(
+            self.start,
+            &format!("{what}: done in {secs:.1} s (load {load_before:.2} -> {load_after:.2})"),
+        );
         self.figures.push(Figure {
             group,
             size,
@@ -132,13 +141,18 @@ fn node_exe(a: &Args) -> Result<PathBuf, String> {
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
-        let st = cmd.status().map_err(|e| format!("cargo build kpl-node: {e}"))?;
+        let st = cmd
+            .status()
+            .map_err(|e| format!("cargo build kpl-node: {e}"))?;
         if !st.success() {
             return Err("cargo build -p kpl-node failed".into());
         }
     }
     if !exe.exists() {
-        return Err(format!("{} not found: build it (cargo build --release -p kpl-node) or pass --node-exe", exe.display()));
+        return Err(format!(
+            "{} not found: build it (cargo build --release -p kpl-node) or pass --node-exe",
+            exe.display()
+        ));
     }
     Ok(exe)
 }
@@ -198,7 +212,11 @@ fn main() {
 
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let profile = if cfg!(debug_assertions) { "" } else { "--release " };
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        "--release "
+    };
     format!("cargo run {profile}-p kpl-bench -- {}", args.join(" "))
 }
 
@@ -215,31 +233,79 @@ fn run(a: &Args) -> Result<(), String> {
         series: Series::default(),
     };
     let exe = node_exe(a)?;
-    sys::progress(r.start, &format!("kpl-node: {}; stores under {} ({})", exe.display(), tmp.display(), machine.tmp_fs));
+    sys::progress(
+        r.start,
+        &format!(
+            "kpl-node: {}; stores under {} ({})",
+            exe.display(),
+            tmp.display(),
+            machine.tmp_fs
+        ),
+    );
     for &n in &a.sizes {
         size_run(&mut r, a, &exe, &tmp, n)?;
     }
     for &n in &a.nodes {
         if n < 2 || n > nodes::PROPAGATION_CODES.len() {
-            return Err(format!("--nodes: {n} is not between 2 and {}", nodes::PROPAGATION_CODES.len()));
+            return Err(format!(
+                "--nodes: {n} is not between 2 and {}",
+                nodes::PROPAGATION_CODES.len()
+            ));
         }
         let writes = a.writes;
         r.figure("propagation", None, |_| {
             let p = nodes::propagation(&exe, n, writes)?;
             let mut rows = vec![
-                Row::plain(format!("{n} nodes: write answered (durable on the writer) p50 / p95 / p99"), p.api_ms[0], "ms")
-                    .target(format!("p95 {:.1}, p99 {:.1} ms", p.api_ms[1], p.api_ms[2])),
-                Row::plain(format!("{n} nodes: arrival per node p50 ({} samples)", p.writes * (n - 1)), p.arrival_ms[0], "ms"),
-                Row::plain(format!("{n} nodes: arrival per node p95"), p.arrival_ms[1], "ms"),
-                Row::plain(format!("{n} nodes: arrival per node p99"), p.arrival_ms[2], "ms"),
-                Row::plain(format!("{n} nodes: arrival on the last node p50 / p99"), p.last_ms[0], "ms")
-                    .target(format!("p99 {:.1} ms", p.last_ms[2])),
-                Row::plain(format!("{n} nodes: polling resolution p50 / p99"), p.poll_ms[0], "ms")
-                    .target(format!("p99 {:.2} ms", p.poll_ms[2])),
+                Row::plain(
+                    format!("{n} nodes: write answered (durable on the writer) p50 / p95 / p99"),
+                    p.api_ms[0],
+                    "ms",
+                )
+                .target(format!("p95 {:.1}, p99 {:.1} ms", p.api_ms[1], p.api_ms[2])),
+                Row::plain(
+                    format!(
+                        "{n} nodes: arrival per node p50 ({} samples)",
+                        p.writes * (n - 1)
+                    ),
+                    p.arrival_ms[0],
+                    "ms",
+                ),
+                Row::plain(
+                    format!("{n} nodes: arrival per node p95"),
+                    p.arrival_ms[1],
+                    "ms",
+                ),
+                Row::plain(
+                    format!("{n} nodes: arrival per node p99"),
+                    p.arrival_ms[2],
+                    "ms",
+                ),
+                Row::plain(
+                    format!("{n} nodes: arrival on the last node p50 / p99"),
+                    p.last_ms[0],
+                    "ms",
+                )
+                .target(format!("p99 {:.1} ms", p.last_ms[2])),
+                Row::plain(
+                    format!("{n} nodes: polling resolution p50 / p99"),
+                    p.poll_ms[0],
+                    "ms",
+                )
+                .target(format!("p99 {:.2} ms", p.poll_ms[2])),
             ];
             match p.bytes_per_event_node {
-                Some(b) => rows.push(Row::plain(format!("{n} nodes: bytes sent per event per node (libp2p sockets)"), b, "B")),
-                None => rows.push(Row::plain(format!("{n} nodes: bytes sent per event per node: `ss` gave no socket counters"), f64::NAN, "B")),
+                Some(b) => rows.push(Row::plain(
+                    format!("{n} nodes: bytes sent per event per node (libp2p sockets)"),
+                    b,
+                    "B",
+                )),
+                None => rows.push(Row::plain(
+                    format!(
+                        "{n} nodes: bytes sent per event per node: `ss` gave no socket counters"
+                    ),
+                    f64::NAN,
+                    "B",
+                )),
             }
             Ok(rows)
         })?;
@@ -252,7 +318,11 @@ fn run(a: &Args) -> Result<(), String> {
             .join("docs/bench")
     });
     let plots = plot::draw_all(&plots_dir, &r.series)?;
-    let out_dir = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let out_dir = a
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let rel = relative(&plots_dir, out_dir);
     let section = report::render(
         &machine,
@@ -265,7 +335,15 @@ fn run(a: &Args) -> Result<(), String> {
         &rel,
     );
     report::write_section(&a.out, &section)?;
-    sys::progress(r.start, &format!("wrote {} and {} plots in {}", a.out.display(), plots.len(), plots_dir.display()));
+    sys::progress(
+        r.start,
+        &format!(
+            "wrote {} and {} plots in {}",
+            a.out.display(),
+            plots.len(),
+            plots_dir.display()
+        ),
+    );
     Ok(())
 }
 
@@ -308,10 +386,23 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
     let sample_msg = {
         let c = kpl_tests::certificate("BW", "AE", 1);
         let (author, key) = &keys["BW"];
-        let ev = kpl_tests::sign_event(key, charter.network_id(), author, 1, None, ledger_core::EventBody::CertificateIssued(c));
+        let ev = kpl_tests::sign_event(
+            key,
+            charter.network_id(),
+            author,
+            1,
+            None,
+            ledger_core::EventBody::CertificateIssued(c),
+        );
         (ev.content.signed_bytes(), key.seed(), ev.encode().len())
     };
-    let mut base = Base { sign1: 0.0, sign2: 0.0, verify1: 0.0, verify2: 0.0, fsync: 0.0 };
+    let mut base = Base {
+        sign1: 0.0,
+        sign2: 0.0,
+        verify1: 0.0,
+        verify2: 0.0,
+        fsync: 0.0,
+    };
     r.figure("baselines", Some(n), |_| {
         let (msg, seed, _) = &sample_msg;
         base.sign1 = micro::sign_rate(*seed, msg, 1, budget);
@@ -323,7 +414,8 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
             Row::plain("Ed25519 sign, 1 thread", base.sign1, "/s"),
             Row::plain("Ed25519 sign, 2 threads", base.sign2, "/s").vs("1 thread", base.sign1),
             Row::plain("Ed25519 verify_strict, 1 thread", base.verify1, "/s"),
-            Row::plain("Ed25519 verify_strict, 2 threads", base.verify2, "/s").vs("1 thread", base.verify1),
+            Row::plain("Ed25519 verify_strict, 2 threads", base.verify2, "/s")
+                .vs("1 thread", base.verify1),
             Row::plain("append 400 B + fdatasync", base.fsync, "/s"),
         ])
     })?;
@@ -383,33 +475,66 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
     r.figure("appends", Some(n), |_| {
         sys::copy_dir(&template, &copy).map_err(|e| e.to_string())?;
         let ledger = store::open(&copy, &charter)?;
+        // The ledger's own encoding of its n events, before any is added.
+        encoded = store::encoded_events(&ledger)?;
         let times = store::append_own_one_by_one(&ledger, &keys, "BW", FRESH_NUMBERS, singles)?;
         one_rate = singles as f64 / times.iter().sum::<Duration>().as_secs_f64();
         let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         let p = sys::p50_95_99(&mut ms);
-        encoded = store::encoded_events(&ledger)?;
         store::close(ledger)?;
         Ok(vec![
-            Row::plain(format!("append_own, 1 per call ({singles} calls)"), one_rate, "events/s")
-                .vs("append 400 B + fdatasync", b.fsync)
-                .target("≥ 0.8 ×"),
-            Row::plain("append_own, 1 per call: p50 / p95 / p99 latency", p[0], "ms")
-                .target(format!("p95 {:.2}, p99 {:.2} ms", p[1], p[2])),
+            Row::plain(
+                format!("append_own, 1 per call ({singles} calls)"),
+                one_rate,
+                "events/s",
+            )
+            .vs("append 400 B + fdatasync", b.fsync)
+            .target("≥ 0.8 ×"),
+            Row::plain(
+                "append_own, 1 per call: p50 / p95 / p99 latency",
+                p[0],
+                "ms",
+            )
+            .target(format!("p95 {:.2}, p99 {:.2} ms", p[1], p[2])),
         ])
     })?;
     let group_rate = n as f64 / fill.append_time().as_secs_f64();
     let encoded_bytes: u64 = encoded.iter().map(|e| e.len() as u64).sum();
     r.figure("appends", Some(n), |_| {
-        let h = micro::hypercore(work.path(), &encoded[..(n as usize).min(encoded.len())], GROUP, singles)?;
+        let h = micro::hypercore(
+            work.path(),
+            &encoded[..(n as usize).min(encoded.len())],
+            GROUP,
+            singles,
+        )?;
         let _ = std::fs::remove_dir_all(work.path().join("hypercore"));
         Ok(vec![
-            Row::plain(format!("hypercore append_batch of 256, + fdatasync ({} entries)", h.entries), h.batch_rate, "events/s"),
+            Row::plain(
+                format!(
+                    "hypercore append_batch of 256, + fdatasync ({} entries)",
+                    h.entries
+                ),
+                h.batch_rate,
+                "events/s",
+            ),
             Row::plain("append_own, 256 per call", group_rate, "events/s")
                 .vs("hypercore, 256 per call", h.batch_rate)
                 .target("≥ 15 ×"),
-            Row::plain(format!("hypercore append, 1 per call, + fdatasync ({} entries)", h.singles), h.single_rate, "events/s"),
-            Row::plain("append_own, 1 per call", one_rate, "events/s").vs("hypercore, 1 per call", h.single_rate),
-            Row::plain("hypercore on disk / encoded events", h.bytes_on_disk as f64 / encoded_bytes.max(1) as f64, "×"),
+            Row::plain(
+                format!(
+                    "hypercore append, 1 per call, + fdatasync ({} entries)",
+                    h.singles
+                ),
+                h.single_rate,
+                "events/s",
+            ),
+            Row::plain("append_own, 1 per call", one_rate, "events/s")
+                .vs("hypercore, 1 per call", h.single_rate),
+            Row::plain(
+                "hypercore on disk / encoded events",
+                h.bytes_on_disk as f64 / encoded_bytes.max(1) as f64,
+                "×",
+            ),
         ])
     })?;
     drop(encoded);
@@ -417,16 +542,25 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
     // 2. Received batches, on the copy.
     r.figure("received", Some(n), |_| {
         let ledger = store::open(&copy, &charter)?;
-        let batches = store::presign_continuation(&ledger, &keys, "ZA", FRESH_NUMBERS, received_batches)?;
+        let batches =
+            store::presign_continuation(&ledger, &keys, "ZA", FRESH_NUMBERS, received_batches)?;
         let events = (batches.len() * GROUP) as f64;
         let times = store::append_received(&ledger, batches)?;
         store::close(ledger)?;
         let rate = events / times.iter().sum::<Duration>().as_secs_f64();
         Ok(vec![
-            Row::plain(format!("append_batch of 256 received ({} batches)", received_batches), rate, "events/s")
-                .vs("2-thread verify_strict", b.verify2)
-                .target("≥ 0.7 ×"),
-            Row::plain("append_batch of 256 received", rate, "events/s").vs("1-thread verify_strict", b.verify1),
+            Row::plain(
+                format!(
+                    "append_batch of 256 received ({} batches)",
+                    received_batches
+                ),
+                rate,
+                "events/s",
+            )
+            .vs("2-thread verify_strict", b.verify2)
+            .target("≥ 0.7 ×"),
+            Row::plain("append_batch of 256 received", rate, "events/s")
+                .vs("1-thread verify_strict", b.verify1),
         ])
     })?;
     let _ = std::fs::remove_dir_all(&copy);
@@ -449,10 +583,20 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
         let (r1, r3) = (n as f64 / one, n as f64 / three);
         run.series.catchup.push((n, r1, one, r3, three));
         Ok(vec![
-            Row::plain("catch-up from 1 peer", r1, "events/s").vs("2-thread verify_strict", b.verify2),
-            Row::plain("catch-up from 1 peer: total", one, "s").target(if n >= 1_000_000 { "< 30 s at 10^6" } else { "" }),
-            Row::plain("catch-up from 3 peers (ten feeds)", r3, "events/s").vs("2-thread verify_strict", b.verify2),
-            Row::plain("catch-up from 3 peers: total", three, "s").target(if n >= 1_000_000 { "< 30 s at 10^6" } else { "" }),
+            Row::plain("catch-up from 1 peer", r1, "events/s")
+                .vs("2-thread verify_strict", b.verify2),
+            Row::plain("catch-up from 1 peer: total", one, "s").target(if n >= 1_000_000 {
+                "< 30 s at 10^6"
+            } else {
+                ""
+            }),
+            Row::plain("catch-up from 3 peers (ten feeds)", r3, "events/s")
+                .vs("2-thread verify_strict", b.verify2),
+            Row::plain("catch-up from 3 peers: total", three, "s").target(if n >= 1_000_000 {
+                "< 30 s at 10^6"
+            } else {
+                ""
+            }),
         ])
     })?;
 
@@ -465,17 +609,44 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
         let mut rows = Vec::new();
         for l in &q.latencies {
             run.series.latency.push((n, l.name, l.pct_ms));
-            rows.push(Row::plain(format!("{} p50 ({} requests)", l.name, l.requests), l.pct_ms[0], "ms"));
+            rows.push(Row::plain(
+                format!("{} p50 ({} requests)", l.name, l.requests),
+                l.pct_ms[0],
+                "ms",
+            ));
             rows.push(Row::plain(format!("{} p95", l.name), l.pct_ms[1], "ms"));
             rows.push(Row::plain(format!("{} p99", l.name), l.pct_ms[2], "ms").target("< 2 ms"));
-            rows.push(Row::plain(format!("{} first request", l.name), l.first_ms, "ms"));
+            rows.push(Row::plain(
+                format!("{} first request", l.name),
+                l.first_ms,
+                "ms",
+            ));
         }
-        rows.push(Row::plain(format!("audit, first call ({} findings)", q.audit_findings), q.audit_first, "s").target("< 5 s"));
+        rows.push(
+            Row::plain(
+                format!("audit, first call ({} findings)", q.audit_findings),
+                q.audit_first,
+                "s",
+            )
+            .target("< 5 s"),
+        );
         rows.push(Row::plain("audit, median of 3 more", q.audit_warm, "s").target("< 5 s"));
         rows.push(Row::plain("stats of a quarter, first call", q.stats_first, "s").target("< 2 s"));
-        rows.push(Row::plain("stats of a quarter, median of 3 more", q.stats_warm, "s").target("< 2 s"));
+        rows.push(
+            Row::plain("stats of a quarter, median of 3 more", q.stats_warm, "s").target("< 2 s"),
+        );
         let vr = q.verify_events as f64 / q.verify_secs;
-        rows.push(Row::plain(format!("/v1/verify of {} events ({:.1} s)", q.verify_events, q.verify_secs), vr, "events/s").vs("2-thread verify_strict", b.verify2));
+        rows.push(
+            Row::plain(
+                format!(
+                    "/v1/verify of {} events ({:.1} s)",
+                    q.verify_events, q.verify_secs
+                ),
+                vr,
+                "events/s",
+            )
+            .vs("2-thread verify_strict", b.verify2),
+        );
         Ok(rows)
     })?;
 
@@ -487,16 +658,43 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
         run.series.rss.push((n, res.rss.clone()));
         let max_rss = res.rss.iter().map(|s| s.1).fold(0.0, f64::max);
         Ok(vec![
-            Row::plain("start-up with the ledger stored (spawn → /v1/health answers)", res.startup_secs, "s").target("< 3 s"),
-            Row::plain(format!("peak RSS, VmHWM ({:.0} s of load, {} events written, {} audits)", res.secs, res.events_written, res.audits), res.peak_rss_mb, "MB")
-                .target("< 250 MB at 10^6"),
+            Row::plain(
+                "start-up with the ledger stored (spawn → /v1/health answers)",
+                res.startup_secs,
+                "s",
+            )
+            .target("< 3 s"),
+            Row::plain(
+                format!(
+                    "peak RSS, VmHWM ({:.0} s of load, {} events written, {} audits)",
+                    res.secs, res.events_written, res.audits
+                ),
+                res.peak_rss_mb,
+                "MB",
+            )
+            .target("< 250 MB at 10^6"),
             Row::plain("largest VmRSS sampled", max_rss, "MB"),
-            Row::plain(format!("/v1/health p50 while audits run ({} requests)", res.health_requests), res.health_ms[0], "ms"),
+            Row::plain(
+                format!(
+                    "/v1/health p50 while audits run ({} requests)",
+                    res.health_requests
+                ),
+                res.health_ms[0],
+                "ms",
+            ),
             Row::plain("/v1/health p99 while audits run", res.health_ms[2], "ms").target("< 10 ms"),
-            Row::plain(format!("disk: store directory, {} bytes", disk_bytes), disk_bytes as f64, "B")
-                .vs("encoded events", encoded_bytes as f64)
-                .target("< 1.6 ×"),
-            Row::plain("encoded size per event", encoded_bytes as f64 / n as f64, "B"),
+            Row::plain(
+                format!("disk: store directory, {} bytes", disk_bytes),
+                disk_bytes as f64,
+                "B",
+            )
+            .vs("encoded events", encoded_bytes as f64)
+            .target("< 1.6 ×"),
+            Row::plain(
+                "encoded size per event",
+                encoded_bytes as f64 / n as f64,
+                "B",
+            ),
         ])
     })?;
     drop(net);

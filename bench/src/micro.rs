@@ -12,7 +12,12 @@ use ed25519_dalek::{Signature, Signer, SigningKey};
 
 /// Runs `op` in a loop on `threads` threads for about `budget` (at most
 /// `max_per_thread` calls each); returns calls per second over all threads.
-fn rate_on_threads(threads: usize, budget: Duration, max_per_thread: u64, op: impl Fn() + Sync) -> f64 {
+fn rate_on_threads(
+    threads: usize,
+    budget: Duration,
+    max_per_thread: u64,
+    op: impl Fn() + Sync,
+) -> f64 {
     let start = Instant::now();
     let total: u64 = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -51,7 +56,10 @@ pub fn verify_strict_rate(seed: [u8; 32], msg: &[u8], threads: usize, budget: Du
     let sk = SigningKey::from_bytes(&seed);
     let vk = sk.verifying_key();
     let sig: Signature = sk.sign(msg);
-    assert!(vk.verify_strict(msg, &sig).is_ok(), "a valid signature verifies");
+    assert!(
+        vk.verify_strict(msg, &sig).is_ok(),
+        "a valid signature verifies"
+    );
     rate_on_threads(threads, budget, 10_000_000, || {
         std::hint::black_box(vk.verify_strict(std::hint::black_box(msg), &sig).is_ok());
     })
@@ -59,7 +67,12 @@ pub fn verify_strict_rate(seed: [u8; 32], msg: &[u8], threads: usize, budget: Du
 
 /// Appends `record_len` bytes to a new file in `dir` and `fdatasync`s it,
 /// for about `budget` (at most `max` times); syncs per second.
-pub fn fdatasync_rate(dir: &Path, record_len: usize, budget: Duration, max: u64) -> Result<f64, String> {
+pub fn fdatasync_rate(
+    dir: &Path,
+    record_len: usize,
+    budget: Duration,
+    max: u64,
+) -> Result<f64, String> {
     let path = dir.join("fdatasync-baseline.log");
     let mut f: File = OpenOptions::new()
         .create(true)
@@ -124,7 +137,12 @@ pub struct HypercoreRun {
 /// Appends `payloads` to a fresh Hypercore in `dir` with `append_batch` of
 /// `batch`, then `singles` more one at a time, each call followed by an
 /// `fdatasync` of its files.
-pub fn hypercore(dir: &Path, payloads: &[Vec<u8>], batch: usize, singles: u64) -> Result<HypercoreRun, String> {
+pub fn hypercore(
+    dir: &Path,
+    payloads: &[Vec<u8>],
+    batch: usize,
+    singles: u64,
+) -> Result<HypercoreRun, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

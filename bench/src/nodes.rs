@@ -35,7 +35,13 @@ fn events_of(api: &str) -> Option<u64> {
 /// A fresh observer `observer` replicating `n` events from `peers` (running
 /// already, each holding the whole ledger): seconds from spawning its
 /// process until its `/v1/status` counts every event.
-pub fn catch_up(net: &mut TestNet, peers: &[&str], observer: &str, n: u64, limit: Duration) -> Result<f64, String> {
+pub fn catch_up(
+    net: &mut TestNet,
+    peers: &[&str],
+    observer: &str,
+    n: u64,
+    limit: Duration,
+) -> Result<f64, String> {
     for p in peers {
         net.start(p);
     }
@@ -85,7 +91,12 @@ fn time_get(api: &str, path: &str) -> Result<f64, String> {
     timed_get(api, path, LONG).map(|d| d.as_secs_f64())
 }
 
-fn latency(api: &str, name: &'static str, paths: &[String], requests: usize) -> Result<Latency, String> {
+fn latency(
+    api: &str,
+    name: &'static str,
+    paths: &[String],
+    requests: usize,
+) -> Result<Latency, String> {
     if paths.is_empty() {
         return Err(format!("no {name} to ask for"));
     }
@@ -104,7 +115,12 @@ fn latency(api: &str, name: &'static str, paths: &[String], requests: usize) -> 
 }
 
 /// Queries through the HTTP API of `label` (running, holding the ledger).
-pub fn queries(net: &TestNet, label: &str, samples: &Samples, requests: usize) -> Result<Queries, String> {
+pub fn queries(
+    net: &TestNet,
+    label: &str,
+    samples: &Samples,
+    requests: usize,
+) -> Result<Queries, String> {
     let api = net.api(label);
     let feeds = get_json(&api, "/v1/feeds", SHORT)?;
     let heads = kpl_tests::parse_heads(&feeds);
@@ -183,7 +199,12 @@ pub struct Resources {
 /// with 4 clients calling `/v1/audit` in a loop and one calling
 /// `/v1/health` every 20 ms, for `secs`, sampling the process's memory
 /// every 200 ms.
-pub fn resources(net: &mut TestNet, label: &str, first_number: u64, secs: f64) -> Result<Resources, String> {
+pub fn resources(
+    net: &mut TestNet,
+    label: &str,
+    first_number: u64,
+    secs: f64,
+) -> Result<Resources, String> {
     let t = Instant::now();
     net.start_with(label, &["--trust-local-head"]);
     let startup_secs = t.elapsed().as_secs_f64();
@@ -209,9 +230,11 @@ pub fn resources(net: &mut TestNet, label: &str, first_number: u64, secs: f64) -
                 }
                 let cur = sys::proc_status_kb(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0;
                 let hwm = sys::proc_status_kb(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
-                rss.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((t0.elapsed().as_secs_f64(), cur, hwm));
+                rss.lock().unwrap_or_else(|p| p.into_inner()).push((
+                    t0.elapsed().as_secs_f64(),
+                    cur,
+                    hwm,
+                ));
                 std::thread::sleep(Duration::from_millis(200));
             }
         });
@@ -227,14 +250,24 @@ pub fn resources(net: &mut TestNet, label: &str, first_number: u64, secs: f64) -
                     })
                     .collect();
                 let body = serde_json::Value::Array(batch).to_string();
-                match sys::http("POST", &api, "/v1/certificates/batch", Some(&token), Some(&body), SHORT) {
+                match sys::http(
+                    "POST",
+                    &api,
+                    "/v1/certificates/batch",
+                    Some(&token),
+                    Some(&body),
+                    SHORT,
+                ) {
                     Ok((200, _)) => {
                         written.fetch_add(64, Ordering::Relaxed);
                     }
                     Ok((st, b)) => errors
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .push(format!("batch write: {st} {}", b.chars().take(200).collect::<String>())),
+                        .push(format!(
+                            "batch write: {st} {}",
+                            b.chars().take(200).collect::<String>()
+                        )),
                     Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(e),
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -346,7 +379,14 @@ pub fn propagation(exe: &Path, n: usize, writes: usize) -> Result<Propagation, S
         let c = certificate(writer, "ZA", 1 + i as u64);
         let body = certificate_json(&c).to_string();
         let t0 = Instant::now();
-        let (status, text) = sys::http("POST", &api, "/v1/certificates", Some(&token), Some(&body), SHORT)?;
+        let (status, text) = sys::http(
+            "POST",
+            &api,
+            "/v1/certificates",
+            Some(&token),
+            Some(&body),
+            SHORT,
+        )?;
         let written = t0.elapsed();
         if status != 200 {
             return Err(format!("write: {status} {text}"));

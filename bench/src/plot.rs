@@ -46,7 +46,14 @@ fn bounds(lines: &[Line]) -> (f64, f64, f64, f64) {
 }
 
 /// One chart of `lines`; `log_x` for ledger sizes.
-fn chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, log_x: bool, lines: &[Line]) -> Result<(), String> {
+fn chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    log_x: bool,
+    lines: &[Line],
+) -> Result<(), String> {
     let (x0, x1, y0, y1) = bounds(lines);
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -65,11 +72,17 @@ fn chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, log_x: bool, line
                 .map_err(|e| e.to_string())?;
             for (i, (name, pts)) in lines.iter().enumerate() {
                 let col = COLOURS[i % COLOURS.len()];
-                let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+                let pts: Vec<(f64, f64)> = pts
+                    .iter()
+                    .copied()
+                    .filter(|(x, y)| x.is_finite() && y.is_finite())
+                    .collect();
                 c.draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))
                     .map_err(|e| e.to_string())?
                     .label(name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                    });
                 c.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, col.filled())))
                     .map_err(|e| e.to_string())?;
             }
@@ -86,7 +99,9 @@ fn chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, log_x: bool, line
             .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
             .map_err(|e| e.to_string())?);
     } else {
-        draw!(b.build_cartesian_2d(x0..x1, y0..y1).map_err(|e| e.to_string())?);
+        draw!(b
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?);
     }
     root.present().map_err(|e| e.to_string())
 }
@@ -109,22 +124,48 @@ pub fn draw_all(dir: &Path, s: &Series) -> Result<Vec<(String, String)>, String>
     put(
         "appends.svg",
         "Durable group-commit appends (256 per call): events/s against the events already stored",
-        chart(&dir.join("appends.svg"), "append_own, 256 per call: throughput against ledger size", "events in the store", "events/s", true, &lines),
+        chart(
+            &dir.join("appends.svg"),
+            "append_own, 256 per call: throughput against ledger size",
+            "events in the store",
+            "events/s",
+            true,
+            &lines,
+        ),
     )?;
 
     let c = &s.catchup;
     let rate: Vec<Line> = vec![
-        ("from 1 peer".into(), c.iter().map(|r| (r.0 as f64, r.1)).collect()),
-        ("from 3 peers".into(), c.iter().map(|r| (r.0 as f64, r.3)).collect()),
+        (
+            "from 1 peer".into(),
+            c.iter().map(|r| (r.0 as f64, r.1)).collect(),
+        ),
+        (
+            "from 3 peers".into(),
+            c.iter().map(|r| (r.0 as f64, r.3)).collect(),
+        ),
     ];
     put(
         "catchup_rate.svg",
         "Observer catch-up: events/s against ledger size",
-        chart(&dir.join("catchup_rate.svg"), "Observer catch-up rate", "events in the ledger", "events/s", true, &rate),
+        chart(
+            &dir.join("catchup_rate.svg"),
+            "Observer catch-up rate",
+            "events in the ledger",
+            "events/s",
+            true,
+            &rate,
+        ),
     )?;
     let secs: Vec<Line> = vec![
-        ("from 1 peer".into(), c.iter().map(|r| (r.0 as f64, r.2)).collect()),
-        ("from 3 peers".into(), c.iter().map(|r| (r.0 as f64, r.4)).collect()),
+        (
+            "from 1 peer".into(),
+            c.iter().map(|r| (r.0 as f64, r.2)).collect(),
+        ),
+        (
+            "from 3 peers".into(),
+            c.iter().map(|r| (r.0 as f64, r.4)).collect(),
+        ),
     ];
     put(
         "catchup_time.svg",
@@ -159,12 +200,24 @@ pub fn draw_all(dir: &Path, s: &Series) -> Result<Vec<(String, String)>, String>
     let rss: Vec<Line> = s
         .rss
         .iter()
-        .map(|(n, pts)| (format!("VmRSS, ledger of {n}"), pts.iter().map(|p| (p.0, p.1)).collect()))
+        .map(|(n, pts)| {
+            (
+                format!("VmRSS, ledger of {n}"),
+                pts.iter().map(|p| (p.0, p.1)).collect(),
+            )
+        })
         .collect();
     put(
         "rss.svg",
         "Node memory (VmRSS, MB) over time under writes and 4 concurrent audit clients",
-        chart(&dir.join("rss.svg"), "Node RSS under load", "seconds", "MB", false, &rss),
+        chart(
+            &dir.join("rss.svg"),
+            "Node RSS under load",
+            "seconds",
+            "MB",
+            false,
+            &rss,
+        ),
     )?;
     Ok(out)
 }

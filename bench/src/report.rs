@@ -121,7 +121,10 @@ pub fn render(
     let mut o = String::new();
     let _ = writeln!(o, "{BEGIN}");
     let _ = writeln!(o, "## Generated run ({date})\n");
-    let _ = writeln!(o, "Written by `kpl-bench`; every ratio is to a baseline measured **in the same run**.\n");
+    let _ = writeln!(
+        o,
+        "Written by `kpl-bench`; every ratio is to a baseline measured **in the same run**.\n"
+    );
     let _ = writeln!(o, "```sh\n{command}\n```\n");
     let _ = writeln!(o, "| machine | |\n| --- | --- |");
     let _ = writeln!(o, "| `nproc` | {} |", machine.nproc);
@@ -130,7 +133,15 @@ pub fn render(
     let _ = writeln!(o, "| filesystem of the temp dir | {} |", machine.tmp_fs);
     let _ = writeln!(o, "| kernel | {} |", machine.kernel);
     let _ = writeln!(o, "| rustc | {} |", machine.rustc);
-    let _ = writeln!(o, "| profile | {} |", if cfg!(debug_assertions) { "debug (dependencies at opt-level 3)" } else { "release" });
+    let _ = writeln!(
+        o,
+        "| profile | {} |",
+        if cfg!(debug_assertions) {
+            "debug (dependencies at opt-level 3)"
+        } else {
+            "release"
+        }
+    );
     let _ = writeln!(o, "| whole run | {} s |\n", fmt_num(total_secs));
     let _ = writeln!(
         o,
@@ -212,9 +223,95 @@ pub fn write_section(out: &Path, section: &str) -> Result<(), String> {
             format!("{}{}{}", &old[..b], section, tail)
         }
         _ if old.is_empty() => format!("# Benchmarks\n\n{section}"),
-        _ => format!("{}\n{section}", old.trim_end_matches('\n').to_owned() + "\n"),
+        _ => format!(
+            "{}\n{section}",
+            old.trim_end_matches('\n').to_owned() + "\n"
+        ),
     };
     let tmp = out.with_extension("md.tmp");
     std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(body: &str) -> String {
+        format!("{BEGIN}\n{body}\n{END}\n")
+    }
+
+    #[test]
+    fn the_generated_section_is_replaced_and_the_rest_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("BENCHMARKS.md");
+        let old = format!(
+            "# Benchmarks\n\n## How to run\n\nhand\n\n{}\n## Proofs\n\nhand too\n",
+            section("old run")
+        );
+        std::fs::write(&out, &old).expect("write");
+        write_section(&out, &section("new run")).expect("replace");
+        let new = std::fs::read_to_string(&out).expect("read");
+        assert!(new.contains("new run"));
+        assert!(!new.contains("old run"));
+        assert!(new.starts_with("# Benchmarks\n\n## How to run\n\nhand\n\n"));
+        assert!(new.ends_with("\n## Proofs\n\nhand too\n"));
+        assert_eq!(new.matches(BEGIN).count(), 1);
+        assert_eq!(new.matches(END).count(), 1);
+        // Twice gives the same file.
+        write_section(&out, &section("new run")).expect("replace again");
+        assert_eq!(std::fs::read_to_string(&out).expect("read"), new);
+    }
+
+    #[test]
+    fn without_markers_the_section_is_appended_or_starts_a_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("B.md");
+        std::fs::write(&out, "# Benchmarks\n\nhand").expect("write");
+        write_section(&out, &section("run")).expect("append");
+        let t = std::fs::read_to_string(&out).expect("read");
+        assert!(t.starts_with("# Benchmarks\n\nhand\n\n"), "{t}");
+        assert!(t.ends_with(&section("run")));
+        let fresh = dir.path().join("new.md");
+        write_section(&fresh, &section("run")).expect("create");
+        assert!(std::fs::read_to_string(&fresh)
+            .expect("read")
+            .contains("run"));
+    }
+
+    #[test]
+    fn numbers_are_written_for_people() {
+        assert_eq!(fmt_num(1_234_567.0), "1,234,567");
+        assert_eq!(fmt_num(-12_345.4), "-12,345");
+        assert_eq!(fmt_num(123.4), "123");
+        assert_eq!(fmt_num(12.34), "12.3");
+        assert_eq!(fmt_num(1.234), "1.23");
+        assert_eq!(fmt_num(0.01234), "0.012");
+        assert_eq!(fmt_num(f64::NAN), "–");
+    }
+
+    #[test]
+    fn ratios_are_to_the_baseline_of_the_row() {
+        let f = Figure {
+            group: "received",
+            size: Some(10_000),
+            load_before: 0.5,
+            load_after: 0.75,
+            secs: 2.0,
+            rows: vec![Row::plain("append_batch", 7_000.0, "events/s")
+                .vs("2-thread verify_strict", 10_000.0)
+                .target("≥ 0.7 ×")],
+        };
+        let m = Machine {
+            nproc: 2,
+            cpu: "cpu".into(),
+            memory: "1 GiB".into(),
+            tmp_fs: "fs".into(),
+            kernel: "k".into(),
+            rustc: "r".into(),
+        };
+        let s = render(&m, "today", "cmd", 1.0, &[f], &[], &[], "docs/bench");
+        assert!(s.starts_with(BEGIN) && s.trim_end().ends_with(END));
+        assert!(s.contains("| 10,000 | append_batch | 7,000 events/s | 2-thread verify_strict: 10,000 events/s | 0.700 × | ≥ 0.7 × | 0.50 → 0.75 | 2.00 s |"), "{s}");
+    }
 }

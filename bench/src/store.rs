@@ -112,7 +112,10 @@ impl Queues<'_> {
             .map_err(|e| format!("append_own {author}: {e}"))?;
         let dt = t.elapsed();
         if out.len() != n {
-            return Err(format!("append_own {author}: {} of {n} answered", out.len()));
+            return Err(format!(
+                "append_own {author}: {} of {n} answered",
+                out.len()
+            ));
         }
         for (id, seq) in &out {
             if (self.stored + seq).is_multiple_of(self.sample_every) {
@@ -214,7 +217,9 @@ pub fn fill(
     }
     let count = ledger.event_count().map_err(|e| e.to_string())?;
     if count != n {
-        return Err(format!("the generated ledger holds {count} events, not {n}"));
+        return Err(format!(
+            "the generated ledger holds {count} events, not {n}"
+        ));
     }
     ledger.flush().map_err(|e| e.to_string())?;
     Ok(Fill {

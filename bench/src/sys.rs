@@ -236,7 +236,10 @@ fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
 pub fn get_json(base: &str, path: &str, timeout: Duration) -> Result<serde_json::Value, String> {
     match http("GET", base, path, None, None, timeout)? {
         (200, b) => serde_json::from_str(&b).map_err(|e| format!("GET {path}: {e}")),
-        (s, b) => Err(format!("GET {path}: {s} {}", b.chars().take(300).collect::<String>())),
+        (s, b) => Err(format!(
+            "GET {path}: {s} {}",
+            b.chars().take(300).collect::<String>()
+        )),
     }
 }
 
@@ -245,7 +248,10 @@ pub fn timed_get(base: &str, path: &str, timeout: Duration) -> Result<Duration, 
     let t = Instant::now();
     match http("GET", base, path, None, None, timeout)? {
         (200, _) => Ok(t.elapsed()),
-        (s, b) => Err(format!("GET {path}: {s} {}", b.chars().take(300).collect::<String>())),
+        (s, b) => Err(format!(
+            "GET {path}: {s} {}",
+            b.chars().take(300).collect::<String>()
+        )),
     }
 }
 
@@ -303,4 +309,40 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 /// Progress on stderr, with the time since the run started.
 pub fn progress(start: Instant, msg: &str) {
     eprintln!("[{:>7.1} s] {msg}", start.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(p50_95_99(&mut v), [51.0, 95.0, 99.0]);
+        assert!(percentile(&[], 50.0).is_nan());
+        assert_eq!(percentile(&[3.0], 99.0), 3.0);
+    }
+
+    #[test]
+    fn only_loopback_is_asked() {
+        let e = http(
+            "GET",
+            "http://10.0.0.1:80",
+            "/",
+            None,
+            None,
+            Duration::from_secs(1),
+        );
+        assert!(e.unwrap_err().contains("not a loopback"));
+        assert_eq!(port_of("http://127.0.0.1:8080"), Some(8080));
+    }
+
+    #[test]
+    fn bytes_sent_are_read_from_socket_details() {
+        assert_eq!(
+            bytes_sent_field("\t cubic wscale:7,7 bytes_sent:1234 bytes_acked:1234"),
+            1234
+        );
+        assert_eq!(bytes_sent_field("no counters"), 0);
+    }
 }
