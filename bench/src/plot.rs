@@ -23,6 +23,24 @@ const COLOURS: [RGBColor; 8] = [
 
 type Line = (String, Vec<(f64, f64)>);
 
+/// An axis label: whole numbers without decimals, thousands as `k`, millions as `M`.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if a >= 1e4 {
+        format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_owned()
+}
+
 fn bounds(lines: &[Line]) -> (f64, f64, f64, f64) {
     let pts = lines.iter().flat_map(|(_, p)| p.iter());
     let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
@@ -68,6 +86,8 @@ fn chart(
             c.configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
+                .x_label_formatter(&|v: &f64| tick(*v))
+                .y_label_formatter(&|v: &f64| tick(*v))
                 .draw()
                 .map_err(|e| e.to_string())?;
             for (i, (name, pts)) in lines.iter().enumerate() {

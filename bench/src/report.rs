@@ -51,6 +51,9 @@ pub struct Figure {
     pub rows: Vec<Row>,
 }
 
+/// (seconds since the load started, VmRSS MB, VmHWM MB)
+pub type RssSample = (f64, f64, f64);
+
 /// What the plots are drawn from.
 #[derive(Default)]
 pub struct Series {
@@ -61,7 +64,7 @@ pub struct Series {
     /// Per size: (N, query, [p50, p95, p99] ms).
     pub latency: Vec<(u64, &'static str, [f64; 3])>,
     /// Per size: (N, [(s, VmRSS MB, VmHWM MB)]).
-    pub rss: Vec<(u64, Vec<(f64, f64, f64)>)>,
+    pub rss: Vec<(u64, Vec<RssSample>)>,
 }
 
 /// The groups in report order, with their headings and what they measure.

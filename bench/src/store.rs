@@ -162,7 +162,7 @@ pub fn fill(
         let h0 = ((unit / 5) % 5) as usize;
         let hub = HUBS[h0];
         let cert = mine_export(producer, hub, next(producer));
-        if unit % sample_every == 0 && q.samples.certificates.len() < 400 {
+        if unit.is_multiple_of(sample_every) && q.samples.certificates.len() < 400 {
             q.samples.certificates.push(cert.number.clone());
         }
         let mut conf = matching_confirmation(&cert);
