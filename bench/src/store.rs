@@ -154,7 +154,10 @@ pub fn fill(
         *c
     };
     let mut queued = 0u64;
-    let sample_every = (n / (2 * CHAIN_EVERY * 100)).max(1);
+    // About n / 2.25 exports and n / 90 lineages: keep some 400 of each,
+    // spread over the whole ledger.
+    let sample_every = (n / 900).max(1);
+    let lineage_every = (n / (90 * 400)).max(1);
     let mut last_report = Instant::now();
     let mut unit = 0u64;
     while queued < n {
@@ -200,7 +203,7 @@ pub fn fill(
                 source = r;
                 holder = to;
             }
-            if q.samples.reexports.len() < 400 {
+            if q.samples.lineages.is_multiple_of(lineage_every) && q.samples.reexports.len() < 400 {
                 q.samples.reexports.push(source.number.clone());
             }
             q.samples.lineages += 1;
