@@ -51,7 +51,7 @@ struct Args {
     #[arg(long, default_value_t = 2000)]
     requests: usize,
     /// Measured writes per propagation figure.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     writes: usize,
     /// Node counts of the propagation figure.
     #[arg(long, value_delimiter = ',', default_value = "2,4,8,16")]
