@@ -49,7 +49,17 @@ impl Ledger {
     /// feed has not been written since opening (or its head moved on
     /// without this store signing, e.g. a sync brought its own events back).
     pub(super) fn recent_bodies(&self, author: &AuthorId) -> Result<(), StoreError> {
-        let head = self.tree_size(author)?;
+        // The durable head as the last group commit left it (in memory:
+        // asking the index would wait for the batches applied behind the
+        // answers, and a window loaded once covers every later write).
+        let durable = lock(&self.durable_feeds)
+            .feeds
+            .get(author)
+            .map(|f| f.head_seq);
+        let head = match durable {
+            Some(h) => h,
+            None => self.tree_size(author)?,
+        };
         {
             let recent = lock(&self.recent);
             if recent.get(author).is_some_and(|r| r.head >= head) {
