@@ -13,6 +13,10 @@
 //! not hold a store of another network) and stops; the second measures the
 //! view in a fresh process, whose memory holds only the open store
 //! before the view is built.
+//!
+//! With `SCAN_FIRST=1` the log is read twice before the view is built, to
+//! tell the memory that reading alone leaves behind (allocator and store)
+//! from the view's.
 
 use std::time::Instant;
 

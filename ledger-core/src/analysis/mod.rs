@@ -8,7 +8,15 @@
 //!
 //! Everything starts from a [`LedgerView`], an in-memory index built from
 //! the events of a replica (in any order: the result does not depend on
-//! arrival order) and its fork proofs.
+//! arrival order) and its fork proofs. It is compact (a fixed record per
+//! event; per issue only the facts the checks read; each certificate number
+//! once), built from a store by streaming its log
+//! ([`LedgerView::from_ledger`]), and kept up to date by applying the
+//! events stored since ([`LedgerView::update`], [`LedgerView::apply`]):
+//! each is inserted in event order and only the certificate it touches is
+//! recomputed, so the answers are those of a view built at once. A
+//! governance event (the membership timeline changes) or an event of a feed
+//! with a key reported compromised needs a rebuild instead.
 //!
 //! **Partial data.** A view built from a store whose log holds records that
 //! cannot be read (damaged bytes, a record that does not decode) says so:
