@@ -198,6 +198,9 @@ struct State {
     /// Fork proof keys written but not yet indexed, with their log offsets.
     unindexed_forks: HashMap<Vec<u8>, u64>,
     fork_counts: HashMap<AuthorId, usize>,
+    /// Authors with events held ahead of a gap in the index (perhaps no
+    /// longer: checked when one of their events is appended).
+    held_authors: std::collections::HashSet<AuthorId>,
     /// Every governance event written (synced or not) and the membership
     /// timeline derived from them.
     gov: GovernanceLog,
@@ -416,7 +419,15 @@ impl Ledger {
             }
         }
 
+        let mut held_authors = std::collections::HashSet::new();
+        for item in tree.scan_prefix([P_HELD]) {
+            let (k, _) = item?;
+            if let Some(author) = author_from_key(&k[1..]) {
+                held_authors.insert(author);
+            }
+        }
         let ledger_state = State {
+            held_authors,
             log,
             feeds,
             queue: Vec::new(),

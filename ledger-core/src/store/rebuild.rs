@@ -241,6 +241,7 @@ impl Ledger {
         st.unindexed.clear();
         st.unindexed_forks.clear();
         st.fork_counts = fork_counts;
+        st.held_authors.clear();
         {
             let mut d = lock(&self.durable_feeds);
             d.feeds = feeds;

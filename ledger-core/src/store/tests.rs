@@ -637,3 +637,34 @@ fn an_index_of_the_older_layout_is_rebuilt_on_open() {
     assert_eq!(l.recovery_report().index_rebuilt, None);
     assert_eq!(l.tree_root(&w.author, 100).unwrap(), root);
 }
+
+/// Events held ahead of a gap are released by the event that fills it,
+/// also after the store was reopened in between.
+#[test]
+fn events_held_before_a_reopen_are_released_when_the_gap_is_filled() {
+    let (dir, c, mut w) = setup();
+    let first = issue(&mut w, 1);
+    let gap = issue(&mut w, 2);
+    let held: Vec<SignedEvent> = (3..=5).map(|n| issue(&mut w, n)).collect();
+    {
+        let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+        l.append(first).unwrap();
+        for ev in &held {
+            assert!(matches!(
+                l.append(ev.clone()).unwrap(),
+                AppendOutcome::Held { .. }
+            ));
+        }
+    }
+    let l = Ledger::open(dir.path(), &c, StoreOptions::default()).unwrap();
+    assert_eq!(l.held_events().unwrap().len(), 3);
+    assert!(matches!(
+        l.append(gap).unwrap(),
+        AppendOutcome::Appended { seq: 2, .. }
+    ));
+    assert_eq!(head(&l, &w.author), 5);
+    assert!(l.held_events().unwrap().is_empty());
+    // Nothing held any more: later events append straight on.
+    l.append(issue(&mut w, 6)).unwrap();
+    assert_eq!(head(&l, &w.author), 6);
+}

@@ -585,7 +585,12 @@ impl Ledger {
             });
         }
         if c.seq > feed.head_seq + 1 {
-            return self.hold(&author, c.seq, &id, &ev, feed.head_seq);
+            let head = feed.head_seq;
+            let out = self.hold(&author, c.seq, &id, &ev, head)?;
+            if matches!(out, AppendOutcome::Held { .. }) {
+                st.held_authors.insert(author);
+            }
+            return Ok(out);
         }
         let checked = match pre {
             // Signature already verified (strictly) with the key this feed requires.
@@ -721,6 +726,15 @@ impl Ledger {
         author: &AuthorId,
         stage: &mut Staging,
     ) -> Result<(), StoreError> {
+        // Most feeds hold nothing: no index scan per appended event.
+        if !st.held_authors.contains(author) {
+            return Ok(());
+        }
+        let all = key(P_HELD, &[&author.key_bytes()]);
+        if self.tree().scan_prefix(&all).next().is_none() {
+            st.held_authors.remove(author);
+            return Ok(());
+        }
         loop {
             let next = st.feeds[author].head_seq + 1;
             let prefix = key(P_HELD, &[&author.key_bytes(), &next.to_be_bytes()]);
