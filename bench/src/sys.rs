@@ -1,9 +1,7 @@
 //! What the machine is, what it is doing, and small measuring tools: load
 //! average, a process's memory from `/proc`, bytes a process sent on its TCP
-//! sockets, a loopback HTTP client with a chosen timeout, percentiles.
+//! sockets, the loopback HTTP client with a chosen timeout, percentiles.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -149,9 +147,9 @@ pub fn port_of(base: &str) -> Option<u16> {
 }
 
 /// One HTTP/1.1 exchange on loopback with `Connection: close`, bounded in
-/// time (`timeout` for each read and write) and size (256 MiB). Returns
-/// (status, body). Only `http://127.*` is accepted: the bench never reaches
-/// beyond the machine.
+/// time (`timeout` for each read and write) and size (the node's cluster
+/// client). Returns (status, body). Only `http://127.*` is accepted: the
+/// bench never reaches beyond the machine.
 pub fn http(
     method: &str,
     base: &str,
@@ -162,74 +160,11 @@ pub fn http(
 ) -> Result<(u16, String), String> {
     let hostport = base
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{base}: only http:// is supported"))?
-        .trim_end_matches('/');
+        .ok_or_else(|| format!("{base}: only http:// is supported"))?;
     if !hostport.starts_with("127.") {
         return Err(format!("{base}: not a loopback address"));
     }
-    let mut s = TcpStream::connect(hostport).map_err(|e| format!("{base}: {e}"))?;
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let _ = s.set_nodelay(true);
-    let body = body.unwrap_or("");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut r = BufReader::new(s.take(256 * 1024 * 1024));
-    let mut status_line = String::new();
-    r.read_line(&mut status_line).map_err(|e| e.to_string())?;
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad HTTP status line `{}`", status_line.trim()))?;
-    let mut chunked = false;
-    for _ in 0..200 {
-        let mut h = String::new();
-        if r.read_line(&mut h).map_err(|e| e.to_string())? == 0 || h == "\r\n" {
-            break;
-        }
-        let lower = h.to_ascii_lowercase();
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let mut raw = Vec::new();
-    r.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let body = if chunked { dechunk(&raw)? } else { raw };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for _ in 0..10_000_000 {
-        let pos = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunked body")?;
-        let size_hex = std::str::from_utf8(&raw[..pos]).map_err(|e| e.to_string())?;
-        let size = usize::from_str_radix(size_hex.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size: {e}"))?;
-        raw = &raw[pos + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if raw.len() < size + 2 {
-            return Err("truncated chunked body".into());
-        }
-        out.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
-    }
-    Err("too many chunks".into())
+    kpl_node::cluster::http_within(method, base, path, token, body, timeout)
 }
 
 /// GET expecting 200, parsed as JSON.

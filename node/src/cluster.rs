@@ -402,7 +402,7 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// A minimal HTTP/1.1 client for loopback (GET and POST with JSON),
-/// bounded in size and time. Returns (status, body).
+/// bounded in size and time (60 s per read or write). Returns (status, body).
 pub fn http(
     method: &str,
     base: &str,
@@ -410,15 +410,30 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<(u16, String), String> {
+    http_within(method, base, path, token, body, Duration::from_secs(60))
+}
+
+/// [`http`] with `timeout` for each read and write. One exchange with
+/// `Connection: close`; the answer is bounded to 256 MiB, 200 header lines
+/// and (chunked) 10 million chunks.
+pub fn http_within(
+    method: &str,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let hostport = base
         .strip_prefix("http://")
         .ok_or_else(|| format!("{base}: only http:// is supported"))?
         .trim_end_matches('/');
     let mut s = TcpStream::connect(hostport).map_err(|e| format!("{base}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))
+    s.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(Duration::from_secs(60)))
+    s.set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
+    let _ = s.set_nodelay(true);
     let body = body.unwrap_or("");
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
@@ -439,7 +454,7 @@ pub fn http(
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("bad HTTP status line `{}`", status_line.trim()))?;
     let mut chunked = false;
-    loop {
+    for _ in 0..200 {
         let mut h = String::new();
         if r.read_line(&mut h).map_err(|e| e.to_string())? == 0 || h == "\r\n" {
             break;
@@ -457,7 +472,7 @@ pub fn http(
 
 fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    loop {
+    for _ in 0..10_000_000 {
         let pos = raw
             .windows(2)
             .position(|w| w == b"\r\n")
@@ -475,6 +490,7 @@ fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&raw[..size]);
         raw = &raw[size + 2..];
     }
+    Err("too many chunks".into())
 }
 
 /// GET returning the body on 2xx.
