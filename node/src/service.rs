@@ -295,6 +295,16 @@ impl SyncSource for StoreSource {
     }
 }
 
+/// How many events of `heads` (a peer's announced heads: untrusted, any
+/// seq up to `u64::MAX`) this node lacks; saturates at `u64::MAX` rather
+/// than overflowing.
+fn events_behind(mine: &HashMap<AuthorId, u64>, heads: &[FeedHeadWire]) -> u64 {
+    heads.iter().fold(0u64, |sum, h| {
+        let have = mine.get(&h.author).copied().unwrap_or(0);
+        sum.saturating_add(h.seq.saturating_sub(have))
+    })
+}
+
 /// Fetched ranges in the applier's pipeline: one verified while the one
 /// before it is appended.
 const FETCH_PIPELINE: usize = 2;
@@ -985,16 +995,7 @@ impl Node {
             .collect();
         let mut out: Vec<(String, u64)> = peer_heads
             .iter()
-            .map(|(peer, heads)| {
-                let lag = heads
-                    .iter()
-                    .map(|h| {
-                        h.seq
-                            .saturating_sub(mine.get(&h.author).copied().unwrap_or(0))
-                    })
-                    .sum();
-                (peer.clone(), lag)
-            })
+            .map(|(peer, heads)| (peer.clone(), events_behind(&mine, heads)))
             .collect();
         out.sort();
         out
@@ -1506,6 +1507,23 @@ pub enum WriteError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn events_behind_a_lying_peer_saturates() {
+        use super::{events_behind, AuthorId, FeedHeadWire, HashMap};
+        let a = AuthorId::new("BW", "mme").unwrap();
+        let b = AuthorId::new("ZA", "sadpmr").unwrap();
+        let mine: HashMap<AuthorId, u64> = [(a.clone(), 10)].into_iter().collect();
+        let head = |author: &AuthorId, seq| FeedHeadWire {
+            author: author.clone(),
+            seq,
+            id: ledger_core::EventId::ZERO,
+        };
+        assert_eq!(events_behind(&mine, &[head(&a, 15), head(&b, 3)]), 8);
+        assert_eq!(events_behind(&mine, &[head(&a, 4)]), 0);
+        let lying = [head(&a, u64::MAX), head(&b, u64::MAX)];
+        assert_eq!(events_behind(&mine, &lying), u64::MAX);
+    }
+
     #[tokio::test]
     async fn analysis_requests_beyond_those_waiting_are_refused() {
         use std::sync::atomic::Ordering;
