@@ -309,7 +309,8 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
 
 #[derive(Args)]
 pub struct StatsArgs {
-    #[arg(long)]
+    /// 1 to 9999.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=9999))]
     pub year: i32,
     /// 1 to 4; the whole year when absent.
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]

@@ -517,6 +517,9 @@ fn offline_commands() {
         .code(2)
         .err_has(&["--bogus-flag"]);
     kpl(&["stats", "--year", "2026", "--quarter", "5"]).code(2);
+    kpl(&["stats", "--year", "2147483647"])
+        .code(2)
+        .err_has(&["--year"]);
     kpl(&["issue", "--origin", "BW"])
         .code(2)
         .err_has(&["--number"]);

@@ -685,6 +685,9 @@ async fn stats(
             return Err(ApiError::bad("quarter", "a quarter is 1, 2, 3 or 4"));
         }
     }
+    // A year outside the calendar has no period: refused, not answered as
+    // an empty one.
+    ledger_core::analysis::Period::new(q.year, q.quarter).map_err(|e| ApiError::bad("year", e))?;
     let answer = analysed(&node, move |v| {
         let stats = serde_json::to_value(v.stats(q.year, q.quarter))
             .map_err(|e| ApiError::internal(e.to_string()))?;

@@ -80,3 +80,22 @@ fn certificate_and_confirmation_bodies_refuse_unknown_fields() {
     );
     assert_eq!(status, 200, "{v}");
 }
+
+#[test]
+fn statistics_of_a_year_outside_the_calendar_are_refused() {
+    let mut net = TestNet::create(EXE, "kp-api-year", &members(&["BW", "ZA"], &[]));
+    net.start_all(&["BW", "ZA"], WITHIN);
+    let api = net.api("BW");
+    for path in [
+        "/v1/stats?year=2147483647",
+        "/v1/stats?year=0",
+        "/v1/stats?year=-5&quarter=2",
+        "/v1/stats?year=10000",
+    ] {
+        let (status, v) = kpl_tests::http_json("GET", &api, path, None, None).unwrap();
+        assert_eq!(status, 422, "{path}: {v}");
+        assert_eq!(v["error"]["field"], "year", "{path}: {v}");
+    }
+    let (status, v) = kpl_tests::http_json("GET", &api, "/v1/stats?year=2026", None, None).unwrap();
+    assert_eq!(status, 200, "{v}");
+}
