@@ -32,7 +32,7 @@ pub enum BodyError {
         "certificate number `{0}` is malformed: 4 to 64 characters of A-Z, 0-9, '-', '/' and '.'"
     )]
     CertificateNumberSyntax(String),
-    #[error("expiry date {expires} is before the date of issue {issued}")]
+    #[error("expiry date {expires} is before the certificate was issued, on {issued}")]
     ExpiryBeforeIssue { issued: String, expires: String },
     #[error("{field}: zero is not allowed")]
     Zero { field: &'static str },

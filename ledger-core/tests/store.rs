@@ -166,7 +166,9 @@ fn refusals_name_the_rule() {
     {
         AppendOutcome::Rejected(EventError::Body { source, .. }) => {
             assert!(
-                source.to_string().contains("before the date of issue"),
+                source
+                    .to_string()
+                    .contains("before the certificate was issued"),
                 "{source}"
             )
         }
