@@ -369,7 +369,8 @@ fn a_later_confirmation_supersedes_an_earlier_one() {
     c.net.confirm_by("EU", wrong);
     c.net.confirm(&x); // re-sent with the right figures
     let view = c.net.view();
-    assert_eq!(view.audit(&end_of_year()), vec![]);
+    // The wrong figures are not a mismatch any more; the repeat is on record.
+    only(&view, &end_of_year(), FindingKind::DoubleConfirmation);
     let st = view.certificate(&x.number).unwrap();
     assert_eq!(st.confirmations.len(), 2);
     assert!(st.confirmations[0].superseded && !st.confirmations[1].superseded);
@@ -539,7 +540,17 @@ fn reexport_exceeding_imports() {
     let id = c.net.issue(&over);
     c.net.confirm(&over);
     let view = c.net.view();
-    let f = only(&view, &end_of_year(), FindingKind::ReexportExceedsImports);
+    // EU5 draws on BW1 too: together they over-allocate it as well.
+    let all = view.audit(&end_of_year());
+    assert_eq!(
+        kinds(&all),
+        vec!["reexport_exceeds_imports", "source_overallocated"],
+        "{all:#?}"
+    );
+    let f: Vec<Finding> = all
+        .into_iter()
+        .filter(|f| f.kind == FindingKind::ReexportExceedsImports)
+        .collect();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].events[0], id);
     assert_eq!(f[0].participants, vec![code("EU")]);
@@ -548,10 +559,122 @@ fn reexport_exceeding_imports() {
         .contains(&format_carats(c.bw1.carat_hundredths)));
     // Exactly what was imported is fine.
     let mut c2 = clean();
-    let exact = reexport("EU", "IN", 40, &[&c2.bw1], c2.bw1.carat_hundredths);
+    // (BW1 is drawn on by EU5 already: IN's import BW2 is drawn on by
+    // nothing else.)
+    let exact = reexport("IN", "AE", 40, &[&c2.bw2], c2.bw2.carat_hundredths);
     c2.net.issue(&exact);
     c2.net.confirm(&exact);
     assert_eq!(c2.net.view().audit(&end_of_year()), vec![]);
+}
+
+/// One import drawn on by two re-exports that each fit it alone: 50 ct
+/// confirmed by the EU, then 40 ct and 40 ct re-exported citing it.
+#[test]
+fn one_import_drawn_twice_is_over_allocated() {
+    let mut net = Net::new();
+    let mut src = cert("BW", "EU", 300_001);
+    src.carat_hundredths = 5_000;
+    net.issue(&src);
+    let conf = net.confirm(&src);
+    let a = reexport("EU", "IN", 700_003, &[&src], 4_000);
+    let b = reexport("EU", "AE", 700_004, &[&src], 4_000);
+    let ia = net.issue(&a);
+    let ib = net.issue(&b);
+    net.confirm(&a);
+    net.confirm(&b);
+    let view = net.view();
+    let f = only(&view, &end_of_year(), FindingKind::SourceOverallocated);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let f = &f[0];
+    assert_eq!(f.severity, Severity::High);
+    assert_eq!(f.certificate.as_deref(), Some(src.number.as_str()));
+    assert_eq!(f.events, vec![conf, ia, ib]);
+    assert_eq!(f.participants, vec![code("EU")]);
+    assert_eq!(f.date, b.issued_on.max(a.issued_on));
+    assert!(f.explanation.contains("30.00 ct more"), "{}", f.explanation);
+    assert!(f.explanation.contains(&a.number), "{}", f.explanation);
+    assert!(f.explanation.contains(&b.number), "{}", f.explanation);
+
+    // The trace of either re-export shows it on the way to the mine.
+    let t = view.trace_at(&b.number, &end_of_year()).unwrap();
+    let kinds: Vec<FindingKind> = t
+        .nodes()
+        .iter()
+        .flat_map(|n| n.findings.iter().map(|f| f.kind))
+        .collect();
+    assert_eq!(kinds, vec![FindingKind::SourceOverallocated]);
+    assert!(!t.headline().is_empty());
+
+    // Voiding one of them settles it.
+    let mut net2 = Net::new();
+    net2.issue(&src);
+    net2.confirm(&src);
+    net2.issue(&a);
+    net2.issue(&b);
+    net2.void(&b.number, VoidReason::Cancelled, b.issued_on.add_days(1));
+    net2.confirm(&a);
+    assert_eq!(net2.view().audit(&end_of_year()), vec![]);
+}
+
+/// Shared sources that fit only when split between the re-exports are
+/// not over-allocated; one carat more is.
+#[test]
+fn shared_sources_fit_when_split() {
+    let build = |extra: u64| {
+        let mut net = Net::new();
+        let mut s1 = cert("BW", "EU", 1);
+        s1.carat_hundredths = 4_000;
+        let mut s2 = cert("ZA", "EU", 2);
+        s2.carat_hundredths = 2_000;
+        for s in [&s1, &s2] {
+            net.issue(s);
+            net.confirm(s);
+        }
+        // A draws on both, B only on s1: 30 + 30 fits (A takes 20 of s2).
+        let a = reexport("EU", "IN", 10, &[&s1, &s2], 3_000 + extra);
+        let b = reexport("EU", "AE", 11, &[&s1], 3_000);
+        for x in [&a, &b] {
+            net.issue(x);
+            net.confirm(x);
+        }
+        net.view().audit(&end_of_year())
+    };
+    assert_eq!(build(0), vec![]);
+    let f = build(1);
+    assert_eq!(kinds(&f), vec!["source_overallocated"], "{f:#?}");
+    assert!(
+        f[0].explanation.contains("0.01 ct more"),
+        "{}",
+        f[0].explanation
+    );
+    // Both sources are exhausted: filed under the first of them.
+    assert_eq!(f[0].certificate, Some(cert("BW", "EU", 1).number));
+}
+
+/// A participant confirming one certificate twice.
+#[test]
+fn double_confirmation() {
+    let mut c = clean();
+    let x = cert("BW", "EU", 77);
+    c.net.issue(&x);
+    let first = c.net.confirm(&x);
+    let mut again = matching_confirmation(&x);
+    again.carat_hundredths -= 100;
+    again.received_on = x.issued_on.add_days(4);
+    let second = c.net.confirm_by("EU", again);
+    let view = c.net.view();
+    // The second confirmation supersedes the first, which now mismatches
+    // nothing; the repeat itself is the finding.
+    let f: Vec<Finding> = view
+        .audit(&end_of_year())
+        .into_iter()
+        .filter(|f| f.kind == FindingKind::DoubleConfirmation)
+        .collect();
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].severity, Severity::Medium);
+    assert_eq!(f[0].events, vec![first, second]);
+    assert_eq!(f[0].certificate.as_deref(), Some(x.number.as_str()));
+    assert!(f[0].explanation.contains("2 times"), "{}", f[0].explanation);
 }
 
 #[test]
@@ -1072,4 +1195,138 @@ fn traces_are_bounded_in_depth_and_size() {
     let nodes = t.nodes();
     assert!(nodes.len() <= MAX_TRACE_NODES, "{}", nodes.len());
     assert!(nodes.iter().any(|n| n.truncated));
+}
+
+/// The carats of a shipment split back to the mines' origins: a hub that
+/// mixes two mines' exports passes on their shares, and what no source
+/// carries is unaccounted; the parts add up to the shipment exactly.
+#[test]
+fn trace_sums_carats_by_origin() {
+    let mut net = Net::new();
+    let mut bw = cert("BW", "EU", 1);
+    bw.carat_hundredths = 30_000;
+    let mut za = cert("ZA", "EU", 2);
+    za.carat_hundredths = 10_000;
+    for c in [&bw, &za] {
+        net.issue(c);
+        net.confirm(c);
+    }
+    // EU mixes all 400 ct; IN takes 100 ct of it plus 1 ct from nowhere.
+    let eu = reexport("EU", "IN", 20, &[&bw, &za], 40_000);
+    net.issue(&eu);
+    net.confirm(&eu);
+    let ghost = cert("AE", "IN", 999);
+    let in_ = reexport("IN", "AE", 30, &[&eu, &ghost], 10_100);
+    net.issue(&in_);
+    let view = net.view();
+
+    let whole = view.trace(&eu.number).unwrap().carats_by_origin();
+    let shares: Vec<(&str, u64)> = whole
+        .origins
+        .iter()
+        .map(|o| (o.origin.as_str(), o.carat_hundredths))
+        .collect();
+    assert_eq!(shares, vec![("BW", 30_000), ("ZA", 10_000)]);
+    assert_eq!(whole.unaccounted_carat_hundredths, 0);
+
+    let part = view.trace(&in_.number).unwrap().carats_by_origin();
+    let shares: Vec<(&str, u64)> = part
+        .origins
+        .iter()
+        .map(|o| (o.origin.as_str(), o.carat_hundredths))
+        .collect();
+    // 10,100 over EU (40,000) and the ghost (never issued): all of it is
+    // drawn on EU, whose 3:1 mix gives 7,575 and 2,525.
+    assert_eq!(shares, vec![("BW", 7_575), ("ZA", 2_525)]);
+    assert_eq!(part.unaccounted_carat_hundredths, 0);
+    let total: u64 = part.origins.iter().map(|o| o.carat_hundredths).sum::<u64>()
+        + part.unaccounted_carat_hundredths;
+    assert_eq!(total, in_.carat_hundredths);
+}
+
+/// Sources carrying less than the certificate leave the rest unaccounted.
+#[test]
+fn trace_by_origin_names_what_no_source_carries() {
+    let mut net = Net::new();
+    let mut bw = cert("BW", "EU", 1);
+    bw.carat_hundredths = 1_001;
+    net.issue(&bw);
+    net.confirm(&bw);
+    let eu = reexport("EU", "IN", 20, &[&bw], 3_000);
+    net.issue(&eu);
+    let s = net.view().trace(&eu.number).unwrap().carats_by_origin();
+    assert_eq!(s.origins.len(), 1);
+    assert_eq!(s.origins[0].origin, "BW");
+    assert_eq!(s.origins[0].carat_hundredths, 1_001);
+    assert_eq!(s.unaccounted_carat_hundredths, 1_999);
+}
+
+/// Certificates listed by participant, direction, status, period and
+/// origin, with the confirmation deadline.
+#[test]
+fn certificates_are_listed_with_their_status() {
+    use ledger_core::analysis::{CertificateQuery, CertificateStatus, Direction};
+    let c = clean();
+    let view = c.net.view();
+    let now = date("2026-12-31");
+    let all = view.list_certificates(&CertificateQuery::new(now));
+    let numbers: Vec<&str> = all.iter().map(|s| s.certificate.as_str()).collect();
+    assert_eq!(all.len(), 6, "{numbers:?}");
+    let bw4 = all.iter().find(|s| s.certificate == c.bw4.number).unwrap();
+    assert_eq!(bw4.status, CertificateStatus::Voided);
+    let za3 = all.iter().find(|s| s.certificate == c.za3.number).unwrap();
+    assert_eq!(za3.status, CertificateStatus::Confirmed);
+    // The corrected figure.
+    assert_eq!(za3.carat_hundredths, c.za3.carat_hundredths);
+    assert_eq!(za3.confirmed_carat_hundredths, Some(c.za3.carat_hundredths));
+
+    let mut q = CertificateQuery::new(now);
+    q.participant = Some(code("BW"));
+    q.direction = Some(Direction::Exports);
+    let bw: Vec<String> = view
+        .list_certificates(&q)
+        .into_iter()
+        .map(|s| s.certificate)
+        .collect();
+    assert_eq!(
+        bw,
+        vec![
+            c.bw1.number.clone(),
+            c.bw2.number.clone(),
+            c.bw4.number.clone()
+        ]
+    );
+    q.direction = Some(Direction::Imports);
+    assert!(view.list_certificates(&q).is_empty());
+
+    let mut q = CertificateQuery::new(now);
+    q.origin = Some(code("ZA"));
+    let za: Vec<String> = view
+        .list_certificates(&q)
+        .into_iter()
+        .map(|s| s.certificate)
+        .collect();
+    // ZA3 itself, and the re-exports whose mixed origin names ZA.
+    assert!(
+        za.contains(&c.za3.number) && za.contains(&c.eu5.number),
+        "{za:?}"
+    );
+    assert!(!za.contains(&c.bw1.number));
+
+    // A new export, not yet confirmed: awaiting until expiry + grace, then
+    // overdue.
+    let mut c2 = clean();
+    let x = cert("BW", "EU", 90);
+    c2.net.issue(&x);
+    let view = c2.net.view();
+    let mut q = CertificateQuery::new(x.issued_on.add_days(1));
+    q.status = Some(CertificateStatus::AwaitingConfirmation);
+    let waiting = view.list_certificates(&q);
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].certificate, x.number);
+    assert_eq!(waiting[0].confirm_by, x.expires_on.add_days(30));
+    q.now = x.expires_on.add_days(31);
+    assert!(view.list_certificates(&q).is_empty());
+    q.status = Some(CertificateStatus::Overdue);
+    assert_eq!(view.list_certificates(&q).len(), 1);
 }

@@ -11,9 +11,11 @@
 //! | `unknown_certificate` | high | a confirmation, void or correction of a number nobody issued (a forged certificate shows up here); also a correction naming an issue event that is not an issue of that number |
 //! | `duplicate_certificate_number` | high | two or more issue events with one number |
 //! | `voided_then_confirmed` | high | a confirmation received (or signed) after the certificate's void |
+//! | `source_overallocated` | high | re-exports of one participant that together draw more carats on its imports than it confirmed under them, though each alone fits its sources (see `allocation`): filed under the first over-drawn source, dated by the last of those re-exports, with the confirmations, the re-exports and the excess |
 //! | `reexport_exceeds_imports` | high | a re-export whose carats exceed what its issuer confirmed importing under its sources, or with a source that is unknown or was not imported by the issuer |
 //! | `non_participant_trade` | high | destination, single origin or issuer (number prefix or author) not a KP participant; a confirmation naming a non-participant exporter |
 //! | `wrong_importer` | high | confirmed by a participant other than the certificate's destination |
+//! | `double_confirmation` | medium | one participant confirmed a certificate more than once (only its latest confirmation counts) |
 //! | `confirmation_mismatch` | medium | parcels, carats or value confirmed differ from the (corrected) certificate beyond tolerance |
 //! | `unconfirmed_export` | medium | no confirmation at all (by anyone: a confirmation by another participant is `wrong_importer`) by expiry + grace; not for voided certificates nor for non-participant destinations (`non_participant_trade`) |
 //! | `timestamp_backwards` | low | an event timestamped before its predecessor in its feed |
@@ -134,6 +136,8 @@ pub enum FindingKind {
     DuplicateCertificateNumber,
     VoidedThenConfirmed,
     ReexportExceedsImports,
+    SourceOverallocated,
+    DoubleConfirmation,
     NonParticipantTrade,
     Fork,
     TimestampBackwards,
@@ -145,7 +149,7 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 15] = [
+    pub const ALL: [FindingKind; 17] = [
         FindingKind::UnconfirmedExport,
         FindingKind::ConfirmationMismatch,
         FindingKind::WrongImporter,
@@ -153,6 +157,8 @@ impl FindingKind {
         FindingKind::DuplicateCertificateNumber,
         FindingKind::VoidedThenConfirmed,
         FindingKind::ReexportExceedsImports,
+        FindingKind::SourceOverallocated,
+        FindingKind::DoubleConfirmation,
         FindingKind::NonParticipantTrade,
         FindingKind::Fork,
         FindingKind::TimestampBackwards,
@@ -173,6 +179,8 @@ impl FindingKind {
             FindingKind::DuplicateCertificateNumber => "duplicate_certificate_number",
             FindingKind::VoidedThenConfirmed => "voided_then_confirmed",
             FindingKind::ReexportExceedsImports => "reexport_exceeds_imports",
+            FindingKind::SourceOverallocated => "source_overallocated",
+            FindingKind::DoubleConfirmation => "double_confirmation",
             FindingKind::NonParticipantTrade => "non_participant_trade",
             FindingKind::Fork => "fork",
             FindingKind::TimestampBackwards => "timestamp_backwards",
@@ -196,13 +204,16 @@ impl FindingKind {
             | FindingKind::DuplicateCertificateNumber
             | FindingKind::VoidedThenConfirmed
             | FindingKind::ReexportExceedsImports
+            | FindingKind::SourceOverallocated
             | FindingKind::NonParticipantTrade
             | FindingKind::WrongImporter
             | FindingKind::SuspendedParticipantTrade
             | FindingKind::OriginNotAllowed
             | FindingKind::EventByNonMember
             | FindingKind::SuspectSignature => Severity::High,
-            FindingKind::ConfirmationMismatch | FindingKind::UnconfirmedExport => Severity::Medium,
+            FindingKind::ConfirmationMismatch
+            | FindingKind::UnconfirmedExport
+            | FindingKind::DoubleConfirmation => Severity::Medium,
             FindingKind::TimestampBackwards | FindingKind::TimestampFuture => Severity::Low,
         }
     }
@@ -284,7 +295,7 @@ impl Checks {
     }
 }
 
-fn finding(
+pub(super) fn finding(
     kind: FindingKind,
     certificate: Option<&str>,
     events: Vec<EventId>,
@@ -323,7 +334,11 @@ fn day_of(ms: u64) -> Date {
 }
 
 /// Ids of the corrections applied to `issue` that touch one of `fields`.
-fn corrections_of(st: &CertificateState, issue: &IssueRecord, fields: &[&str]) -> Vec<EventId> {
+pub(super) fn corrections_of(
+    st: &CertificateState,
+    issue: &IssueRecord,
+    fields: &[&str],
+) -> Vec<EventId> {
     st.corrections
         .iter()
         .filter(|c| c.applied && c.original == issue.event.id)
@@ -348,6 +363,7 @@ impl LedgerView {
         for c in self.known_certs() {
             self.certificate_findings(&self.state(c), ck, &mut out);
         }
+        self.allocation_findings(ck, &mut out);
         for &(p, e) in &self.backwards {
             self.backwards_finding(p, e, &mut out);
         }
@@ -372,6 +388,7 @@ impl LedgerView {
         }
         let mut out = Vec::new();
         self.certificate_findings(&self.state(c), ck, &mut out);
+        self.allocation_findings_about(c, ck, &mut out);
         for &(p, e) in &self.backwards {
             if self.events[e as usize].cert == c {
                 self.backwards_finding(p, e, &mut out);
@@ -481,6 +498,8 @@ impl LedgerView {
             self.mismatch(st, primary, c, ck.tolerance_bp, out);
         }
 
+        self.double_confirmations(st, issuer, date, out);
+
         if let Some(void) = st.first_void() {
             let void_day = day_of(void.event.timestamp_ms);
             for c in &st.confirmations {
@@ -543,6 +562,58 @@ impl LedgerView {
 
         if !cert.source_certificates.is_empty() && !st.is_voided() {
             self.reexport_balance(st, primary, ck.tolerance_bp, out);
+        }
+    }
+
+    /// A participant that confirmed one certificate more than once: only
+    /// its latest confirmation counts, and the figures may have changed.
+    fn double_confirmations(
+        &self,
+        st: &CertificateState,
+        issuer: CountryCode,
+        date: Date,
+        out: &mut Vec<Finding>,
+    ) {
+        let n = st.number;
+        let mut by: Vec<CountryCode> = st
+            .confirmations
+            .iter()
+            .map(|c| c.event.participant())
+            .collect();
+        by.sort();
+        by.dedup();
+        for p in by {
+            let all: Vec<&ConfirmationRecord> = st
+                .confirmations
+                .iter()
+                .filter(|c| c.event.participant() == p)
+                .collect();
+            if all.len() < 2 {
+                continue;
+            }
+            let each: Vec<String> = all
+                .iter()
+                .map(|c| {
+                    format!(
+                        "seq {}: {} received {}",
+                        c.event.seq,
+                        format_carats(c.confirmation.carat_hundredths),
+                        c.confirmation.received_on
+                    )
+                })
+                .collect();
+            out.push(finding(
+                FindingKind::DoubleConfirmation,
+                Some(n),
+                all.iter().map(|c| c.event.id).collect(),
+                vec![issuer, p],
+                date,
+                format!(
+                    "{p} confirmed {n} {} times ({}); only the latest counts",
+                    all.len(),
+                    each.join("; ")
+                ),
+            ));
         }
     }
 

@@ -62,8 +62,10 @@ use crate::model::{
 };
 use crate::store::{EventScan, Ledger};
 
+mod allocation;
 pub mod audit;
 pub mod format;
+pub mod listing;
 pub mod stats;
 pub mod trace;
 
@@ -77,8 +79,11 @@ pub use audit::{
 pub use format::{
     format_carats, format_carats_signed, format_usd, format_usd_signed, group_thousands,
 };
+pub use listing::{CertificateQuery, CertificateStatus, CertificateSummary, Direction};
 pub use stats::{MirrorRow, ParticipantTrade, Period, StandingSpan, TradeFigures, TradeStats};
-pub use trace::{TraceConfirmation, TraceNode, MAX_TRACE_DEPTH, MAX_TRACE_NODES};
+pub use trace::{
+    OriginShare, OriginShares, TraceConfirmation, TraceNode, MAX_TRACE_DEPTH, MAX_TRACE_NODES,
+};
 
 /// Where an event sits: its id, author, place in the feed and timestamp.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -481,6 +486,8 @@ pub struct LedgerView {
     hs_lists: Vec<Box<[HsCode]>>,
     hs_index: HashMap<Box<[HsCode]>, u32>,
     source_lists: Vec<Box<[u32]>>,
+    /// Per source number: the numbers whose issues list it as a source.
+    cited_by: HashMap<u32, IdList>,
     fork_proofs: Vec<ForkProof>,
     /// Records of the replica that could not be read, if any.
     partial: Option<PartialData>,
@@ -592,6 +599,7 @@ impl LedgerView {
             hs_lists: Vec::new(),
             hs_index: HashMap::new(),
             source_lists: Vec::new(),
+            cited_by: HashMap::new(),
             fork_proofs: Vec::new(),
             partial: None,
             log_end: 0,
@@ -905,6 +913,7 @@ impl LedgerView {
         let (kind, rec) = match &c.body {
             EventBody::CertificateIssued(x) => {
                 let facts = self.facts_of(x);
+                self.note_citations(cert, facts.sources);
                 self.issues.push(facts);
                 (Kind::Issue, self.issues.len() as u32 - 1)
             }
@@ -937,6 +946,27 @@ impl LedgerView {
             .partition_point(|&j| self.order(j, idx) == Ordering::Less);
         self.cert_events[cert as usize].insert(at, idx);
         self.recompute(cert);
+    }
+
+    /// Notes that certificate `cert` lists the sources `sources` (an index
+    /// into `source_lists`).
+    fn note_citations(&mut self, cert: u32, sources: u32) {
+        if sources == NONE {
+            return;
+        }
+        for &s in self.source_lists[sources as usize].iter() {
+            let list = self.cited_by.entry(s).or_default();
+            let at = list.as_slice().partition_point(|&c| c < cert);
+            if list.as_slice().get(at) != Some(&cert) {
+                list.insert(at, cert);
+            }
+        }
+    }
+
+    /// The certificates whose issues list `source` as a source, in the
+    /// view's order.
+    fn citing(&self, source: u32) -> &[u32] {
+        self.cited_by.get(&source).map_or(&[], IdList::as_slice)
     }
 
     /// Links an event to its predecessor in its feed (by `prev`), in
@@ -1214,6 +1244,7 @@ impl LedgerView {
             + self.cert_table.len() * (size_of::<u32>() + 1)
             + self.source_lists.len() * size_of::<Box<[u32]>>()
             + sources
+            + self.cited_by.len() * (size_of::<u32>() + size_of::<IdList>())
             + self.backwards.len() * 2 * size_of::<u32>()
             + self.pending_prev.len() * (size_of::<EventId>() + size_of::<Vec<u32>>())
     }

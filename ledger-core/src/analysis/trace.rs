@@ -217,7 +217,122 @@ fn origin_text(o: &Origin) -> String {
     }
 }
 
+/// The carats of one origin in a shipment's provenance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginShare {
+    /// The origin as printed: a participant code, with its zone if any
+    /// (`CD (Kasai)`), or `mixed (…)` for a mixed lot without sources.
+    pub origin: String,
+    pub carat_hundredths: u64,
+}
+
+/// Where a shipment's carats come from (see [`TraceNode::carats_by_origin`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginShares {
+    /// Largest first, then by origin.
+    pub origins: Vec<OriginShare>,
+    /// Carats no mine's export accounts for: sources that carry less than
+    /// the certificate, numbers never issued here, cycles and truncated
+    /// branches.
+    pub unaccounted_carat_hundredths: u64,
+}
+
+/// Splits `amount` over `weights` in proportion, in whole units, the
+/// leftover units going to the largest remainders (the earliest first on a
+/// tie): the parts always add up to `amount`.
+fn split(amount: u64, weights: &[u64]) -> Vec<u64> {
+    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    if total == 0 {
+        return vec![0; weights.len()];
+    }
+    let a = u128::from(amount);
+    let mut parts: Vec<u64> = Vec::with_capacity(weights.len());
+    let mut rems: Vec<(u128, usize)> = Vec::with_capacity(weights.len());
+    for (i, &w) in weights.iter().enumerate() {
+        let x = a * u128::from(w);
+        parts.push(u64::try_from(x / total).unwrap_or(u64::MAX));
+        rems.push((x % total, i));
+    }
+    let given: u128 = parts.iter().map(|&p| u128::from(p)).sum();
+    let mut left = a.saturating_sub(given);
+    rems.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    for (_, i) in rems {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
 impl TraceNode {
+    /// Where this certificate's carats come from, by origin: each
+    /// certificate's carats are split over its sources in proportion to the
+    /// carats the sources carry (a certificate drawing on sources that
+    /// carry more takes the same share of each), down to the certificates
+    /// without sources, whose origin they are. What its sources do not
+    /// carry, and what lies behind a source never issued, a cycle or a
+    /// truncated branch, is unaccounted. Integer arithmetic: the parts add
+    /// up to the certificate's carats exactly.
+    pub fn carats_by_origin(&self) -> OriginShares {
+        let mut by: BTreeMap<String, u64> = BTreeMap::new();
+        let mut unaccounted = 0u64;
+        let mut stack: Vec<(&TraceNode, u64)> = vec![(self, self.carat_hundredths.unwrap_or(0))];
+        while let Some((n, amount)) = stack.pop() {
+            if amount == 0 {
+                continue;
+            }
+            let Some(carats) = n.carat_hundredths.filter(|_| n.found) else {
+                unaccounted = unaccounted.saturating_add(amount);
+                continue;
+            };
+            if n.source_certificates.is_empty() {
+                let label = n
+                    .origin
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_owned(), origin_text);
+                let e = by.entry(label).or_insert(0);
+                *e = e.saturating_add(amount);
+                continue;
+            }
+            if n.cycle || n.children.is_empty() {
+                unaccounted = unaccounted.saturating_add(amount);
+                continue;
+            }
+            let mut weights: Vec<u64> = n
+                .children
+                .iter()
+                .map(|c| c.carat_hundredths.filter(|_| c.found).unwrap_or(0))
+                .collect();
+            let carried: u64 = weights.iter().fold(0u64, |a, &w| a.saturating_add(w));
+            // The part the sources do not carry, as one more weight.
+            weights.push(carats.saturating_sub(carried));
+            let parts = split(amount, &weights);
+            for (c, &p) in n.children.iter().zip(&parts) {
+                stack.push((c, p));
+            }
+            // Unlisted children (a truncated node) carry nothing here.
+            unaccounted = unaccounted.saturating_add(parts[parts.len() - 1]);
+        }
+        let mut origins: Vec<OriginShare> = by
+            .into_iter()
+            .map(|(origin, carat_hundredths)| OriginShare {
+                origin,
+                carat_hundredths,
+            })
+            .collect();
+        origins.sort_by(|a, b| {
+            b.carat_hundredths
+                .cmp(&a.carat_hundredths)
+                .then(a.origin.cmp(&b.origin))
+        });
+        OriginShares {
+            origins,
+            unaccounted_carat_hundredths: unaccounted,
+        }
+    }
+
     /// Every node of the tree, breadth first, root first.
     pub fn nodes(&self) -> Vec<&TraceNode> {
         let mut out = vec![self];
