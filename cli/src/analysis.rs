@@ -9,7 +9,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ledger_core::analysis::{AuditParams, Finding, LedgerView, TraceNode, TradeStats};
+use ledger_core::analysis::{
+    AuditParams, CertificateQuery, CertificateStatus, CertificateSummary, Finding, FindingKind,
+    LedgerView, OriginShares, Severity, TraceNode, TradeStats,
+};
 use ledger_core::error::StoreError;
 use ledger_core::store::{stored_charter, Ledger, StoreOptions};
 use ledger_core::{CountryCode, Date};
@@ -17,8 +20,10 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, Client};
 use crate::fmt::{
-    carats, short, signed_hundredths, usd, warn_partial, CmdResult, Failure, Table, FOUND, OK,
+    carats, csv_line, short, signed_hundredths, usd, warn_partial, CmdResult, Failure, Table,
+    FOUND, OK,
 };
+use crate::listing::plural;
 
 #[derive(Args)]
 pub struct Offline {
@@ -27,7 +32,7 @@ pub struct Offline {
     pub data_dir: Option<PathBuf>,
 }
 
-fn open_view(dir: &std::path::Path) -> Result<LedgerView, Failure> {
+pub(crate) fn open_view(dir: &std::path::Path) -> Result<LedgerView, Failure> {
     let store = if dir.join("store").join("events.log").exists() {
         dir.join("store")
     } else {
@@ -54,7 +59,7 @@ fn store_failure(dir: &std::path::Path, e: StoreError) -> Failure {
 }
 
 /// An offline view's partial-data mark, in the form the node's API gives it.
-fn partial_json(v: &LedgerView) -> Option<Value> {
+pub(crate) fn partial_json(v: &LedgerView) -> Option<Value> {
     v.partial().map(|p| {
         json!({
             "unreadable_records": p.unreadable_records,
@@ -80,7 +85,7 @@ fn check_hint(offline: &Offline) -> String {
 }
 
 /// Ends a command: a partial answer is warned about and exits 1.
-fn finish(partial: &Option<Value>, offline: &Offline, code: i32) -> CmdResult {
+pub(crate) fn finish(partial: &Option<Value>, offline: &Offline, code: i32) -> CmdResult {
     match partial {
         Some(p) => {
             warn_partial(p, &check_hint(offline));
@@ -91,14 +96,14 @@ fn finish(partial: &Option<Value>, offline: &Offline, code: i32) -> CmdResult {
 }
 
 /// Adds `partial` to a JSON answer when there is one.
-fn with_partial(mut v: Value, partial: &Option<Value>) -> Value {
+pub(crate) fn with_partial(mut v: Value, partial: &Option<Value>) -> Value {
     if let (Some(p), Some(obj)) = (partial, v.as_object_mut()) {
         obj.insert("partial".into(), p.clone());
     }
     v
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     crate::offline::now_ms()
 }
 
@@ -148,11 +153,12 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
     };
     let findings = count_findings(&tree);
     let missing = unaccounted(&tree);
+    let by_origin = tree.carats_by_origin();
     if json_out {
         println!(
             "{}",
             with_partial(
-                json!({"trace": tree, "findings": findings, "unaccounted_carat_hundredths": missing}),
+                json!({"trace": tree, "findings": findings, "unaccounted_carat_hundredths": missing, "by_origin": by_origin}),
                 &partial
             )
         );
@@ -162,6 +168,7 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
             println!();
         }
         println!();
+        print_origins(&by_origin, tree.carat_hundredths.unwrap_or(0));
         if findings == 0 && missing == 0 {
             println!("every carat is accounted for back to the mines, with no findings on the way");
         } else {
@@ -177,6 +184,39 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
         OK
     };
     finish(&partial, &a.offline, code)
+}
+
+/// The shipment's carats by origin, with each one's share.
+fn print_origins(o: &OriginShares, total: u64) {
+    if o.origins.is_empty() && o.unaccounted_carat_hundredths == 0 {
+        return;
+    }
+    let pct = |v: u64| -> String {
+        if total == 0 {
+            return "-".into();
+        }
+        // Tenths of a percent, rounded half up, in integers.
+        let t = (u128::from(v) * 2000 / u128::from(total)).div_ceil(2);
+        format!("{}.{}%", t / 10, t % 10)
+    };
+    let mut t = Table::new(&["ORIGIN", "CARATS (ct)", "SHARE"]).right_align(&[1, 2]);
+    for s in &o.origins {
+        t.row(vec![
+            s.origin.clone(),
+            crate::fmt::amount(s.carat_hundredths),
+            pct(s.carat_hundredths),
+        ]);
+    }
+    if o.unaccounted_carat_hundredths > 0 {
+        t.row(vec![
+            "not accounted for".into(),
+            crate::fmt::amount(o.unaccounted_carat_hundredths),
+            pct(o.unaccounted_carat_hundredths),
+        ]);
+    }
+    println!("By origin (carats split over each certificate's sources in proportion):");
+    print!("{}", t.render());
+    println!();
 }
 
 /// "Never issued", unless the view is partial: then the issue may be in a
@@ -214,15 +254,75 @@ pub struct AuditArgs {
     /// Tolerance on confirmed carats and value, in basis points (100 = 1%).
     #[arg(long, default_value_t = 0)]
     pub tolerance_bp: u32,
+    /// Only findings of these kinds (repeat, or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    pub kind: Vec<String>,
+    /// Only findings at least this serious: high, medium or low.
+    #[arg(long, value_parser = ["high", "medium", "low"])]
+    pub severity: Option<String>,
+    /// Order of the findings.
+    #[arg(long, value_enum, default_value_t = AuditOrder::Severity)]
+    pub sort: AuditOrder,
+    /// CSV for spreadsheets (one line per finding, full event ids).
+    #[arg(long)]
+    pub csv: bool,
     #[command(flatten)]
     pub offline: Offline,
+}
+
+/// How `kpl audit` orders its findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditOrder {
+    /// Most serious first, then by kind and certificate.
+    Severity,
+    /// Oldest first.
+    Date,
+    /// By certificate number.
+    Certificate,
+    /// By kind, then certificate.
+    Kind,
+}
+
+fn sort_findings(findings: &mut [Finding], order: AuditOrder) {
+    match order {
+        // The order the analysis gives.
+        AuditOrder::Severity => {}
+        AuditOrder::Date => findings.sort_by_key(|f| f.date),
+        AuditOrder::Certificate => findings.sort_by(|a, b| a.certificate.cmp(&b.certificate)),
+        AuditOrder::Kind => findings.sort_by(|a, b| {
+            (a.kind.as_str(), &a.certificate).cmp(&(b.kind.as_str(), &b.certificate))
+        }),
+    }
+}
+
+fn finding_kinds(names: &[String]) -> Result<Vec<FindingKind>, Failure> {
+    names
+        .iter()
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            FindingKind::from_name(k).ok_or_else(|| {
+                let all: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+                Failure::usage(format!(
+                    "--kind: {k:?} is not a finding kind; one of: {}",
+                    all.join(", ")
+                ))
+            })
+        })
+        .collect()
 }
 
 pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
     let participant = a.participant.as_deref().map(CountryCode::new).transpose()?;
     let from = a.from.as_deref().map(str::parse::<Date>).transpose()?;
     let to = a.to.as_deref().map(str::parse::<Date>).transpose()?;
-    let (findings, partial): (Vec<Finding>, Option<Value>) = match &a.offline.data_dir {
+    let kinds = finding_kinds(&a.kind)?;
+    let severity = a
+        .severity
+        .as_deref()
+        .map(str::parse::<Severity>)
+        .transpose()?;
+    type Answer = (Vec<Finding>, Vec<CertificateSummary>, Option<Value>);
+    let (mut findings, awaiting, partial): Answer = match &a.offline.data_dir {
         Some(d) => {
             let v = open_view(d)?;
             let mut p = AuditParams::new(now_ms());
@@ -231,13 +331,28 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
             p.to = to;
             p.confirmation_grace_days = a.grace_days;
             p.tolerance_bp = a.tolerance_bp;
-            (v.audit(&p), partial_json(&v))
+            p.kinds = kinds;
+            p.min_severity = severity;
+            let mut w = CertificateQuery::new(p.now);
+            w.participant = participant;
+            w.from = from;
+            w.to = to;
+            w.grace_days = a.grace_days;
+            w.status = Some(CertificateStatus::AwaitingConfirmation);
+            (v.audit(&p), v.list_certificates(&w), partial_json(&v))
         }
         None => {
             let mut q = format!(
                 "/v1/audit?grace_days={}&tolerance_bp={}",
                 a.grace_days, a.tolerance_bp
             );
+            if !kinds.is_empty() {
+                let k: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                q.push_str(&format!("&kind={}", k.join(",")));
+            }
+            if let Some(s) = severity {
+                q.push_str(&format!("&severity={s}"));
+            }
             if let Some(p) = participant {
                 q.push_str(&format!("&participant={p}"));
             }
@@ -248,19 +363,63 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
                 q.push_str(&format!("&to={d}"));
             }
             let v = c.get(&q)?;
-            let findings = serde_json::from_value(v["findings"].clone())
-                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
-            (findings, v.get("partial").cloned().filter(|p| !p.is_null()))
+            let unexpected = |e: serde_json::Error| {
+                Failure::usage(format!("unexpected answer from the node: {e}"))
+            };
+            let findings = serde_json::from_value(v["findings"].clone()).map_err(unexpected)?;
+            let awaiting = match v.get("awaiting_confirmation") {
+                Some(w) => serde_json::from_value(w.clone()).map_err(unexpected)?,
+                None => Vec::new(),
+            };
+            (
+                findings,
+                awaiting,
+                v.get("partial").cloned().filter(|p| !p.is_null()),
+            )
         }
     };
+    sort_findings(&mut findings, a.sort);
     if json_out {
         println!(
             "{}",
             with_partial(
-                json!({"findings": findings, "count": findings.len()}),
+                json!({"findings": findings, "count": findings.len(), "awaiting_confirmation": awaiting}),
                 &partial
             )
         );
+    } else if a.csv {
+        let mut out = csv_line(
+            &[
+                "severity",
+                "kind",
+                "certificate",
+                "participants",
+                "date",
+                "events",
+                "explanation",
+            ]
+            .map(str::to_owned),
+        );
+        for f in &findings {
+            out.push_str(&csv_line(&[
+                f.severity.as_str().to_owned(),
+                f.kind.as_str().to_owned(),
+                f.certificate.clone().unwrap_or_default(),
+                f.participants
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                f.date.to_string(),
+                f.events
+                    .iter()
+                    .map(|e| e.to_hex())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                f.explanation.clone(),
+            ]));
+        }
+        print!("{out}");
     } else if findings.is_empty() {
         println!("no findings");
     } else {
@@ -294,15 +453,34 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
         }
         print!("{}", t.render());
         println!(
-            "\n{} finding(s); `kpl --json audit` lists the full event ids",
-            findings.len()
+            "\n{} {}; `kpl --json audit` lists the full event ids",
+            findings.len(),
+            plural(findings.len(), "finding", "findings")
         );
+    }
+    if !json_out && !a.csv {
+        print_awaiting(&awaiting);
     }
     finish(
         &partial,
         &a.offline,
         if findings.is_empty() { OK } else { FOUND },
     )
+}
+
+/// The exports whose destination may still confirm (not findings yet).
+fn print_awaiting(awaiting: &[CertificateSummary]) {
+    if awaiting.is_empty() {
+        return;
+    }
+    let next = awaiting.iter().map(|s| s.confirm_by).min();
+    println!(
+        "\n{} {} awaiting confirmation, not overdue yet{}; `kpl certificates --status awaiting_confirmation` lists {}",
+        awaiting.len(),
+        plural(awaiting.len(), "certificate", "certificates"),
+        next.map_or(String::new(), |d| format!(" (the first is due by {d})")),
+        plural(awaiting.len(), "it", "them"),
+    );
 }
 
 // ------------------------------------------------------------------ stats

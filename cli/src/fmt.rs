@@ -39,10 +39,12 @@ impl From<String> for Failure {
 
 pub type CmdResult = Result<i32, Failure>;
 
-/// A left-aligned text table with a header row.
+/// A text table with a header row; columns are left-aligned unless
+/// marked right-aligned (numbers).
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
+    right: Vec<bool>,
 }
 
 impl Table {
@@ -50,7 +52,18 @@ impl Table {
         Table {
             header: header.iter().map(|s| s.to_string()).collect(),
             rows: Vec::new(),
+            right: vec![false; header.len()],
         }
+    }
+
+    /// Right-aligns the columns at `cols` (numbers, so their digits line up).
+    pub fn right_align(mut self, cols: &[usize]) -> Table {
+        for &c in cols {
+            if let Some(r) = self.right.get_mut(c) {
+                *r = true;
+            }
+        }
+        self
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -73,7 +86,12 @@ impl Table {
         let line = |cells: &[String], out: &mut String| {
             let mut s = String::new();
             for (i, c) in cells.iter().enumerate().take(n) {
-                if i + 1 == n {
+                if self.right[i] {
+                    let _ = write!(s, "{:>width$}", c, width = w[i]);
+                    if i + 1 < n {
+                        s.push_str("  ");
+                    }
+                } else if i + 1 == n {
                     s.push_str(c);
                 } else {
                     let _ = write!(s, "{:<width$}  ", c, width = w[i]);
@@ -102,6 +120,26 @@ fn group(n: u64) -> String {
         out.push(ch);
     }
     out
+}
+
+/// `123456` hundredths → `1,234.56` (the unit goes in the header).
+pub fn amount(hundredths: u64) -> String {
+    format!("{}.{:02}", group(hundredths / 100), hundredths % 100)
+}
+
+/// One CSV line (RFC 4180 quoting where needed).
+pub fn csv_line(cells: &[String]) -> String {
+    let quoted: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    format!("{}\n", quoted.join(","))
 }
 
 /// `123456` hundredths → `1,234.56 ct`.
@@ -221,5 +259,20 @@ mod tests {
         let mut t = Table::new(&["a", "bb"]);
         t.row(vec!["xxx".into(), "y".into()]);
         assert_eq!(t.render(), "a    bb\n---  --\nxxx  y\n");
+        let mut t = Table::new(&["N", "CARATS (ct)"]).right_align(&[1]);
+        t.row(vec!["a".into(), "1.00".into()]);
+        t.row(vec!["b".into(), "1,234.56".into()]);
+        assert_eq!(
+            t.render(),
+            "N  CARATS (ct)\n-  -----------\na         1.00\nb     1,234.56\n"
+        );
+    }
+
+    #[test]
+    fn csv_quotes_only_where_needed() {
+        assert_eq!(
+            csv_line(&["a".into(), "b,c".into(), "say \"x\"".into()]),
+            "a,\"b,c\",\"say \"\"x\"\"\"\n"
+        );
     }
 }

@@ -7,6 +7,7 @@ mod client;
 mod devnet;
 mod fmt;
 mod gov;
+mod listing;
 mod offline;
 mod online;
 
@@ -71,6 +72,8 @@ pub enum Command {
     Trace(analysis::TraceArgs),
     /// List findings: unconfirmed exports, mismatches, forged certificates, forks, ...
     Audit(analysis::AuditArgs),
+    /// List certificates by participant, direction, status, period and origin.
+    Certificates(listing::CertificatesArgs),
     /// KP trade statistics per participant, and the mirror table.
     Stats(analysis::StatsArgs),
     /// Re-check the whole ledger: every signature, link and fork proof.
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Status => online::status(&client(), cli.json),
         Command::Trace(a) => analysis::trace(&client(), a, cli.json),
         Command::Audit(a) => analysis::audit(&client(), a, cli.json),
+        Command::Certificates(a) => listing::certificates(&client(), a, cli.json),
         Command::Prove(a) => bundle::prove(&client(), a, cli.json),
         Command::VerifyBundle(a) => bundle::verify_bundle(a, cli.json),
         Command::Stats(a) => analysis::stats(&client(), a, cli.json),

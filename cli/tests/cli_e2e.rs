@@ -1082,7 +1082,7 @@ fn devnet_end_to_end() {
         table_needles.push(&a.kind);
         table_needles.push(&a.certificate);
     }
-    let n_findings = format!("{} finding(s)", anomalies.len());
+    let n_findings = format!("{} findings", anomalies.len());
     table_needles.push(&n_findings);
     table_needles.extend(["SEVERITY", "KIND", "CERTIFICATE", "EXPLANATION"]);
     kpl(&["--node", &bw, "audit"])
@@ -2592,6 +2592,7 @@ fn devnet_end_to_end() {
     ])
     .code(0)
     .out_has(&["no findings"]);
+
     let gov_online = kpl(&["--node", &wdc, "--json", "gov", "list"])
         .code(0)
         .json();
@@ -2613,6 +2614,175 @@ fn devnet_end_to_end() {
         .as_u64()
         .unwrap();
     assert_eq!(total_events, total_events_before_gov + 9);
+
+    // ---------------------------------------------------------- one import drawn twice
+    // EU confirmed 1,234.56 ct under BW-2026-100010; two re-exports of
+    // 1,000 ct each citing it fit it one by one, not together.
+    let eu_tok = tok("EU");
+    for (number, dest) in [("EU-2026-700003", "IN"), ("EU-2026-700004", "AE")] {
+        kpl(&[
+            "--node",
+            &eu,
+            "--token-file",
+            &eu_tok,
+            "issue",
+            "--number",
+            number,
+            "--origin",
+            "BW",
+            "--issued",
+            "2026-11-27",
+            "--destination",
+            dest,
+            "--carats",
+            "1000",
+            "--value",
+            "1000",
+            "--source",
+            "BW-2026-100010",
+            "--exporter-name",
+            "Antwerp Rough BV",
+            "--exporter-address",
+            "Antwerp",
+            "--importer-name",
+            "Buyer",
+            "--importer-address",
+            "Elsewhere",
+        ])
+        .code(0);
+    }
+    wait_until("the re-exports reach the observer", CMD_TIMEOUT, || {
+        ["EU-2026-700003", "EU-2026-700004"].iter().all(|n| {
+            let o = kpl(&["--node", &wdc, "--json", "show", n]);
+            o.code == Some(0)
+                && serde_json::from_str::<Value>(o.stdout.trim())
+                    .is_ok_and(|v| v["issued"].as_array().is_some_and(|a| !a.is_empty()))
+        })
+    });
+    let a = kpl(&[
+        "--node",
+        &wdc,
+        "--json",
+        "audit",
+        "--kind",
+        "source_overallocated",
+    ])
+    .code(1)
+    .json();
+    assert_eq!(a["count"], 1, "{a}");
+    let f = &a["findings"][0];
+    assert_eq!(f["certificate"], "BW-2026-100010", "{f}");
+    assert_eq!(f["severity"], "high", "{f}");
+    assert_eq!(f["participants"], json!(["EU"]), "{f}");
+    let why = f["explanation"].as_str().unwrap();
+    assert!(why.contains("765.44 ct more than confirmed"), "{why}");
+    assert!(
+        why.contains("EU-2026-700003") && why.contains("EU-2026-700004"),
+        "{why}"
+    );
+    // The trace of either re-export shows it on the way to the mine, and
+    // where its carats come from.
+    kpl(&["--node", &wdc, "trace", "EU-2026-700004"])
+        .code(1)
+        .out_has(&[
+            "source_overallocated",
+            "By origin",
+            "ORIGIN",
+            "CARATS (ct)",
+            "BW ",
+            "1,000.00",
+            "100.0%",
+        ]);
+    // Filters, order and CSV.
+    kpl(&[
+        "--node",
+        &wdc,
+        "audit",
+        "--severity",
+        "high",
+        "--kind",
+        "source_overallocated",
+        "--csv",
+    ])
+    .code(1)
+    .out_has(&[
+        "severity,kind,certificate,participants,date,events,explanation",
+        "high,source_overallocated,BW-2026-100010,EU,2026-11-27,",
+    ]);
+    kpl(&["--node", &wdc, "audit", "--kind", "no_such_kind"])
+        .code(2)
+        .err_has(&["not a finding kind", "source_overallocated"]);
+    let low = kpl(&["--node", &wdc, "--json", "audit", "--severity", "high"])
+        .code(1)
+        .json();
+    assert!(
+        low["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["severity"] == "high"),
+        "{low}"
+    );
+    let dated = kpl(&["--node", &wdc, "--json", "audit", "--sort", "date"])
+        .code(1)
+        .json();
+    let dates: Vec<&str> = dated["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["date"].as_str().unwrap())
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
+    // Both re-exports are awaiting confirmation.
+    let l = kpl(&[
+        "--node",
+        &wdc,
+        "--json",
+        "certificates",
+        "--participant",
+        "EU",
+        "--direction",
+        "exports",
+        "--status",
+        "awaiting_confirmation",
+    ])
+    .code(0)
+    .json();
+    let listed: Vec<&str> = l["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["certificate"].as_str().unwrap())
+        .collect();
+    assert!(
+        listed.contains(&"EU-2026-700003") && listed.contains(&"EU-2026-700004"),
+        "{l}"
+    );
+    kpl(&[
+        "--node",
+        &wdc,
+        "certificates",
+        "--participant",
+        "eu",
+        "--direction",
+        "exports",
+        "--status",
+        "awaiting_confirmation",
+    ])
+    .code(0)
+    .out_has(&[
+        "CERTIFICATE",
+        "CARATS (ct)",
+        "CONFIRM BY",
+        "EU-2026-700004",
+        "1,000.00",
+        "awaiting confirmation",
+    ]);
+    kpl(&["--node", &wdc, "audit", "--participant", "EU"])
+        .code(1)
+        .out_has(&["awaiting confirmation, not overdue yet"]);
+    // The two re-exports are in the observer's replica.
+    let total_events = total_events + 2;
 
     // ---------------------------------------------------------- down, offline
     let o = kpl_env(

@@ -11,7 +11,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
-use ledger_core::analysis::{AuditParams, LedgerView};
+use ledger_core::analysis::{
+    AuditParams, CertificateQuery, CertificateStatus, Direction, FindingKind, LedgerView, Severity,
+};
 use ledger_core::error::{BodyError, EventError, StoreError};
 use ledger_core::governance::Proposal;
 use ledger_core::store::{CertificateRecord, StoredEvent};
@@ -232,6 +234,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/feeds", get(feeds))
         .route("/v1/feed", get(feed_range))
         .route("/v1/events/{id}", get(event_by_id))
+        .route("/v1/certificates", get(certificates))
         .route("/v1/certificates/{number}", get(certificate))
         .route("/v1/forks", get(forks))
         .route("/v1/verify", get(verify))
@@ -629,6 +632,28 @@ struct AuditQuery {
     to: Option<String>,
     grace_days: Option<i32>,
     tolerance_bp: Option<u32>,
+    /// Comma-separated finding kinds.
+    kind: Option<String>,
+    /// The least serious severity kept.
+    severity: Option<String>,
+}
+
+fn kinds_param(v: &Option<String>) -> Result<Vec<FindingKind>, ApiError> {
+    let Some(list) = v.as_deref() else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            FindingKind::from_name(k).ok_or_else(|| {
+                let names: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+                ApiError::bad(
+                    "kind",
+                    format!("{k:?} is not a finding kind; one of: {}", names.join(", ")),
+                )
+            })
+        })
+        .collect()
 }
 
 fn date_param(field: &str, v: &Option<String>) -> Result<Option<Date>, ApiError> {
@@ -658,11 +683,106 @@ async fn audit(
     if let Some(t) = q.tolerance_bp {
         params.tolerance_bp = t;
     }
+    params.kinds = kinds_param(&q.kind)?;
+    params.min_severity = q
+        .severity
+        .as_deref()
+        .map(|s| {
+            s.parse::<Severity>()
+                .map_err(|e| ApiError::bad("severity", e))
+        })
+        .transpose()?;
     let answer = analysed(&node, move |v| {
         let findings = v.audit(&params);
+        // Not findings yet: exports whose destination may still confirm.
+        let mut waiting = CertificateQuery::new(params.now);
+        waiting.participant = params.participant;
+        waiting.from = params.from;
+        waiting.to = params.to;
+        waiting.grace_days = params.confirmation_grace_days;
+        waiting.status = Some(CertificateStatus::AwaitingConfirmation);
+        let awaiting = v.list_certificates(&waiting);
         Ok(with_partial(
             v,
-            json!({"params": params, "findings": findings}),
+            json!({"params": params, "findings": findings, "awaiting_confirmation": awaiting}),
+        ))
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct CertificatesQuery {
+    participant: Option<String>,
+    direction: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    origin: Option<String>,
+    grace_days: Option<i32>,
+    limit: Option<usize>,
+}
+
+/// Most certificates one list answer carries (`limit`'s default and
+/// ceiling); `total` says how many matched.
+const MAX_LISTED: usize = 10_000;
+const DEFAULT_LISTED: usize = 1_000;
+
+fn code_param(field: &str, v: &Option<String>) -> Result<Option<CountryCode>, ApiError> {
+    v.as_deref()
+        .map(|p| CountryCode::new(p).map_err(|e| ApiError::bad(field, e)))
+        .transpose()
+}
+
+async fn certificates(
+    State(node): State<AppState>,
+    q: Result<Query<CertificatesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let mut query = CertificateQuery::new(today());
+    query.participant = code_param("participant", &q.participant)?;
+    query.origin = code_param("origin", &q.origin)?;
+    query.direction = q
+        .direction
+        .as_deref()
+        .map(|d| {
+            d.parse::<Direction>()
+                .map_err(|e| ApiError::bad("direction", e))
+        })
+        .transpose()?;
+    if query.direction.is_some() && query.participant.is_none() {
+        return Err(ApiError::bad(
+            "direction",
+            "a direction needs a participant (participant=BW&direction=exports)",
+        ));
+    }
+    query.status = q
+        .status
+        .as_deref()
+        .map(|d| {
+            d.parse::<CertificateStatus>()
+                .map_err(|e| ApiError::bad("status", e))
+        })
+        .transpose()?;
+    query.from = date_param("from", &q.from)?;
+    query.to = date_param("to", &q.to)?;
+    if let Some(g) = q.grace_days {
+        query.grace_days = g;
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LISTED);
+    if limit == 0 || limit > MAX_LISTED {
+        return Err(ApiError::bad(
+            "limit",
+            format!("a limit is 1 to {MAX_LISTED}"),
+        ));
+    }
+    let answer = analysed(&node, move |v| {
+        let mut all = v.list_certificates(&query);
+        let total = all.len();
+        all.truncate(limit);
+        Ok(with_partial(
+            v,
+            json!({"query": query, "total": total, "certificates": all}),
         ))
     })
     .await?;
@@ -702,7 +822,7 @@ async fn trace(State(node): State<AppState>, Path(number): Path<String>) -> ApiR
     let answer = analysed(&node, move |v| match v.trace_at(&number, &AuditParams::new(now)) {
         Some(t) => Ok(with_partial(
             v,
-            json!({"trace": t, "tree": t.render_tree()}),
+            json!({"trace": t, "tree": t.render_tree(), "by_origin": t.carats_by_origin()}),
         )),
         None => Err(ApiError::not_found(match v.partial() {
             Some(p) => format!(

@@ -73,6 +73,10 @@ pub struct AuditParams {
     pub tolerance_bp: u32,
     /// How far in the future an event timestamp may be, in milliseconds.
     pub future_tolerance_ms: u64,
+    /// Only findings of these kinds (all kinds when empty).
+    pub kinds: Vec<FindingKind>,
+    /// Only findings at least this serious (`medium`: high and medium).
+    pub min_severity: Option<Severity>,
 }
 
 impl AuditParams {
@@ -89,6 +93,8 @@ impl AuditParams {
             confirmation_grace_days: DEFAULT_CONFIRMATION_GRACE_DAYS,
             tolerance_bp: DEFAULT_TOLERANCE_BP,
             future_tolerance_ms: DEFAULT_FUTURE_TOLERANCE_MS,
+            kinds: Vec::new(),
+            min_severity: None,
         }
     }
 
@@ -97,6 +103,8 @@ impl AuditParams {
         self.participant.is_none_or(|p| f.participants.contains(&p))
             && self.from.is_none_or(|d| f.date >= d)
             && self.to.is_none_or(|d| f.date <= d)
+            && (self.kinds.is_empty() || self.kinds.contains(&f.kind))
+            && self.min_severity.is_none_or(|s| f.severity <= s)
     }
 }
 
@@ -115,6 +123,20 @@ impl Severity {
             Severity::High => "high",
             Severity::Medium => "medium",
             Severity::Low => "low",
+        }
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Severity, String> {
+        match s {
+            "high" => Ok(Severity::High),
+            "medium" => Ok(Severity::Medium),
+            "low" => Ok(Severity::Low),
+            _ => Err(format!(
+                "{s:?} is not a severity; one of: high, medium, low"
+            )),
         }
     }
 }
