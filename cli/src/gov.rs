@@ -50,6 +50,8 @@ pub struct ReadArgs {
 pub struct ProposeArgs {
     #[command(subcommand)]
     pub kind: Option<ProposeKind>,
+    #[command(flatten)]
+    pub force: crate::online::ForceArg,
     /// Propose any decision from a JSON file instead of a KIND, e.g.
     /// {"expel":{"participant":"VE"}} (the form `kpl --json gov show` prints).
     #[arg(long, value_name = "FILE.json")]
@@ -449,7 +451,7 @@ see `kpl gov propose --help`) or --decision-file FILE.json",
         "effective_on": proposal.effective_on,
         "reference": proposal.reference,
     });
-    let r = c.post("/v1/governance/proposals", &body)?;
+    let r = c.post(&a.force.path("/v1/governance/proposals"), &body)?;
     if json_out {
         println!("{r}");
         return Ok(OK);

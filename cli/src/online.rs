@@ -57,6 +57,8 @@ pub struct IssueArgs {
     /// For a re-export: the certificates the stones were imported under (repeatable).
     #[arg(long)]
     pub source: Vec<String>,
+    #[command(flatten)]
+    pub force: ForceArg,
 }
 
 fn origin_json(origin: &str, zone: &Option<String>) -> Result<Value, Failure> {
@@ -115,7 +117,32 @@ fn certificate_from_flags(a: &IssueArgs) -> Result<Value, Failure> {
 
 /// Reads certificates from a CSV (header row with the column names below)
 /// or a JSON array of certificates in the API's form.
-fn certificates_from_file(path: &PathBuf) -> Result<Vec<Value>, Failure> {
+/// `--force`: sign a write the node's check before signing refuses.
+#[derive(Args, Clone, Copy, Default)]
+pub struct ForceArg {
+    /// Sign even though the node refuses this write as a likely mistake (a
+    /// number already issued, a confirmation of a certificate addressed
+    /// elsewhere, …); the audit still reports it.
+    #[arg(long, global = true)]
+    pub force: bool,
+}
+
+impl ForceArg {
+    /// `path` with `?force=true` when asked.
+    pub fn path(self, path: &str) -> String {
+        if self.force {
+            format!("{path}?force=true")
+        } else {
+            path.to_owned()
+        }
+    }
+}
+
+/// One row of an import file: the certificate's JSON, or why the row
+/// cannot be one (number, field, message).
+type Row = Result<Value, (String, String, String)>;
+
+fn certificates_from_file(path: &PathBuf) -> Result<Vec<Row>, Failure> {
     let meta =
         std::fs::metadata(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     if meta.len() > 256 * 1024 * 1024 {
@@ -127,9 +154,13 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<Value>, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     if text.trim_start().starts_with('[') {
-        let v: Vec<Value> = serde_json::from_str(&text)
-            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-        return Ok(v);
+        let v: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+            Failure::usage(format!(
+                "{}: not a JSON array of certificates: {e}",
+                path.display()
+            ))
+        })?;
+        return Ok(v.into_iter().map(Ok).collect());
     }
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let headers = r
@@ -138,8 +169,17 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<Value>, Failure> {
         .clone();
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
-        let rec =
-            rec.map_err(|e| Failure::usage(format!("{}: row {}: {e}", path.display(), i + 2)))?;
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(e) => {
+                out.push(Err((
+                    String::new(),
+                    String::new(),
+                    format!("row {}: not a CSV row: {e}", i + 2),
+                )));
+                continue;
+            }
+        };
         let get = |k: &str| {
             headers
                 .iter()
@@ -162,25 +202,34 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<Value>, Failure> {
         };
         let zone = Some(get("zone")).filter(|z| !z.is_empty());
         let row = i + 2;
-        let cert = (|| -> Result<Value, Failure> {
+        let number = get("number");
+        // As with the flags: an empty expiry is 60 days after issue.
+        let expires = match get("expires_on") {
+            e if e.is_empty() => get("issued_on")
+                .parse::<ledger_core::Date>()
+                .map(|d| d.add_days(60).to_string())
+                .unwrap_or_default(),
+            e => e,
+        };
+        let field_err = |field: &str, e: Failure| (field.to_owned(), e.message);
+        let cert = (|| -> Result<Value, (String, String)> {
             Ok(json!({
-                "number": get("number"),
-                "origin": origin_json(&get("origin").replace(';', ","), &zone)?,
+                "number": number,
+                "origin": origin_json(&get("origin").replace(';', ","), &zone).map_err(|e| field_err("origin", e))?,
                 "issued_on": get("issued_on"),
-                "expires_on": get("expires_on"),
+                "expires_on": expires,
                 "issuing_authority": get("issuing_authority"),
                 "exporter": {"name": get("exporter_name"), "address": get("exporter_address")},
                 "importer": {"name": get("importer_name"), "address": get("importer_address")},
                 "destination": get("destination"),
-                "carat_hundredths": parse_hundredths("carats", &get("carats"))?,
-                "value_usd_cents": parse_hundredths("value_usd", &get("value_usd"))?,
-                "parcels": get("parcels").parse::<u32>().map_err(|_| Failure::usage("parcels: not a whole number"))?,
+                "carat_hundredths": parse_hundredths("carats", &get("carats")).map_err(|e| ("carats".to_owned(), e))?,
+                "value_usd_cents": parse_hundredths("value_usd", &get("value_usd")).map_err(|e| ("value_usd".to_owned(), e))?,
+                "parcels": get("parcels").parse::<u32>().map_err(|_| ("parcels".to_owned(), format!("parcels: `{}` is not a whole number", get("parcels"))))?,
                 "hs_codes": list("hs_codes"),
                 "source_certificates": list("source_certificates"),
             }))
-        })()
-        .map_err(|e| Failure::usage(format!("{}: row {row}: {}", path.display(), e.message)))?;
-        out.push(cert);
+        })();
+        out.push(cert.map_err(|(field, m)| (number.clone(), field, format!("row {row}: {m}"))));
     }
     Ok(out)
 }
@@ -188,7 +237,7 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<Value>, Failure> {
 pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     let Some(file) = &a.file else {
         let cert = certificate_from_flags(a)?;
-        let r = c.post("/v1/certificates", &cert)?;
+        let r = c.post(&a.force.path("/v1/certificates"), &cert)?;
         print_written(
             &r,
             &format!("issued {}", cert["number"].as_str().unwrap_or("")),
@@ -196,11 +245,12 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
         );
         return Ok(OK);
     };
-    let certs = certificates_from_file(file)?;
-    let bar = if json_out {
+    let rows = certificates_from_file(file)?;
+    let piped = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = if json_out || piped {
         ProgressBar::hidden()
     } else {
-        let b = ProgressBar::new(certs.len() as u64);
+        let b = ProgressBar::new(rows.len() as u64);
         b.set_style(
             ProgressStyle::with_template("issuing {bar:40} {pos}/{len} ({per_sec}, {eta})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -208,10 +258,38 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
         b
     };
     let mut accepted = Vec::new();
+    let mut already = Vec::new();
     let mut refused = Vec::new();
+    let mut good: Vec<Value> = Vec::new();
+    for r in rows {
+        match r {
+            Ok(v) => good.push(v),
+            Err((number, field, message)) => refused
+                .push(json!({"number": number, "error": {"field": field, "message": message}})),
+        }
+    }
+    let total = good.len() + refused.len();
+    let mut failed: Option<Failure> = None;
     // Batches of up to 500 certificates: one request and one durable group commit each.
-    for chunk in certs.chunks(500) {
-        let r = c.post("/v1/certificates/batch", &Value::Array(chunk.to_vec()))?;
+    for (k, chunk) in good.chunks(500).enumerate() {
+        if piped && !json_out {
+            eprintln!(
+                "kpl: issuing rows {}..{} of {}",
+                k * 500 + 1,
+                k * 500 + chunk.len(),
+                good.len()
+            );
+        }
+        let r = match c.post(
+            &a.force.path("/v1/certificates/batch"),
+            &Value::Array(chunk.to_vec()),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
         for (cert, res) in chunk
             .iter()
             .zip(r["results"].as_array().cloned().unwrap_or_default())
@@ -219,6 +297,8 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
             let number = cert["number"].as_str().unwrap_or("").to_owned();
             if res.get("error").is_some() {
                 refused.push(json!({"number": number, "error": res["error"]}));
+            } else if res.get("already_signed").is_some() {
+                already.push(json!({"number": number, "id": res["id"], "seq": res["seq"]}));
             } else {
                 accepted.push(json!({"number": number, "id": res["id"], "seq": res["seq"]}));
             }
@@ -226,28 +306,62 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    let done = accepted.len() + already.len() + refused.len();
     if json_out {
-        println!("{}", json!({"accepted": accepted, "refused": refused}));
+        let mut v = json!({"accepted": accepted, "already_signed": already, "refused": refused});
+        if let Some(e) = &failed {
+            v["interrupted"] = json!({"after_rows": done, "of": total, "error": e.message});
+        }
+        println!("{v}");
     } else {
-        println!("{} accepted, {} refused", accepted.len(), refused.len());
+        let again = match already.len() {
+            0 => String::new(),
+            n => format!("; {n} already signed by an earlier run, not signed again"),
+        };
+        println!(
+            "{} accepted, {} refused{again}",
+            accepted.len(),
+            refused.len()
+        );
         if !refused.is_empty() {
             let mut t = Table::new(&["NUMBER", "FIELD", "WHY"]);
             for r in &refused {
+                let field = r["error"]["field"]
+                    .as_str()
+                    .filter(|f| !f.is_empty())
+                    .or_else(|| r["error"]["code"].as_str())
+                    .unwrap_or("-");
                 t.row(vec![
                     r["number"].as_str().unwrap_or("").into(),
-                    r["error"]["field"].as_str().unwrap_or("-").into(),
+                    field.into(),
                     r["error"]["message"].as_str().unwrap_or("").into(),
                 ]);
             }
             print!("{}", t.render());
         }
     }
+    if let Some(e) = failed {
+        return Err(Failure::usage(format!(
+            "{}\n  The import stopped after {done} of {total} rows: the {} accepted above are signed and durable. Run the same command again when the node is reachable: rows already signed are recognised and not signed again.",
+            e.message,
+            accepted.len() + already.len()
+        )));
+    }
     Ok(if refused.is_empty() { OK } else { FOUND })
 }
 
 fn print_written(r: &Value, what: &str, json_out: bool) {
+    if let Some(why) = r.pointer("/signed_despite/message").and_then(Value::as_str) {
+        eprintln!("kpl: WARNING: signed anyway (--force) although: {why}");
+    }
     if json_out {
         println!("{r}");
+    } else if r.get("already_signed").is_some() {
+        println!(
+            "already signed earlier: event {} at seq {}; nothing new was signed",
+            r["id"].as_str().unwrap_or(""),
+            r["seq"]
+        );
     } else {
         println!(
             "{what}: event {} at seq {} (durable)",
@@ -272,9 +386,24 @@ pub struct ConfirmArgs {
     /// Date of receipt (default today).
     #[arg(long)]
     pub received: Option<String>,
+    #[command(flatten)]
+    pub force: ForceArg,
+}
+
+/// Certificate numbers are written in capitals: a number in lowercase is
+/// refused with the number it probably means.
+fn capitals(number: &str) -> Result<(), Failure> {
+    let upper = number.to_ascii_uppercase();
+    if upper != number {
+        return Err(Failure::usage(format!(
+            "{number}: certificate numbers are written in capitals: did you mean {upper}?"
+        )));
+    }
+    Ok(())
 }
 
 pub fn confirm(c: &Client, a: &ConfirmArgs, json_out: bool) -> CmdResult {
+    capitals(&a.certificate)?;
     let body = json!({
         "certificate": a.certificate,
         "exporter_participant": a.certificate.get(..2).unwrap_or(""),
@@ -283,7 +412,7 @@ pub fn confirm(c: &Client, a: &ConfirmArgs, json_out: bool) -> CmdResult {
         "value_usd_cents": parse_hundredths("--value", &a.value)?,
         "received_on": a.received.clone().unwrap_or_else(today),
     });
-    let r = c.post("/v1/confirmations", &body)?;
+    let r = c.post(&a.force.path("/v1/confirmations"), &body)?;
     print_written(
         &r,
         &format!("confirmed import under {}", a.certificate),
@@ -300,11 +429,14 @@ pub struct VoidArgs {
     pub reason: String,
     #[arg(long, default_value = "")]
     pub note: String,
+    #[command(flatten)]
+    pub force: ForceArg,
 }
 
 pub fn void(c: &Client, a: &VoidArgs, json_out: bool) -> CmdResult {
+    capitals(&a.certificate)?;
     let body = json!({"certificate": a.certificate, "reason": a.reason, "note": a.note});
-    let r = c.post("/v1/voids", &body)?;
+    let r = c.post(&a.force.path("/v1/voids"), &body)?;
     print_written(&r, &format!("voided {}", a.certificate), json_out);
     Ok(OK)
 }
@@ -322,9 +454,12 @@ pub struct CorrectArgs {
     /// Why (the endorsement note).
     #[arg(long)]
     pub note: String,
+    #[command(flatten)]
+    pub force: ForceArg,
 }
 
 pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
+    capitals(&a.certificate)?;
     let current = c
         .get_opt(&format!("/v1/certificates/{}", enc(&a.certificate)))?
         .ok_or_else(|| {
@@ -369,7 +504,7 @@ pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
         "correction": correction,
         "note": a.note,
     });
-    let r = c.post("/v1/corrections", &body)?;
+    let r = c.post(&a.force.path("/v1/corrections"), &body)?;
     print_written(
         &r,
         &format!("corrected {} of {}", a.field, a.certificate),

@@ -1927,12 +1927,13 @@ fn devnet_end_to_end() {
         assert!(!r["error"]["message"].as_str().unwrap().is_empty(), "{r}");
     }
     mine.push(("BW-2026-100020".into(), "IN", 20_000, 1_000_000));
-    // A CSV row that does not even parse: nothing is sent, the row is named.
+    // A row that does not even parse is refused on its own, the others go
+    // on; an empty expiry is 60 days after issue, as with the flags.
     let bad_csv = tmp.path().join("bad.csv");
     std::fs::write(
         &bad_csv,
         format!(
-            "{CSV_HEADER}\n{}",
+            "{CSV_HEADER}\n{}{}",
             row(
                 "BW-2026-100029",
                 "BW",
@@ -1941,21 +1942,54 @@ fn devnet_end_to_end() {
                 "EU",
                 "1.234",
                 "7102.31"
+            ),
+            row(
+                "BW-2026-100031",
+                "BW",
+                "2026-11-21",
+                "",
+                "EU",
+                "12.5",
+                "7102.31"
             )
         ),
     )
     .unwrap();
-    kpl(&[
-        "--node",
-        &bw,
-        "--token-file",
-        &bw_tok,
-        "issue",
-        "--file",
-        &s(&bad_csv),
-    ])
-    .code(2)
-    .err_has(&["row 2", "1.234"]);
+    let import = || {
+        kpl(&[
+            "--node",
+            &bw,
+            "--token-file",
+            &bw_tok,
+            "issue",
+            "--file",
+            &s(&bad_csv),
+        ])
+    };
+    import().code(1).out_has(&[
+        "1 accepted, 1 refused",
+        "BW-2026-100029",
+        "carats",
+        "row 2",
+        "1.234",
+    ]);
+    mine.push(("BW-2026-100031".into(), "EU", 1_250, 25_000_000));
+    let shown = kpl(&["--node", &bw, "--json", "show", "BW-2026-100031"])
+        .code(0)
+        .json();
+    assert_eq!(
+        shown["issued"][0]["body"]["certificate_issued"]["expires_on"], "2027-01-20",
+        "{shown}"
+    );
+    // Run again after the refusal: the row already signed is recognised,
+    // not signed again (and the audit sees no duplicate).
+    import()
+        .code(1)
+        .out_has(&["0 accepted, 1 refused; 1 already signed by an earlier run, not signed again"]);
+    let shown = kpl(&["--node", &bw, "--json", "show", "BW-2026-100031"])
+        .code(0)
+        .json();
+    assert_eq!(shown["issued"].as_array().unwrap().len(), 1, "{shown}");
     kpl(&[
         "--node",
         &bw,
@@ -2291,23 +2325,34 @@ fn devnet_end_to_end() {
         .err_has(&["not a decision", "unknown variant"]);
 
     // A proposal (from a decision file) by a participant that does not
-    // chair is recorded, and refused.
+    // chair is refused before signing; signed anyway (--force), it is
+    // recorded, and refused by the timeline.
     let za = api("ZA");
     let expel_il = tmp.path().join("expel-il.json");
     std::fs::write(&expel_il, r#"{"expel":{"participant":"IL"}}"#).unwrap();
-    let o = propose(
-        &za,
-        &[
-            "--decision-file",
-            &s(&expel_il),
-            "--effective",
-            &eff,
-            "--reference",
-            "not the Chair",
-        ],
+    let not_chair = [
+        "--decision-file",
+        &s(&expel_il),
+        "--effective",
+        &eff,
+        "--reference",
+        "not the Chair",
+    ];
+    propose(&za, &not_chair)
+        .code(2)
+        .err_has(&["409", "only the Chair proposes", "--force"]);
+    // A suspension of a non-participant could have no effect.
+    propose(
+        &bw,
+        &["suspend", "KE", "--effective", &eff, "--reference", "x"],
     )
-    .code(0)
-    .out_has(&["proposed: expel IL", "kpl gov approve "]);
+    .code(2)
+    .err_has(&["409", "KE is not a participant"]);
+    let mut forced = not_chair.to_vec();
+    forced.push("--force");
+    let o = propose(&za, &forced)
+        .code(0)
+        .out_has(&["proposed: expel IL", "kpl gov approve "]);
     let refused_id = o.stdout.split_whitespace().last().unwrap_or("").to_owned();
     assert!(is_hex64(&json!(refused_id)), "{}", o.stdout);
 
@@ -2781,8 +2826,84 @@ fn devnet_end_to_end() {
     kpl(&["--node", &wdc, "audit", "--participant", "EU"])
         .code(1)
         .out_has(&["awaiting confirmation, not overdue yet"]);
-    // The two re-exports are in the observer's replica.
-    let total_events = total_events + 2;
+
+    // ---------------------------------------------------------- refused before signing
+    let bw_run = |rest: &[String]| run(&["--node", &bw, "--token-file", &bw_tok], rest);
+    // A retry of the same issue is answered with the original.
+    bw_run(&issue_flags("BW-2026-100001", "EU", "1000.50", "250000"))
+        .code(0)
+        .out_has(&["already signed earlier", "nothing new was signed"]);
+    // The same number with other content is refused, naming the fix.
+    bw_run(&issue_flags("BW-2026-100001", "EU", "999", "250000"))
+        .code(2)
+        .err_has(&["409", "already issued", "kpl correct", "--force"]);
+    let eu_confirm = |number: &str, extra: &[&str]| {
+        let mut a = vec![
+            "--node",
+            &eu,
+            "--token-file",
+            &eu_tok,
+            "confirm",
+            number,
+            "--parcels",
+            "1",
+            "--carats",
+            "1",
+            "--value",
+            "1",
+        ];
+        a.extend_from_slice(extra);
+        kpl(&a)
+    };
+    eu_confirm("BW-2026-999999", &[])
+        .code(2)
+        .err_has(&["422", "no participant issued it"]);
+    eu_confirm("bw-2026-100001", &[])
+        .code(2)
+        .err_has(&["did you mean BW-2026-100001"]);
+    eu_confirm("BW-2026-100002", &[])
+        .code(2)
+        .err_has(&["409", "addressed to AE, not EU"]);
+    kpl(&[
+        "--node",
+        &bw,
+        "--token-file",
+        &bw_tok,
+        "void",
+        "BW-2026-999998",
+        "--reason",
+        "lost",
+    ])
+    .code(2)
+    .err_has(&["422", "no participant issued it"]);
+    // Signed anyway on request: warned, and the audit reports it.
+    eu_confirm("BW-2026-100002", &["--force"])
+        .code(0)
+        .err_has(&["signed anyway", "addressed to AE"]);
+    wait_until(
+        "the forced confirmation reaches the observer",
+        CMD_TIMEOUT,
+        || {
+            let a = kpl(&[
+                "--node",
+                &wdc,
+                "--json",
+                "audit",
+                "--kind",
+                "wrong_importer",
+            ]);
+            a.code == Some(1)
+                && serde_json::from_str::<Value>(a.stdout.trim()).is_ok_and(|v| {
+                    v["findings"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f["certificate"] == "BW-2026-100002"))
+                })
+        },
+    );
+
+    // The two re-exports and the forced confirmation are in the observer's
+    // replica.
+    let total_events = total_events + 3;
 
     // ---------------------------------------------------------- down, offline
     let o = kpl_env(

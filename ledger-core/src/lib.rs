@@ -31,6 +31,7 @@ pub mod governance;
 pub mod hash;
 pub mod keys;
 pub mod model;
+pub mod precheck;
 pub mod replica;
 pub mod store;
 pub mod testkit;

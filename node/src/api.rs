@@ -24,7 +24,8 @@ use ledger_core::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::service::{now_ms, today, Identity, Node, WriteError};
+use crate::service::{now_ms, today, Checked, Identity, Node, WriteError};
+use ledger_core::precheck::{Refusal, RefusalKind};
 
 /// Largest single-event request body.
 const MAX_BODY: usize = 256 * 1024;
@@ -376,8 +377,54 @@ fn certificate_json(number: &str, r: &CertificateRecord) -> Value {
     })
 }
 
-fn written(out: &[(Digest, u64)]) -> Value {
-    json!({"id": out[0].0, "seq": out[0].1, "durable": true})
+/// `?force=true` on a write: sign it even though the check before signing
+/// refuses it (the audit still reports it).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WriteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+fn force_of(
+    q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<bool, ApiError> {
+    q.map(|Query(q)| q.force)
+        .map_err(|e| ApiError::bad("force", e.body_text()))
+}
+
+/// The answer for one checked write: its place, whether it had been signed
+/// before (a retry), and the refusal it was signed despite; a refusal is
+/// `409` (a conflict with the ledger) or `422` with the rule as its code.
+fn checked_json(c: Checked) -> Result<Value, ApiError> {
+    match c {
+        Checked::Signed(id, seq) => Ok(json!({"id": id, "seq": seq, "durable": true})),
+        Checked::AlreadySigned(id, seq) => {
+            Ok(json!({"id": id, "seq": seq, "durable": true, "already_signed": true}))
+        }
+        Checked::SignedAnyway(id, seq, r) => Ok(json!({
+            "id": id, "seq": seq, "durable": true,
+            "signed_despite": {"rule": r.rule, "message": r.message},
+        })),
+        Checked::Refused(r) => Err(refusal_error(r)),
+    }
+}
+
+fn refusal_error(r: Refusal) -> ApiError {
+    let status = match r.kind {
+        RefusalKind::Conflict => StatusCode::CONFLICT,
+        RefusalKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    ApiError::new(status, r.rule, r.message)
+}
+
+/// Checks, signs and answers one body.
+async fn write_one(node: &Arc<Node>, body: EventBody, force: bool) -> Result<Value, ApiError> {
+    let mut out = node.write_checked(vec![body], force).await?;
+    match out.pop() {
+        Some(c) => checked_json(c),
+        None => Err(ApiError::internal("a write lost its outcome")),
+    }
 }
 
 // ------------------------------------------------------------------ reads
@@ -877,13 +924,16 @@ async fn metrics(State(node): State<AppState>) -> Response {
 async fn issue(
     State(node): State<AppState>,
     headers: HeaderMap,
+    q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<Certificate>, JsonRejection>,
 ) -> ApiResult {
     writer(&node, &headers)?;
+    let force = force_of(q)?;
     let Json(mut cert) = body?;
     fill_issuing_authority(&node, &mut cert);
-    let out = node.write(vec![EventBody::CertificateIssued(cert)]).await?;
-    Ok(Json(written(&out)))
+    Ok(Json(
+        write_one(&node, EventBody::CertificateIssued(cert), force).await?,
+    ))
 }
 
 /// An empty issuing authority defaults to the authority's title in the
@@ -901,9 +951,11 @@ fn fill_issuing_authority(node: &Node, cert: &mut Certificate) {
 async fn issue_batch(
     State(node): State<AppState>,
     headers: HeaderMap,
+    q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<Vec<Value>>, JsonRejection>,
 ) -> ApiResult {
     writer(&node, &headers)?;
+    let force = force_of(q)?;
     let Json(items) = body?;
     if items.len() > MAX_BATCH {
         return Err(ApiError::bad(
@@ -947,9 +999,14 @@ async fn issue_batch(
     }
     if !good.is_empty() {
         let (idx, bodies): (Vec<usize>, Vec<EventBody>) = good.into_iter().unzip();
-        let out = node.write(bodies).await?;
-        for (i, (id, seq)) in idx.into_iter().zip(out) {
-            results[i] = json!({"id": id, "seq": seq});
+        let out = node.write_checked(bodies, force).await?;
+        for (i, c) in idx.into_iter().zip(out) {
+            results[i] = match checked_json(c) {
+                Ok(v) => v,
+                Err(e) => {
+                    json!({"error": {"code": e.code, "field": e.field, "message": e.message}})
+                }
+            };
         }
     }
     Ok(Json(json!({"results": results})))
@@ -958,12 +1015,15 @@ async fn issue_batch(
 async fn confirm(
     State(node): State<AppState>,
     headers: HeaderMap,
+    q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<ImportConfirmation>, JsonRejection>,
 ) -> ApiResult {
     writer(&node, &headers)?;
+    let force = force_of(q)?;
     let Json(c) = body?;
-    let out = node.write(vec![EventBody::ImportConfirmed(c)]).await?;
-    Ok(Json(written(&out)))
+    Ok(Json(
+        write_one(&node, EventBody::ImportConfirmed(c), force).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -978,18 +1038,18 @@ struct VoidRequest {
 async fn void(
     State(node): State<AppState>,
     headers: HeaderMap,
+    q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<VoidRequest>, JsonRejection>,
 ) -> ApiResult {
     writer(&node, &headers)?;
+    let force = force_of(q)?;
     let Json(v) = body?;
-    let out = node
-        .write(vec![EventBody::CertificateVoided {
-            certificate: v.certificate,
-            reason: v.reason,
-            note: v.note,
-        }])
-        .await?;
-    Ok(Json(written(&out)))
+    let body = EventBody::CertificateVoided {
+        certificate: v.certificate,
+        reason: v.reason,
+        note: v.note,
+    };
+    Ok(Json(write_one(&node, body, force).await?))
 }
 
 #[derive(Deserialize)]
@@ -1005,9 +1065,11 @@ struct CorrectionRequest {
 async fn correct(
     State(node): State<AppState>,
     headers: HeaderMap,
+    q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<CorrectionRequest>, JsonRejection>,
 ) -> ApiResult {
     writer(&node, &headers)?;
+    let force = force_of(q)?;
     let Json(c) = body?;
     let original = match c.original {
         Some(o) => o,
@@ -1016,22 +1078,24 @@ async fn correct(
             let n = c.certificate.clone();
             let rec = blocking(move || ledger.certificate(&n)).await?;
             rec.issued.first().map(|s| s.id).ok_or_else(|| {
-                ApiError::bad(
-                    "certificate",
-                    format!("{} was never issued: nothing to correct", c.certificate),
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_certificate",
+                    format!(
+                        "{} was never issued in this node's replica: nothing to correct",
+                        c.certificate
+                    ),
                 )
             })?
         }
     };
-    let out = node
-        .write(vec![EventBody::CertificateCorrected {
-            certificate: c.certificate,
-            original,
-            correction: c.correction,
-            note: c.note,
-        }])
-        .await?;
-    Ok(Json(written(&out)))
+    let body = EventBody::CertificateCorrected {
+        certificate: c.certificate,
+        original,
+        correction: c.correction,
+        note: c.note,
+    };
+    Ok(Json(write_one(&node, body, force).await?))
 }
 
 async fn rotate(State(node): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -1389,9 +1453,11 @@ fn writer_author(node: &Node) -> Result<AuthorId, ApiError> {
 async fn propose(
     State(node): State<AppState>,
     headers: HeaderMap,
+    q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<Proposal>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     writer(&node, &headers)?;
+    let force = force_of(q)?;
     let Json(p) = body?;
     check_peer_ids(&p.decision)?;
     let day = today();
@@ -1405,8 +1471,14 @@ async fn propose(
         ));
     }
     let author = writer_author(&node)?;
-    let out = node.write(vec![EventBody::GovernanceProposed(p)]).await?;
-    Ok(created(&author, &out))
+    let mut v = write_one(&node, EventBody::GovernanceProposed(p), force).await?;
+    let status = if v.get("already_signed").is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    v["author"] = json!(author.to_string());
+    Ok((status, Json(v)))
 }
 
 /// 422 unless every peer id a decision names is a libp2p peer id (a

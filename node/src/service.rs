@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ledger_core::error::{EventError, StoreError};
 use ledger_core::keys::{KeyFile, KeyOwner};
+use ledger_core::precheck::{self, Precheck, Refusal};
 use ledger_core::store::{AppendOutcome, Ledger, VerifiedBatch};
 use ledger_core::{
     AuthorId, AuthorityKey, Date, EventBody, EventId, ForkProof, ObserverId, SignedEvent,
@@ -383,6 +384,19 @@ impl Node {
         // Under the key's lock, so no write of this node slips between the
         // check and the append.
         self.check_writable()?;
+        let out = self.append_own_locked(&kf, author, bodies).await?;
+        drop(kf);
+        Ok(out)
+    }
+
+    /// Signs and appends `bodies` with the key file held locked by the
+    /// caller, then publishes them.
+    async fn append_own_locked(
+        self: &Arc<Self>,
+        kf: &KeyFile,
+        author: &AuthorId,
+        bodies: Vec<EventBody>,
+    ) -> Result<Vec<(EventId, u64)>, WriteError> {
         let k = kf.key();
         let author = author.clone();
         let ledger = self.ledger.clone();
@@ -393,13 +407,101 @@ impl Node {
                 .await
                 .map_err(|e| WriteError::Internal(e.to_string()))?
                 .map_err(|e| self.store_write_error(e))?;
-        drop(kf);
         self.metrics.append_latency(started.elapsed());
         Metrics::inc(&self.metrics.api_writes, n);
         Metrics::inc(&self.metrics.events_appended, n);
         self.publish_ids(&out).await;
         self.refresh_gate(false).await;
         Ok(out)
+    }
+
+    /// Checks each body against this node's replica before signing (see
+    /// [`ledger_core::precheck`]), then signs and appends, durably, those
+    /// that pass (all of them with `force`), and publishes them. A body
+    /// this authority already signed is answered with the original event,
+    /// not signed again, even with `force`. One outcome per body, in order.
+    pub async fn write_checked(
+        self: &Arc<Self>,
+        bodies: Vec<EventBody>,
+        force: bool,
+    ) -> Result<Vec<Checked>, WriteError> {
+        let Identity::Authority { author, key, .. } = &self.identity else {
+            return Err(WriteError::ReadOnly);
+        };
+        // Under the key's lock: no write of this node can slip between the
+        // check and the append.
+        let kf = key.lock().await;
+        self.check_writable()?;
+        let ledger = self.ledger.clone();
+        let me = author.clone();
+        let (bodies, verdicts) = tokio::task::spawn_blocking(move || {
+            let timeline = ledger.timeline();
+            let day = today();
+            let mut verdicts = Vec::with_capacity(bodies.len());
+            for b in &bodies {
+                // A body that is wrong on its own is refused by the store,
+                // naming its field, as before any check against the ledger.
+                if ledger_core::validate::validate_body(&me, b).is_err() {
+                    verdicts.push(Ok(Precheck::Sign));
+                    continue;
+                }
+                let record = match b.certificate_number() {
+                    Some(n) => ledger.certificate(n)?,
+                    None => ledger_core::store::CertificateRecord::default(),
+                };
+                verdicts.push(precheck::check_write(&me, b, &record, &timeline, day));
+            }
+            Ok::<_, StoreError>((bodies, verdicts))
+        })
+        .await
+        .map_err(|e| WriteError::Internal(e.to_string()))?
+        .map_err(WriteError::Store)?;
+        // Per body: decided, or to be signed (with the refusal it was
+        // signed despite, under `force`).
+        enum Pending {
+            Done(Checked),
+            Sign(Option<Refusal>),
+        }
+        let mut pending = Vec::with_capacity(bodies.len());
+        let mut to_sign = Vec::new();
+        for (body, v) in bodies.into_iter().zip(verdicts) {
+            pending.push(match v {
+                Ok(Precheck::AlreadySigned { id, seq }) => {
+                    Pending::Done(Checked::AlreadySigned(id, seq))
+                }
+                Ok(Precheck::Sign) => {
+                    to_sign.push(body);
+                    Pending::Sign(None)
+                }
+                Err(r) if force => {
+                    to_sign.push(body);
+                    Pending::Sign(Some(r))
+                }
+                Err(r) => Pending::Done(Checked::Refused(r)),
+            });
+        }
+        let signed = if to_sign.is_empty() {
+            Vec::new()
+        } else {
+            self.append_own_locked(&kf, author, to_sign).await?
+        };
+        drop(kf);
+        let mut signed = signed.into_iter();
+        pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Done(c) => Ok(c),
+                Pending::Sign(refusal) => {
+                    let (id, seq) = signed.next().ok_or_else(|| {
+                        WriteError::Internal("the store answered fewer events than given".into())
+                    })?;
+                    Ok(match refusal {
+                        None => Checked::Signed(id, seq),
+                        Some(r) => Checked::SignedAnyway(id, seq, r),
+                    })
+                }
+            })
+            .collect()
     }
 
     async fn publish_ids(&self, out: &[(EventId, u64)]) {
@@ -1489,6 +1591,19 @@ fn validation(v: Verdict) -> Validation {
         Verdict::Ignore => Validation::Ignore,
         Verdict::Reject => Validation::Reject,
     }
+}
+
+/// What became of one body given to [`Node::write_checked`].
+#[derive(Debug)]
+pub enum Checked {
+    /// Signed and durable: id and seq.
+    Signed(EventId, u64),
+    /// Already signed by this authority: the original's id and seq.
+    AlreadySigned(EventId, u64),
+    /// Refused before signing.
+    Refused(Refusal),
+    /// Refused by the check but signed as asked (`force`).
+    SignedAnyway(EventId, u64, Refusal),
 }
 
 /// Why a write through the API failed.

@@ -526,6 +526,46 @@ impl Timeline {
         record
     }
 
+    /// What the timeline would make of `proposal` signed by `proposer` on
+    /// `proposed_on` and adopted: `Err` with the reason when it would be
+    /// refused (effective too early, not the Chair, a proposer that may not
+    /// sign) or could have no effect on the current membership (suspending
+    /// a non-participant, admitting one twice). Nothing is changed.
+    pub fn preview_proposal(
+        &self,
+        proposer: &AuthorId,
+        proposal: &Proposal,
+        proposed_on: Date,
+    ) -> Result<(), String> {
+        if proposal.effective_on <= proposed_on {
+            return Err(format!(
+                "effective on {} is not after the day of the proposal, {proposed_on}",
+                proposal.effective_on
+            ));
+        }
+        let then = self.at(proposed_on);
+        if proposer.participant != then.chair {
+            return Err(format!(
+                "only the Chair proposes, and the Chair on {proposed_on} is {}, not {}",
+                then.chair, proposer.participant
+            ));
+        }
+        then.check_author(proposer)
+            .map_err(|e| format!("the proposer may not sign: {e}"))?;
+        let mut next = self.current().clone();
+        let mut authors = self.authors.clone();
+        let mut suspects = self.suspect_keys.clone();
+        apply(
+            &mut next,
+            &proposal.decision,
+            proposal.effective_on,
+            &mut authors,
+            &mut suspects,
+            EventId::ZERO,
+        )
+        .map_err(|reason| format!("it could have no effect: {reason}"))
+    }
+
     fn current(&self) -> &Membership {
         &self.snapshots[self.snapshots.len() - 1].1
     }
