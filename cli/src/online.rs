@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use ledger_core::lifecycle::Corrected;
+use ledger_core::Correction;
 use serde_json::{json, Value};
 
 use crate::client::{enc, Client};
@@ -424,8 +426,8 @@ pub fn confirm(c: &Client, a: &ConfirmArgs, json_out: bool) -> CmdResult {
 #[derive(Args)]
 pub struct VoidArgs {
     pub certificate: String,
-    /// cancelled, lost, stolen or seized.
-    #[arg(long)]
+    /// Why the certificate no longer stands.
+    #[arg(long, value_parser = ["cancelled", "lost", "stolen", "seized"])]
     pub reason: String,
     #[arg(long, default_value = "")]
     pub note: String,
@@ -534,45 +536,101 @@ pub struct ShowArgs {
     pub certificate: String,
 }
 
+/// A correction's field and value as people write them.
+fn correction_text(c: &Correction) -> (&'static str, String) {
+    match c {
+        Correction::Exporter(p) => ("exporter", format!("{}, {}", p.name, p.address)),
+        Correction::Importer(p) => ("importer", format!("{}, {}", p.name, p.address)),
+        Correction::CaratHundredths(v) => ("weight", carats(*v)),
+        Correction::ValueUsdCents(v) => ("value", usd(*v)),
+        Correction::Parcels(v) => ("parcels", parcels(*v)),
+        Correction::ExpiresOn(d) => ("expires", d.to_string()),
+        Correction::HsCodes(h) => ("HS codes", hs_text(h)),
+        Correction::Origin(o) => ("origin", crate::listing::origin_text(o)),
+        Correction::Destination(d) => ("destination", d.to_string()),
+    }
+}
+
+fn hs_text(h: &[ledger_core::HsCode]) -> String {
+    h.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `1 parcel`, `3 parcels`.
+fn parcels(n: u32) -> String {
+    format!(
+        "{n} {}",
+        crate::listing::plural(n as usize, "parcel", "parcels")
+    )
+}
+
+fn day_of(e: &Value) -> String {
+    ledger_core::Date::from_unix_ms(e["timestamp_ms"].as_u64().unwrap_or(0)).to_string()
+}
+
+/// One row of a certificate's lifecycle: the business date (issue, receipt;
+/// the signing day for voids and corrections), the signing day, and what
+/// the event says in people's units.
 fn event_line(kind: &str, e: &Value) -> Vec<String> {
-    let date = ledger_core::Date::from_unix_ms(e["timestamp_ms"].as_u64().unwrap_or(0)).to_string();
+    let signed = day_of(e);
     let b = &e["body"];
-    let detail = match kind {
+    let (date, detail) = match kind {
         "issued" => {
             let c = &b["certificate_issued"];
-            format!(
-                "{} → {}, {}, {}, {} parcels",
-                e["author"].as_str().unwrap_or("").get(..2).unwrap_or(""),
-                c["destination"].as_str().unwrap_or(""),
-                carats(c["carat_hundredths"].as_u64().unwrap_or(0)),
-                usd(c["value_usd_cents"].as_u64().unwrap_or(0)),
-                c["parcels"]
+            (
+                c["issued_on"].as_str().unwrap_or("").to_owned(),
+                format!(
+                    "{} → {}, {}, {}, {}",
+                    e["author"].as_str().unwrap_or("").get(..2).unwrap_or(""),
+                    c["destination"].as_str().unwrap_or(""),
+                    carats(c["carat_hundredths"].as_u64().unwrap_or(0)),
+                    usd(c["value_usd_cents"].as_u64().unwrap_or(0)),
+                    parcels(c["parcels"].as_u64().unwrap_or(0) as u32)
+                ),
             )
         }
         "confirmed" => {
             let c = &b["import_confirmed"];
-            format!(
-                "received {}: {}, {}, {} parcels",
-                c["received_on"].as_str().unwrap_or(""),
-                carats(c["carat_hundredths"].as_u64().unwrap_or(0)),
-                usd(c["value_usd_cents"].as_u64().unwrap_or(0)),
-                c["parcels"]
+            (
+                c["received_on"].as_str().unwrap_or("").to_owned(),
+                format!(
+                    "received: {}, {}, {}",
+                    carats(c["carat_hundredths"].as_u64().unwrap_or(0)),
+                    usd(c["value_usd_cents"].as_u64().unwrap_or(0)),
+                    parcels(c["parcels"].as_u64().unwrap_or(0) as u32)
+                ),
             )
         }
-        "voided" => format!(
-            "{} {}",
-            b["certificate_voided"]["reason"].as_str().unwrap_or(""),
-            b["certificate_voided"]["note"].as_str().unwrap_or("")
+        "voided" => (
+            signed.clone(),
+            format!(
+                "{} {}",
+                b["certificate_voided"]["reason"].as_str().unwrap_or(""),
+                b["certificate_voided"]["note"].as_str().unwrap_or("")
+            )
+            .trim_end()
+            .to_owned(),
         ),
-        "corrected" => format!(
-            "{} ({})",
-            b["certificate_corrected"]["correction"],
-            b["certificate_corrected"]["note"].as_str().unwrap_or("")
-        ),
-        _ => String::new(),
+        "corrected" => {
+            let cc = &b["certificate_corrected"];
+            let what = serde_json::from_value::<Correction>(cc["correction"].clone())
+                .map(|c| {
+                    let (field, value) = correction_text(&c);
+                    format!("{field} → {value}")
+                })
+                .unwrap_or_else(|_| cc["correction"].to_string());
+            (
+                signed.clone(),
+                format!("{what} ({})", cc["note"].as_str().unwrap_or("")),
+            )
+        }
+        _ => (signed.clone(), String::new()),
     };
     vec![
         date,
+        signed,
         kind.into(),
         e["author"].as_str().unwrap_or("").into(),
         format!("#{}", e["seq"]),
@@ -581,68 +639,126 @@ fn event_line(kind: &str, e: &Value) -> Vec<String> {
     ]
 }
 
+/// "not in the ledger", with a hint when the number is not in capitals.
+fn not_in_ledger(number: &str) -> Failure {
+    let upper = number.to_ascii_uppercase();
+    let hint = if upper != number {
+        format!("; certificate numbers are written in capitals: did you mean {upper}?")
+    } else {
+        String::new()
+    };
+    Failure::found(format!(
+        "certificate {number} is not in the ledger: no issue, confirmation, void or correction names it{hint}"
+    ))
+}
+
 pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
     let Some(v) = c.get_opt(&format!("/v1/certificates/{}", enc(&a.certificate)))? else {
-        return Err(Failure::found(format!(
-            "certificate {} is not in the ledger: no issue, confirmation, void or correction names it",
-            a.certificate
-        )));
+        return Err(not_in_ledger(&a.certificate));
     };
+    let forks = v["fork_proofs"].as_array().map(Vec::len).unwrap_or(0);
+    let issued = v["issued"].as_array().is_some_and(|x| !x.is_empty());
+    // A number never issued that other events name is "something wrong".
+    let code = if forks > 0 || !issued { FOUND } else { OK };
     if json_out {
         println!("{v}");
-        return Ok(OK);
+        return Ok(code);
     }
-    if let Some(first) = v["issued"].as_array().and_then(|x| x.first()) {
-        let cert = &first["body"]["certificate_issued"];
-        println!("certificate {}", a.certificate);
-        let origin = if let Some(s) = cert["origin"].get("single") {
-            let zone = s["zone"]
-                .as_str()
-                .map(|z| format!(" ({z})"))
-                .unwrap_or_default();
-            format!("{}{zone}", s["country"].as_str().unwrap_or(""))
-        } else {
-            format!("mixed {}", cert["origin"]["mixed"]["countries"])
+    let corrected: Option<Corrected> = serde_json::from_value(v["corrected"].clone()).ok();
+    if let Some(k) = &corrected {
+        let cert = &k.effective;
+        // The latest correction of each field, to mark what changed.
+        let changed = |field: &str| -> String {
+            k.applied
+                .iter()
+                .rev()
+                .find(|a| correction_text(&a.to).0 == field)
+                .map(|a| {
+                    let first = k
+                        .applied
+                        .iter()
+                        .find(|x| correction_text(&x.to).0 == field)
+                        .unwrap_or(a);
+                    format!(
+                        "   (corrected from {} on {})",
+                        correction_text(&first.from).1,
+                        ledger_core::Date::from_unix_ms(a.timestamp_ms)
+                    )
+                })
+                .unwrap_or_default()
         };
-        println!("  origin       {origin}");
+        println!("certificate {}", cert.number);
+        println!(
+            "  origin       {}{}",
+            crate::listing::origin_text(&cert.origin),
+            changed("origin")
+        );
         println!(
             "  issued       {} by {}",
-            cert["issued_on"].as_str().unwrap_or(""),
-            cert["issuing_authority"].as_str().unwrap_or("")
+            cert.issued_on, cert.issuing_authority
+        );
+        println!("  expires      {}{}", cert.expires_on, changed("expires"));
+        println!(
+            "  exporter     {}, {}{}",
+            cert.exporter.name,
+            cert.exporter.address,
+            changed("exporter")
         );
         println!(
-            "  expires      {}",
-            cert["expires_on"].as_str().unwrap_or("")
+            "  importer     {}, {}{}",
+            cert.importer.name,
+            cert.importer.address,
+            changed("importer")
         );
         println!(
-            "  exporter     {}, {}",
-            cert["exporter"]["name"].as_str().unwrap_or(""),
-            cert["exporter"]["address"].as_str().unwrap_or("")
+            "  destination  {}{}",
+            cert.destination,
+            changed("destination")
         );
         println!(
-            "  importer     {}, {} ({})",
-            cert["importer"]["name"].as_str().unwrap_or(""),
-            cert["importer"]["address"].as_str().unwrap_or(""),
-            cert["destination"].as_str().unwrap_or("")
+            "  weight       {}{}",
+            carats(cert.carat_hundredths),
+            changed("weight")
         );
         println!(
-            "  weight       {}",
-            carats(cert["carat_hundredths"].as_u64().unwrap_or(0))
+            "  value        {}{}",
+            usd(cert.value_usd_cents),
+            changed("value")
         );
+        println!("  parcels      {}{}", cert.parcels, changed("parcels"));
         println!(
-            "  value        {}",
-            usd(cert["value_usd_cents"].as_u64().unwrap_or(0))
+            "  HS codes     {}{}",
+            hs_text(&cert.hs_codes),
+            changed("HS codes")
         );
-        println!("  parcels      {}", cert["parcels"]);
-        println!("  HS codes     {}", cert["hs_codes"]);
-        if let Some(s) = cert["source_certificates"]
-            .as_array()
-            .filter(|s| !s.is_empty())
-        {
-            let list: Vec<&str> = s.iter().filter_map(Value::as_str).collect();
-            println!("  sources      {}", list.join(", "));
+        if !cert.source_certificates.is_empty() {
+            println!("  sources      {}", cert.source_certificates.join(", "));
         }
         println!("  status       {}", v["status"].as_str().unwrap_or(""));
+        if !k.applied.is_empty() {
+            println!(
+                "\n{} {} applied:",
+                k.applied.len(),
+                crate::listing::plural(k.applied.len(), "correction", "corrections")
+            );
+            for a in &k.applied {
+                let (field, from) = correction_text(&a.from);
+                let (_, to) = correction_text(&a.to);
+                println!(
+                    "  {}  {} #{}  {field}: {from} → {to}  ({})",
+                    ledger_core::Date::from_unix_ms(a.timestamp_ms),
+                    a.author,
+                    a.seq,
+                    a.note
+                );
+            }
+        }
+        if !k.not_applied.is_empty() {
+            println!(
+                "\n{} correction(s) name another issue event or are not the issuer's: not applied",
+                k.not_applied.len()
+            );
+        }
     } else {
         println!(
             "certificate {}: NEVER ISSUED in this ledger (yet other events name it)",
@@ -650,7 +766,7 @@ pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
         );
     }
     println!();
-    let mut t = Table::new(&["DATE", "EVENT", "AUTHOR", "SEQ", "ID", "DETAIL"]);
+    let mut t = Table::new(&["DATE", "SIGNED", "EVENT", "AUTHOR", "SEQ", "ID", "DETAIL"]);
     for (kind, key) in [
         ("issued", "issued"),
         ("confirmed", "confirmations"),
@@ -662,12 +778,13 @@ pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
         }
     }
     print!("{}", t.render());
-    let forks = v["fork_proofs"].as_array().map(Vec::len).unwrap_or(0);
+    println!(
+        "(DATE: the issue date, the date of receipt, or for voids and corrections the day signed)"
+    );
     if forks > 0 {
         println!("\n{forks} FORK PROOF(S) touch this certificate: its author signed two different events for one place");
-        return Ok(FOUND);
     }
-    Ok(OK)
+    Ok(code)
 }
 
 pub fn feeds(c: &Client, json_out: bool) -> CmdResult {

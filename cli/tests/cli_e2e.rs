@@ -970,8 +970,10 @@ fn devnet_end_to_end() {
             f[2].as_str().unwrap(),
             f[3].as_u64().unwrap(),
         );
+        // A number never issued that a confirmation names: something is
+        // wrong (exit 1).
         let shown = kpl(&["--node", &bw, "--json", "show", number])
-            .code(0)
+            .code(1)
             .json();
         assert_eq!(shown["status"], "never_issued", "{shown}");
         assert_eq!(shown["issued"], json!([]));
@@ -991,7 +993,7 @@ fn devnet_end_to_end() {
             received_on: received,
         });
         kpl(&["--node", &bw, "show", number])
-            .code(0)
+            .code(1)
             .out_has(&["NEVER ISSUED", "confirmed"]);
     }
 
@@ -1434,6 +1436,11 @@ fn devnet_end_to_end() {
     kpl(&["--node", &eu, "show", "BW-2026-777777"])
         .code(1)
         .err_has(&["not in the ledger"]);
+    let lower = first.number.to_ascii_lowercase();
+    kpl(&["--node", &eu, "show", &lower]).code(1).err_has(&[
+        "written in capitals",
+        &format!("did you mean {}", first.number),
+    ]);
 
     let st = kpl(&["--node", &bw, "--json", "status"]).code(0).json();
     assert_eq!(st["events"], seeded, "{st}");
@@ -1741,7 +1748,7 @@ fn devnet_end_to_end() {
         "misplaced",
     ])
     .code(2)
-    .err_has(&["422"]);
+    .err_has(&["misplaced", "cancelled", "lost", "stolen", "seized"]);
 
     // confirm on the importer's node: table, then JSON (below, after the batch).
     let eu_tok = tok("EU");
@@ -2122,14 +2129,25 @@ fn devnet_end_to_end() {
         ci["issuing_authority"], "Ministry of Minerals and Energy, Diamond Hub",
         "the charter's title by default"
     );
-    kpl(&["--node", &wdc, "show", "BW-2026-100001"])
+    // Shown as it stands: the corrections applied, in people's units.
+    let o = kpl(&["--node", &wdc, "show", "BW-2026-100001"])
         .code(0)
         .out_has(&[
             "corrected",
             "confirmed",
             "reweighed at the airport",
             "Orapa",
+            "weight       999.50 ct   (corrected from 1,000.50 ct on",
+            "Antwerp Rough NV",
+            "HS codes     7102.10, 7102.31",
+            "2 corrections applied:",
+            "weight: 1,000.50 ct → 999.50 ct",
+            "weight → 999.50 ct (reweighed at the airport)",
+            "2026-11-20",
+            "2 parcels",
         ]);
+    assert!(!o.stdout.contains("carat_hundredths"), "{}", o.stdout);
+    assert!(!o.stdout.contains("[\""), "{}", o.stdout);
     let o = kpl(&["--node", &wdc, "--json", "show", "BW-2026-100002"])
         .code(0)
         .json();

@@ -30,6 +30,7 @@ pub mod fork;
 pub mod governance;
 pub mod hash;
 pub mod keys;
+pub mod lifecycle;
 pub mod model;
 pub mod precheck;
 pub mod replica;

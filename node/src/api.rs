@@ -374,6 +374,7 @@ fn certificate_json(number: &str, r: &CertificateRecord) -> Value {
         "voids": r.voids.iter().map(stored_json).collect::<Vec<_>>(),
         "corrections": r.corrections.iter().map(stored_json).collect::<Vec<_>>(),
         "fork_proofs": r.fork_proofs.iter().map(fork_json).collect::<Vec<_>>(),
+        "corrected": ledger_core::lifecycle::corrected(r),
     })
 }
 
