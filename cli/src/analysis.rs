@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, Client};
 use crate::fmt::{
-    carats, csv_line, short, signed_hundredths, usd, warn_partial, CmdResult, Failure, Table,
+    amount, carats, csv_line, short, signed_hundredths, warn_partial, CmdResult, Failure, Table,
     FOUND, OK,
 };
 use crate::listing::plural;
@@ -443,11 +443,11 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
                     .collect::<Vec<_>>()
                     .join(","),
                 f.date.to_string(),
-                f.events
-                    .iter()
-                    .map(|e| short(&e.to_hex()))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                match f.events.split_first() {
+                    Some((first, [])) => short(&first.to_hex()),
+                    Some((first, rest)) => format!("{} +{}", short(&first.to_hex()), rest.len()),
+                    None => "-".into(),
+                },
                 f.explanation.clone(),
             ]);
         }
@@ -537,7 +537,7 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
         "KP trade statistics, {period} ({} to {})\n",
         s.period.from, s.period.to
     );
-    let mut t = Table::new(&[
+    let t = Table::new(&[
         "PARTICIPANT",
         "EXPORT CERTS",
         "EXPORTS (ct)",
@@ -546,25 +546,26 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
         "IMPORTS (ct)",
         "IMPORTS (US$)",
     ]);
+    let mut t = t.right_align(&[1, 2, 3, 4, 5, 6]);
     for p in &s.participants {
         t.row(vec![
             p.participant.to_string(),
             p.exports.certificates.to_string(),
-            carats(p.exports.carat_hundredths),
-            usd(p.exports.value_usd_cents),
+            amount(p.exports.carat_hundredths),
+            amount(p.exports.value_usd_cents),
             p.imports.certificates.to_string(),
-            carats(p.imports.carat_hundredths),
-            usd(p.imports.value_usd_cents),
+            amount(p.imports.carat_hundredths),
+            amount(p.imports.value_usd_cents),
         ]);
     }
     t.row(vec![
         "TOTAL".into(),
         s.total_exports.certificates.to_string(),
-        carats(s.total_exports.carat_hundredths),
-        usd(s.total_exports.value_usd_cents),
+        amount(s.total_exports.carat_hundredths),
+        amount(s.total_exports.value_usd_cents),
         s.total_imports.certificates.to_string(),
-        carats(s.total_imports.carat_hundredths),
-        usd(s.total_imports.value_usd_cents),
+        amount(s.total_imports.carat_hundredths),
+        amount(s.total_imports.value_usd_cents),
     ]);
     print!("{}", t.render());
     // Participants that were not in good standing for the whole period:
@@ -597,8 +598,9 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
             println!("  {}: {}", p.participant, spans.join("; "));
         }
     }
-    println!("\nMirror table: A's recorded exports to B beside B's confirmed imports from A\n");
-    let mut m = Table::new(&[
+    println!("\nMirror table: A's recorded exports to B beside B's confirmed imports from A.");
+    println!("DIFF = exported - confirmed: positive when less was confirmed than exported (not yet confirmed, or lost on the way), negative when more was confirmed than was exported.\n");
+    let m = Table::new(&[
         "EXPORTER",
         "IMPORTER",
         "EXPORTED (ct)",
@@ -608,15 +610,16 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
         "CONFIRMED (US$)",
         "DIFF (US$)",
     ]);
+    let mut m = m.right_align(&[2, 3, 4, 5, 6, 7]);
     for r in &s.mirror {
         m.row(vec![
             r.exporter.to_string(),
             r.importer.to_string(),
-            carats(r.exports.carat_hundredths),
-            carats(r.imports.carat_hundredths),
+            amount(r.exports.carat_hundredths),
+            amount(r.imports.carat_hundredths),
             signed_hundredths(r.diff_carat_hundredths as i128),
-            usd(r.exports.value_usd_cents),
-            usd(r.imports.value_usd_cents),
+            amount(r.exports.value_usd_cents),
+            amount(r.imports.value_usd_cents),
             signed_hundredths(r.diff_value_usd_cents as i128),
         ]);
     }

@@ -74,13 +74,48 @@ impl Table {
         self.rows.is_empty()
     }
 
+    /// The table for the terminal: fitted to its width (see [`set_width`])
+    /// by wrapping the last column.
     pub fn render(&self) -> String {
+        self.render_fit(width())
+    }
+
+    /// The table fitted to `width` columns: when it is wider, the last
+    /// column (a text: explanation, detail) is wrapped at spaces onto
+    /// continuation lines under itself; `None` or a width too small for the
+    /// other columns leaves it whole.
+    pub fn render_fit(&self, width: Option<usize>) -> String {
         let n = self.header.len();
         let mut w: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
         for r in &self.rows {
             for (i, c) in r.iter().enumerate().take(n) {
                 w[i] = w[i].max(c.chars().count());
             }
+        }
+        let lead: usize = w.iter().take(n.saturating_sub(1)).map(|x| x + 2).sum();
+        let room = width
+            .filter(|_| n > 0 && !self.right[n - 1])
+            .and_then(|t| t.checked_sub(lead))
+            .filter(|&r| r >= 20 && r < w[n - 1]);
+        if let Some(room) = room {
+            let mut fitted = Table {
+                header: self.header.clone(),
+                rows: Vec::new(),
+                right: self.right.clone(),
+            };
+            for r in &self.rows {
+                let last = r.get(n - 1).cloned().unwrap_or_default();
+                for (k, piece) in wrap(&last, room).into_iter().enumerate() {
+                    let mut row: Vec<String> = if k == 0 {
+                        r.iter().take(n - 1).cloned().collect()
+                    } else {
+                        vec![String::new(); n - 1]
+                    };
+                    row.push(piece);
+                    fitted.rows.push(row);
+                }
+            }
+            return fitted.render_fit(None);
         }
         let mut out = String::new();
         let line = |cells: &[String], out: &mut String| {
@@ -108,6 +143,59 @@ impl Table {
         }
         out
     }
+}
+
+/// Splits `text` into lines of at most `room` characters at spaces (a word
+/// longer than `room` is cut).
+fn wrap(text: &str, room: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_owned();
+        while word.chars().count() > room {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            let head: String = word.chars().take(room).collect();
+            word = word.chars().skip(room).collect();
+            lines.push(head);
+        }
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > room {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+static WIDTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+
+/// Sets the width tables are fitted to: none with `--wide`; else `COLUMNS`
+/// when set, else the terminal's when standard output is one (piped output
+/// is never wrapped).
+pub fn set_width(wide: bool) {
+    let w = if wide {
+        None
+    } else if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+    {
+        Some(c)
+    } else {
+        terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0))
+    };
+    let _ = WIDTH.set(w);
+}
+
+fn width() -> Option<usize> {
+    WIDTH.get().copied().flatten()
 }
 
 fn group(n: u64) -> String {
@@ -266,6 +354,36 @@ mod tests {
             t.render(),
             "N  CARATS (ct)\n-  -----------\na         1.00\nb     1,234.56\n"
         );
+    }
+
+    #[test]
+    fn tables_fit_the_width_by_wrapping_the_last_column() {
+        let mut t = Table::new(&["KIND", "WHY"]);
+        t.row(vec![
+            "fork".into(),
+            "an author signed two different events for one place in its feed".into(),
+        ]);
+        let wide = t.render_fit(None);
+        assert_eq!(wide.lines().count(), 3);
+        let fitted = t.render_fit(Some(30));
+        for line in fitted.lines() {
+            assert!(line.chars().count() <= 30, "{line:?} in\n{fitted}");
+        }
+        assert!(fitted.lines().count() > 3, "{fitted}");
+        // Every word is still there, in order.
+        let words: Vec<&str> = fitted
+            .lines()
+            .skip(2)
+            .flat_map(|l| l.split_whitespace())
+            .collect();
+        assert_eq!(words[0], "fork");
+        assert_eq!(
+            words[1..].join(" "),
+            "an author signed two different events for one place in its feed"
+        );
+        // Too narrow for the other columns: left whole.
+        assert_eq!(t.render_fit(Some(10)), wide);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
     }
 
     #[test]

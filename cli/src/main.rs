@@ -41,6 +41,10 @@ pub struct Cli {
     /// Print JSON (stable, documented field names) instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print tables whole, however wide (by default they are fitted to the
+    /// terminal by wrapping their last column).
+    #[arg(long, global = true)]
+    pub wide: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -150,6 +154,7 @@ fn main() {
         Command::Node(cmd) => std::process::exit(kpl_node::daemon::main(cmd, cli.json)),
         command => Cli { command, ..cli },
     };
+    fmt::set_width(cli.wide);
     // `kpl … | head` must end quietly, not panic with "failed printing to
     // stdout" (exit 101): die of SIGPIPE like other command-line tools. Not
     // for `kpl node`, whose sockets must survive a peer hanging up.

@@ -105,6 +105,7 @@ fn kpl_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Out {
         .env_remove("KPL_NODE")
         .env_remove("KPL_TOKEN")
         .env_remove("KPL_TOKEN_FILE")
+        .env_remove("COLUMNS")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1090,6 +1091,23 @@ fn devnet_end_to_end() {
     kpl(&["--node", &bw, "audit"])
         .code(1)
         .out_has(&table_needles);
+    // Fitted to the terminal's width by wrapping the explanations; whole
+    // with --wide.
+    let fitted = kpl_env(
+        &["--node", &bw, "audit"],
+        &[("COLUMNS", "120")],
+        CMD_TIMEOUT,
+    )
+    .code(1);
+    let longest = |t: &str| t.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(longest(&fitted.stdout) <= 120, "{}", fitted.stdout);
+    let wide = kpl_env(
+        &["--node", &bw, "--wide", "audit"],
+        &[("COLUMNS", "120")],
+        CMD_TIMEOUT,
+    )
+    .code(1);
+    assert!(longest(&wide.stdout) > 120, "{}", wide.stdout);
 
     // --participant narrows to the findings involving that participant.
     for p in ["BW", "RU", "AE", "EU", "IL", "AO", "KE", "ZA", "CA"] {
@@ -1226,10 +1244,38 @@ fn devnet_end_to_end() {
         "PARTICIPANT",
         "TOTAL",
         "Mirror table",
+        "DIFF = exported - confirmed: positive when less was confirmed",
         "EXPORTER",
         "DIFF (ct)",
         &format!("{}.{:02}", seeded_diff / 100, seeded_diff % 100),
     ]);
+    // Units in the headers only; amounts right-aligned.
+    let q_out = kpl(&[
+        "--node",
+        &bw,
+        "stats",
+        "--year",
+        "2026",
+        "--quarter",
+        &q.to_string(),
+    ])
+    .code(0)
+    .stdout;
+    assert!(
+        !q_out.contains(" ct ") && !q_out.contains("US$ "),
+        "{q_out}"
+    );
+    let rows: Vec<&str> = q_out
+        .lines()
+        .skip_while(|l| !l.starts_with("PARTICIPANT"))
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    // The last column is a number: right-aligned, every row ends in the
+    // same column.
+    let ends: BTreeSet<usize> = rows.iter().map(|l| l.chars().count()).collect();
+    assert!(rows.len() > 1, "{q_out}");
+    assert_eq!(ends.len(), 1, "{rows:?}");
     let csv = kpl(&["--node", &bw, "stats", "--year", "2026", "--csv"])
         .code(0)
         .stdout;
