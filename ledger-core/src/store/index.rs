@@ -1,11 +1,10 @@
-//! The sled index: key layout, entries derived from log records, and each
-//! feed's stored Merkle nodes (kept in the `E` entry of the event that
-//! completes them, so an event costs no sled entry for its tree).
+//! The sled index: key layout and the entries derived from log records.
+//! Each feed's places and Merkle nodes are not in sled but in its feed
+//! files (`feedfiles.rs`), written in the same apply.
 
 use super::*;
 
 // Index key prefixes (one sled tree, so every batch is atomic).
-pub(super) const P_EVENT: u8 = b'E'; // E author seq(BE)     -> offset(8) len(4) id(32) node(32)*k
 pub(super) const P_ID: u8 = b'I'; //    I id                 -> offset(8) len(4)
 pub(super) const P_CERT: u8 = b'C'; //  C n(1) number id     -> kind(1) offset(8) len(4)
 pub(super) const P_HEAD: u8 = b'H'; //  H author             -> FeedState (canonical)
@@ -15,10 +14,11 @@ pub(super) const P_GOV: u8 = b'G'; //   G id                 -> offset(8) len(4)
 pub(super) const META_APPLIED: &[u8] = b"M:applied";
 pub(super) const META_NETWORK: &[u8] = b"M:network";
 /// The index's key layout: an index of another layout is rebuilt from the
-/// log on open. Layout 2 keeps Merkle nodes in `E` entries (layout 1 had a
-/// `T` entry per node).
+/// log on open. Layout 3 keeps places and Merkle nodes in the feed files
+/// (layout 2 had an `E` entry per event holding its nodes, layout 1 a `T`
+/// entry per node).
 pub(super) const META_LAYOUT: &[u8] = b"M:layout";
-pub(super) const INDEX_LAYOUT: u8 = 2;
+pub(super) const INDEX_LAYOUT: u8 = 3;
 
 /// Adds an event's leaf to its feed's Merkle tree; returns the hashes of
 /// the nodes above the leaf that it completes, lowest first: the node at
@@ -37,42 +37,6 @@ pub(super) fn tree_nodes(
             .map(|n| n.hash)
             .collect(),
         Err(_) => Vec::new(),
-    }
-}
-
-/// A feed's stored Merkle tree, as a [`NodeReader`]: the node at (level,
-/// index) was completed by the leaf of seq `(index + 1) << level`.
-pub(super) struct FeedTree {
-    pub(super) tree: sled::Tree,
-    pub(super) author: Vec<u8>,
-}
-
-impl NodeReader for FeedTree {
-    type Error = StoreError;
-    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
-        let missing = || StoreError::Corrupt(format!("Merkle node ({level}, {index}) is missing"));
-        let seq = index
-            .checked_add(1)
-            .filter(|n| level < 64 && n.leading_zeros() >= u32::from(level))
-            .map(|n| n << level)
-            .ok_or_else(missing)?;
-        let v = self
-            .tree
-            .get(key(P_EVENT, &[&self.author, &seq.to_be_bytes()]))?
-            .ok_or_else(missing)?;
-        if level == 0 {
-            let id: [u8; 32] = v
-                .get(12..44)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt("short event index".into()))?;
-            return Ok(event_leaf_hash(&crate::bytes::FixedBytes(id)));
-        }
-        let at = 44 + 32 * (usize::from(level) - 1);
-        let b: [u8; 32] = v
-            .get(at..at + 32)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(missing)?;
-        Ok(crate::bytes::FixedBytes(b))
     }
 }
 
@@ -120,44 +84,23 @@ pub(super) fn fork_key(proof: &ForkProof) -> Vec<u8> {
     )
 }
 
-/// The index entries of an event; `nodes`: the Merkle nodes it completes
-/// (see [`tree_nodes`]).
+/// The index entries of an event: its place and the Merkle nodes it
+/// completes (see [`tree_nodes`]) in its feed files, the rest in sled.
 pub(super) fn index_event(
     batch: &mut sled::Batch,
+    files: &mut FileBatch,
     offset: u64,
     len: u32,
     id: &EventId,
     ev: &SignedEvent,
     nodes: &[Digest],
 ) {
-    let ak = ev.author().key_bytes();
-    batch.insert(
-        key(P_EVENT, &[&ak, &ev.content.seq.to_be_bytes()]),
-        event_entry(offset, len, id, nodes),
-    );
-    index_event_lookups(batch, offset, len, id, ev);
-}
-
-/// The value of an event's `E` entry.
-pub(super) fn event_entry(offset: u64, len: u32, id: &EventId, nodes: &[Digest]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(44 + 32 * nodes.len());
-    v.extend_from_slice(&loc(offset, len));
-    v.extend_from_slice(id.as_bytes());
-    for n in nodes {
-        v.extend_from_slice(n.as_bytes());
-    }
-    v
-}
-
-/// The entries of an event other than its `E` entry (by id, governance,
-/// certificate number).
-fn index_event_lookups(
-    batch: &mut sled::Batch,
-    offset: u64,
-    len: u32,
-    id: &EventId,
-    ev: &SignedEvent,
-) {
+    let place = Place {
+        offset,
+        len,
+        id: *id,
+    };
+    files.event(&ev.author().key_bytes(), ev.content.seq, &place, nodes);
     batch.insert(key(P_ID, &[id.as_bytes()]), &loc(offset, len)[..]);
     if ev.content.body.is_governance() {
         batch.insert(key(P_GOV, &[id.as_bytes()]), &loc(offset, len)[..]);

@@ -16,7 +16,9 @@
 //!   the index never falls behind the log by more than a few commits.
 //! - **Crash.** Each batch records the log offset it covers (`META_APPLIED`),
 //!   so after a crash opening the store re-indexes the log past it, as it
-//!   always did.
+//!   always did. A batch's places and Merkle nodes go to the feed files
+//!   first and are `fdatasync`ed there (on this thread, off the writers'
+//!   path) before its sled batch, which advances the heads, is applied.
 //! - **A failed batch** (a full disk under the index, an I/O error) cannot
 //!   make an acknowledged write look failed: its events are in the synced
 //!   log. The index is marked broken, later batches are not applied to it,
@@ -37,6 +39,8 @@ pub(super) struct IndexJob {
     pub(super) end: u64,
     /// The index to apply it to (the one in use when the commit ran).
     pub(super) tree: sled::Tree,
+    /// That index's feed files.
+    pub(super) files: Arc<FeedFiles>,
     /// The records, in log order.
     pub(super) pending: Vec<Pending>,
     /// The state of each feed the batch touched, as of `end`.
@@ -165,12 +169,14 @@ impl Indexer {
     }
 }
 
-/// Applies one batch to the index as one sled batch (atomic).
+/// Applies one batch to the index: the feed files written and synced, then
+/// one sled batch (atomic) that advances the heads over them.
 fn apply(job: IndexJob) -> Result<(), String> {
     if let Some(f) = job.fault {
         return Err(f);
     }
     let mut batch = sled::Batch::default();
+    let mut files = FileBatch::default();
     let mut nodes = job.nodes.iter();
     for p in &job.pending {
         match p {
@@ -181,17 +187,24 @@ fn apply(job: IndexJob) -> Result<(), String> {
                 event,
             } => {
                 let n = nodes.next().map_or(&[][..], |n| &n[..]);
-                index_event(&mut batch, *offset, *len, id, event, n)
+                index_event(&mut batch, &mut files, *offset, *len, id, event, n)
             }
             Pending::Fork { offset, len, proof } => index_fork(&mut batch, *offset, *len, proof),
             Pending::Unhold { key } => batch.remove(key.as_slice()),
         }
     }
+    files
+        .write_and_sync(&job.files)
+        .map_err(|e| format!("feed index files: {e}"))?;
     for (a, f) in &job.heads {
         batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
     }
     batch.insert(META_APPLIED, &job.end.to_be_bytes());
     job.tree
         .apply_batch(batch)
-        .map_err(|e| format!("index database error: {e}"))
+        .map_err(|e| format!("index database error: {e}"))?;
+    for (a, f) in &job.heads {
+        job.files.set_head(&a.key_bytes(), f.head_seq);
+    }
+    Ok(())
 }

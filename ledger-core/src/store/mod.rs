@@ -6,6 +6,7 @@
 //! DIR/charter.bin the charter's canonical bytes (so a stopped store verifies offline)
 //! DIR/events.log  append-only log of accepted events and fork proofs: the truth
 //! DIR/index/      sled database: indexes derived from the log, rebuilt when lost
+//! DIR/index/feeds/ each feed's places and Merkle nodes (`feedfiles.rs`), derived too
 //! ```
 //!
 //! **Durability.** An append is acknowledged only after its log record is
@@ -24,6 +25,7 @@
 
 mod authoring;
 mod faults;
+mod feedfiles;
 mod files;
 mod index;
 mod indexer;
@@ -64,6 +66,7 @@ pub use log::{
 use log::{io_err, read_record, sync_dir};
 
 pub use authoring::AuthoringRecord;
+use feedfiles::{FeedFiles, FileBatch, Place};
 pub use files::{stored_charter, write_atomic};
 use index::*;
 pub use read::{EventScan, MAX_UNREADABLE_LISTED};
@@ -281,10 +284,11 @@ pub struct Ledger {
     _lock: File,
 }
 
-/// The open sled database and its one tree.
+/// The open sled database, its one tree, and the feed files beside it.
 struct Index {
     db: sled::Db,
     tree: sled::Tree,
+    files: Arc<FeedFiles>,
 }
 
 /// A broken index waiting to be rebuilt.
@@ -340,6 +344,8 @@ impl Ledger {
             }
         };
         let tree = db.open_tree("ledger")?;
+        let files = FeedFiles::open(index_path.join(feedfiles::FEEDS_DIR))?;
+        let reader = log.reader()?;
         let mut applied = read_applied(&tree)?;
         let layout = tree.get(META_LAYOUT)?;
         let old_layout = layout.as_deref() != Some(&[INDEX_LAYOUT][..]);
@@ -347,7 +353,22 @@ impl Ledger {
             Some(n) => n.as_ref() == network.as_bytes() && applied <= log.end && !old_layout,
             None => applied == 0,
         };
-        if !consistent {
+        // The feed files must hold every place and node up to each head the
+        // sled index names, and agree with the log there.
+        let files_bad = if consistent && applied > 0 {
+            files
+                .check_all(&read_heads(&tree)?, &reader, &log_path, applied)
+                .err()
+        } else {
+            None
+        };
+        if let Some(why) = &files_bad {
+            index_rebuilt.get_or_insert_with(|| {
+                format!("the feed index files are damaged or behind ({why})")
+            });
+        }
+        if !consistent || files_bad.is_some() {
+            files.reset()?;
             index_rebuilt.get_or_insert_with(|| {
                 if old_layout {
                     "the index was written in an older layout".into()
@@ -367,6 +388,8 @@ impl Ledger {
             if log.end > HEADER_LEN {
                 index_rebuilt.get_or_insert_with(|| "the index is empty or missing".into());
             }
+            // An empty index: no feed file left from another may count.
+            files.reset()?;
             tree.insert(META_NETWORK, network.as_bytes())?;
             tree.insert(META_LAYOUT, &[INDEX_LAYOUT])?;
             applied = HEADER_LEN;
@@ -374,21 +397,12 @@ impl Ledger {
 
         // Feed states: from the index (charter authors and admitted ones),
         // else genesis.
-        let mut feeds = HashMap::new();
-        for item in tree.scan_prefix([P_HEAD]) {
-            let (k, v) = item?;
-            let author = author_from_key(&k[1..])
-                .ok_or_else(|| StoreError::Corrupt("feed head key does not decode".into()))?;
-            let st = codec::decode::<FeedState>(&v, MAX_CHARTER_BYTES)
-                .map_err(|e| StoreError::Corrupt(format!("feed head of {author}: {e}")))?;
-            feeds.insert(author, st);
-        }
+        let mut feeds = read_heads(&tree)?;
         for (author, entry) in charter.authors() {
             feeds
                 .entry(author.clone())
                 .or_insert_with(|| FeedState::genesis(author, entry));
         }
-        let reader = log.reader()?;
         // Governance events as of the index; the replay adds later ones.
         let mut gov = GovernanceLog::new();
         for item in tree.scan_prefix([P_GOV]) {
@@ -448,7 +462,7 @@ impl Ledger {
             dir: dir.to_owned(),
             charter: charter.clone(),
             network,
-            index: std::sync::RwLock::new(Index { db, tree }),
+            index: std::sync::RwLock::new(Index { db, tree, files }),
             index_broken: Mutex::new(None),
             opts: opts.clone(),
             seal_error: Mutex::new(None),
@@ -503,6 +517,11 @@ impl Ledger {
             .clone()
     }
 
+    /// The feed files of the index in use (a cheap handle).
+    fn files(&self) -> Arc<FeedFiles> {
+        Arc::clone(&self.index.read().unwrap_or_else(|p| p.into_inner()).files)
+    }
+
     /// What opening the store had to do (index rebuilt, records replayed,
     /// a torn tail cut): for the node to log at WARN.
     pub fn recovery_report(&self) -> RecoveryReport {
@@ -537,4 +556,18 @@ impl Drop for Ledger {
             let _ = t.join();
         }
     }
+}
+
+/// Every feed's state as the sled index holds it (its `H` entries).
+fn read_heads(tree: &sled::Tree) -> Result<HashMap<AuthorId, FeedState>, StoreError> {
+    let mut feeds = HashMap::new();
+    for item in tree.scan_prefix([P_HEAD]) {
+        let (k, v) = item?;
+        let author = author_from_key(&k[1..])
+            .ok_or_else(|| StoreError::Corrupt("feed head key does not decode".into()))?;
+        let st = codec::decode::<FeedState>(&v, MAX_CHARTER_BYTES)
+            .map_err(|e| StoreError::Corrupt(format!("feed head of {author}: {e}")))?;
+        feeds.insert(author, st);
+    }
+    Ok(feeds)
 }

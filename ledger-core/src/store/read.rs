@@ -79,22 +79,16 @@ impl Ledger {
         author: &AuthorId,
         seq: u64,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        let Some(v) = self
-            .tree()
-            .get(key(P_EVENT, &[&author.key_bytes(), &seq.to_be_bytes()]))?
-        else {
+        let place = self
+            .files()
+            .place(&author.key_bytes(), seq)
+            .map_err(|e| self.feed_file_failed(e))?;
+        let Some(p) = place else {
             return Ok(None);
         };
-        let (offset, len) = parse_loc(&v)?;
-        let event = self.read_event(offset, len)?;
-        let mut id = [0u8; 32];
-        id.copy_from_slice(
-            v.get(12..44)
-                .ok_or_else(|| StoreError::Corrupt("short event index".into()))?,
-        );
         Ok(Some(StoredEvent {
-            id: crate::bytes::FixedBytes(id),
-            event,
+            id: p.id,
+            event: self.read_event(p.offset, p.len)?,
         }))
     }
 
@@ -132,17 +126,16 @@ impl Ledger {
         from_seq: u64,
         max: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let ak = author.key_bytes();
-        let start = key(P_EVENT, &[&ak, &from_seq.max(1).to_be_bytes()]);
-        let end = key(P_EVENT, &[&ak, &u64::MAX.to_be_bytes()]);
-        let mut out = Vec::new();
-        for item in self.read_tree()?.range(start..=end).take(max) {
-            let (_, v) = item?;
-            let (offset, len) = parse_loc(&v)?;
-            let (kind, payload) = read_record(&self.reader, &self.log_path, offset, len)?;
+        let places = self
+            .read_files()?
+            .places(&author.key_bytes(), from_seq, max)
+            .map_err(|e| self.feed_file_failed(e))?;
+        let mut out = Vec::with_capacity(places.len());
+        for p in places {
+            let (kind, payload) = read_record(&self.reader, &self.log_path, p.offset, p.len)?;
             if kind != KIND_EVENT {
                 return Err(StoreError::CorruptLog {
-                    offset,
+                    offset: p.offset,
                     reason: "index points at a non-event record".into(),
                 });
             }
@@ -186,23 +179,24 @@ impl Ledger {
         Ok(self.feed_state(author)?.map_or(0, |f| f.head_seq))
     }
 
-    pub(super) fn feed_tree(&self, author: &AuthorId, size: u64) -> Result<FeedTree, StoreError> {
+    pub(super) fn feed_tree(
+        &self,
+        author: &AuthorId,
+        size: u64,
+    ) -> Result<feedfiles::FeedTree, StoreError> {
         let have = self.tree_size(author)?;
         if size > have {
             return Err(StoreError::OutOfRange(format!(
                 "{author}'s feed holds {have} events here, not {size}"
             )));
         }
-        Ok(FeedTree {
-            tree: self.read_tree()?,
-            author: author.key_bytes(),
-        })
+        self.read_files()?.tree(&author.key_bytes(), size)
     }
 
     /// The RFC 6962 root of the first `size` events of a feed (leaves are
     /// the event ids in sequence order), from O(log n) stored nodes.
     pub fn tree_root(&self, author: &AuthorId, size: u64) -> Result<Digest, StoreError> {
-        merkle::root_at(&self.feed_tree(author, size)?, size)
+        merkle::root_at(&self.feed_tree(author, size)?, size).map_err(|e| self.feed_file_failed(e))
     }
 
     /// The inclusion proof of the event at `seq` (leaf `seq - 1`) in the
@@ -216,7 +210,9 @@ impl Ledger {
         if seq == 0 {
             return Err(StoreError::OutOfRange("sequence numbers start at 1".into()));
         }
-        merkle::inclusion_proof(&self.feed_tree(author, size)?, seq - 1, size).map_err(prove_err)
+        merkle::inclusion_proof(&self.feed_tree(author, size)?, seq - 1, size)
+            .map_err(prove_err)
+            .map_err(|e| self.feed_file_failed(e))
     }
 
     /// The consistency proof between two sizes of a feed's tree (RFC 9162).
@@ -226,7 +222,9 @@ impl Ledger {
         old: u64,
         new: u64,
     ) -> Result<Vec<Digest>, StoreError> {
-        merkle::consistency_proof(&self.feed_tree(author, new)?, old, new).map_err(prove_err)
+        merkle::consistency_proof(&self.feed_tree(author, new)?, old, new)
+            .map_err(prove_err)
+            .map_err(|e| self.feed_file_failed(e))
     }
 
     /// Total number of durable events.

@@ -48,6 +48,22 @@ impl Ledger {
         Ok(self.tree())
     }
 
+    /// The feed files for a read: refused while the index is broken.
+    pub(super) fn read_files(&self) -> Result<Arc<FeedFiles>, StoreError> {
+        self.read_tree()?;
+        Ok(self.files())
+    }
+
+    /// A feed file that fails its checksum or is short: the index cannot
+    /// be trusted, so it is rebuilt from the log before the next write
+    /// (the read that found it fails with the reason).
+    pub(super) fn feed_file_failed(&self, e: StoreError) -> StoreError {
+        if let StoreError::Corrupt(why) = &e {
+            self.mark_index_broken(format!("a feed index file is damaged: {why}"));
+        }
+        e
+    }
+
     /// Why the index is being rebuilt, if it is.
     pub(super) fn index_broken_reason(&self) -> Option<String> {
         self.index_failure_seen();
@@ -157,6 +173,7 @@ impl Ledger {
             Index {
                 db: stand_in,
                 tree: stand_in_tree,
+                files: FeedFiles::none(),
             },
         ));
         if index_path.exists() {
@@ -165,6 +182,8 @@ impl Ledger {
         let built = (|| -> Result<_, StoreError> {
             let db = open_sled(&index_path, &self.opts)?;
             let tree = db.open_tree("ledger")?;
+            let files = FeedFiles::open(index_path.join(feedfiles::FEEDS_DIR))?;
+            let mut file_batch = FileBatch::default();
             tree.insert(META_NETWORK, self.network.as_bytes())?;
             tree.insert(META_LAYOUT, &[INDEX_LAYOUT])?;
             let mut verifier = ReplicaVerifier::new(&self.charter, Signatures::Unchecked);
@@ -194,6 +213,7 @@ impl Ledger {
                 let mut replay = Replay {
                     verifier: &mut verifier,
                     trees: &mut trees,
+                    files: &mut file_batch,
                 };
                 if let Err(reason) = replay.record(&mut batch, rec.offset, rec.kind, &rec.payload) {
                     failure = Some(StoreError::CorruptLog {
@@ -204,6 +224,9 @@ impl Ledger {
                 }
                 n += 1;
                 if n.is_multiple_of(4096) {
+                    // No head moves yet: the feed files are synced once,
+                    // before the last batch.
+                    file_batch.write(&files)?;
                     tree.apply_batch(std::mem::take(&mut batch))?;
                 }
                 Ok(())
@@ -216,7 +239,11 @@ impl Ledger {
                 batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
             }
             batch.insert(META_APPLIED, &synced.to_be_bytes());
+            file_batch.write_and_sync(&files)?;
             tree.apply_batch(batch)?;
+            for (a, f) in &feeds {
+                files.set_head(&a.key_bytes(), f.head_seq);
+            }
             let mut fork_counts: HashMap<AuthorId, usize> = HashMap::new();
             for item in tree.scan_prefix([P_FORK]) {
                 let (k, _) = item?;
@@ -224,9 +251,9 @@ impl Ledger {
                     *fork_counts.entry(author).or_default() += 1;
                 }
             }
-            Ok((db, tree, feeds, gov, trees, fork_counts))
+            Ok((db, tree, files, feeds, gov, trees, fork_counts))
         })();
-        let (db, tree, feeds, gov, trees, fork_counts) = match built {
+        let (db, tree, files, feeds, gov, trees, fork_counts) = match built {
             Ok(b) => b,
             Err(e) => {
                 // The next try starts over (and a restart rebuilds it).
@@ -247,7 +274,7 @@ impl Ledger {
             d.feeds = feeds;
             d.trees = trees;
         }
-        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Index { db, tree };
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Index { db, tree, files };
         self.indexer.rebuilt();
         Ok(())
     }

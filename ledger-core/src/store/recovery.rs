@@ -91,18 +91,14 @@ impl Ledger {
     pub(super) fn recover(&self, applied: u64) -> Result<(), StoreError> {
         let mut st = lock(&self.state);
         let mut batch = sled::Batch::default();
-        // Merkle frontiers as of the index; rebuilt from the indexed ids if
-        // missing (e.g. after an index rebuild that was interrupted).
+        let files = self.files();
+        let mut file_batch = FileBatch::default();
+        // Merkle frontiers as of the index, from the feed files (checked
+        // against the heads when the store opened).
         let mut trees: HashMap<AuthorId, Frontier> = HashMap::new();
         for (author, f) in st.feeds.iter() {
-            let reader = FeedTree {
-                tree: self.tree(),
-                author: author.key_bytes(),
-            };
-            let frontier = match Frontier::load(&reader, f.head_seq) {
-                Ok(fr) => fr,
-                Err(_) => self.rebuild_tree(author, f.head_seq, &mut batch)?,
-            };
+            let frontier =
+                Frontier::load(&files.tree(&author.key_bytes(), f.head_seq)?, f.head_seq)?;
             trees.insert(author.clone(), frontier);
         }
         let mut touched: Vec<AuthorId> = Vec::new();
@@ -190,6 +186,7 @@ impl Ledger {
                 let mut replay = Replay {
                     verifier: &mut verifier,
                     trees: &mut trees,
+                    files: &mut file_batch,
                 };
                 match replay.record(&mut batch, rec.offset, rec.kind, &rec.payload) {
                     Ok(Some(author)) => touched.push(author),
@@ -205,6 +202,10 @@ impl Ledger {
                 }
                 records += 1;
                 indexed_end = rec_end;
+                if file_batch.len() >= 4096 {
+                    // Written as it goes; synced once, before the heads.
+                    file_batch.write(&files)?;
+                }
                 Ok(())
             })?;
             let (feeds, gov, timeline) = verifier.into_parts();
@@ -269,7 +270,12 @@ impl Ledger {
         if end != applied {
             batch.insert(META_APPLIED, &end.to_be_bytes());
         }
+        // The feed files' bytes are durable before the heads that cover them.
+        file_batch.write_and_sync(&files)?;
         self.tree().apply_batch(batch)?;
+        for (a, f) in st.feeds.iter() {
+            files.set_head(&a.key_bytes(), f.head_seq);
+        }
         {
             let mut d = lock(&self.durable_feeds);
             d.feeds = st.feeds.clone();
@@ -293,39 +299,6 @@ impl Ledger {
             seq,
             reason: d.reason.clone(),
         }
-    }
-
-    /// Recomputes a feed's Merkle nodes from its indexed event ids (for a
-    /// damaged index) and writes them back into the events' entries.
-    pub(super) fn rebuild_tree(
-        &self,
-        author: &AuthorId,
-        size: u64,
-        batch: &mut sled::Batch,
-    ) -> Result<Frontier, StoreError> {
-        let mut trees = HashMap::new();
-        let ak = author.key_bytes();
-        let start = key(P_EVENT, &[&ak, &1u64.to_be_bytes()]);
-        let end = key(P_EVENT, &[&ak, &size.to_be_bytes()]);
-        let mut n = 0u64;
-        for item in self.tree().range(start..=end) {
-            let (k, v) = item?;
-            let id: [u8; 32] = v
-                .get(12..44)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt("short event index".into()))?;
-            let (offset, len) = parse_loc(&v)?;
-            let id = crate::bytes::FixedBytes(id);
-            let nodes = tree_nodes(&mut trees, author, &id);
-            batch.insert(k, event_entry(offset, len, &id, &nodes));
-            n += 1;
-        }
-        if n != size {
-            return Err(StoreError::Corrupt(format!(
-                "{author}: the index holds {n} events but the head is at {size}"
-            )));
-        }
-        Ok(trees.remove(author).unwrap_or_default())
     }
 }
 
@@ -389,6 +362,7 @@ pub(super) fn place_at_fixed_offsets(p: &[u8]) -> (Option<AuthorId>, Option<u64>
 pub(super) struct Replay<'a> {
     pub(super) verifier: &'a mut ReplicaVerifier,
     pub(super) trees: &'a mut HashMap<AuthorId, Frontier>,
+    pub(super) files: &'a mut FileBatch,
 }
 
 impl Replay<'_> {
@@ -409,7 +383,7 @@ impl Replay<'_> {
                 match self.verifier.event(Some(offset), &ev) {
                     Verdict::Chained(id) => {
                         let nodes = tree_nodes(self.trees, ev.author(), &id);
-                        index_event(batch, offset, len, &id, &ev, &nodes);
+                        index_event(batch, self.files, offset, len, &id, &ev, &nodes);
                         Ok(Some(ev.author().clone()))
                     }
                     _ => Err(self

@@ -991,6 +991,7 @@ impl Ledger {
         self.indexer.submit(indexer::IndexJob {
             end,
             tree: self.tree(),
+            files: self.files(),
             pending: queue,
             heads,
             nodes,
