@@ -175,6 +175,70 @@ fn wrap(text: &str, room: usize) -> Vec<String> {
     lines
 }
 
+/// Progress of a long command on stderr: a bar on a terminal; when stderr
+/// is piped or a file, a line now and then (every 10 % or 5 s), so a log
+/// still shows the command is alive; nothing with `quiet` (JSON output).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    unit: &'static str,
+    lines: bool,
+    last: std::time::Instant,
+    last_tenth: u64,
+}
+
+impl Progress {
+    pub fn new(what: &'static str, unit: &'static str, quiet: bool) -> Progress {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = (!quiet && terminal).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            let template = format!("{what} {{bar:40}} {{pos}}/{{len}} {unit} ({{eta}})");
+            b.set_style(
+                indicatif::ProgressStyle::with_template(&template)
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        Progress {
+            bar,
+            what,
+            unit,
+            lines: !quiet && !terminal,
+            last: std::time::Instant::now(),
+            last_tenth: 0,
+        }
+    }
+
+    pub fn set(&mut self, done: u64, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+            b.set_position(done);
+            return;
+        }
+        if !self.lines || total == 0 {
+            return;
+        }
+        let tenth = done.saturating_mul(10) / total;
+        if tenth > self.last_tenth || self.last.elapsed() >= std::time::Duration::from_secs(5) {
+            self.last_tenth = tenth;
+            self.last = std::time::Instant::now();
+            eprintln!(
+                "kpl: {}: {} of {} {}",
+                self.what,
+                group(done),
+                group(total),
+                self.unit
+            );
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 static WIDTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
 
 /// Sets the width tables are fitted to: none with `--wide`; else `COLUMNS`

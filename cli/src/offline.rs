@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::charter::{AuthorityEntry, ObserverEntry, ParticipantEntry};
 use ledger_core::keys::{KeyFile, KeyOwner};
 use ledger_core::store::{stored_charter, verify_log};
@@ -406,23 +405,11 @@ pub fn verify(a: &VerifyArgs, json: bool) -> CmdResult {
         }
         None => stored,
     };
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("verifying {bar:40} {bytes}/{total_bytes} ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    };
+    let mut bar = crate::fmt::Progress::new("verifying", "bytes of the log", json);
     let started = std::time::Instant::now();
-    let report = verify_log(&log, &charter, u64::MAX, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .map_err(|e| Failure::usage(e.to_string()))?;
-    bar.finish_and_clear();
+    let report = verify_log(&log, &charter, u64::MAX, |done, total| bar.set(done, total))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    bar.finish();
     let ms = started.elapsed().as_millis();
     print_verify(&report_json(&report, ms), json);
     Ok(if report.is_ok() { OK } else { FOUND })

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::lifecycle::Corrected;
 use ledger_core::Correction;
 use serde_json::{json, Value};
@@ -248,17 +247,7 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
         return Ok(OK);
     };
     let rows = certificates_from_file(file)?;
-    let piped = !std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = if json_out || piped {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(rows.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template("issuing {bar:40} {pos}/{len} ({per_sec}, {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    };
+    let mut bar = crate::fmt::Progress::new("issuing", "rows", json_out);
     let mut accepted = Vec::new();
     let mut already = Vec::new();
     let mut refused = Vec::new();
@@ -273,15 +262,8 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     let total = good.len() + refused.len();
     let mut failed: Option<Failure> = None;
     // Batches of up to 500 certificates: one request and one durable group commit each.
-    for (k, chunk) in good.chunks(500).enumerate() {
-        if piped && !json_out {
-            eprintln!(
-                "kpl: issuing rows {}..{} of {}",
-                k * 500 + 1,
-                k * 500 + chunk.len(),
-                good.len()
-            );
-        }
+    let mut sent = 0u64;
+    for chunk in good.chunks(500) {
         let r = match c.post(
             &a.force.path("/v1/certificates/batch"),
             &Value::Array(chunk.to_vec()),
@@ -305,9 +287,10 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
                 accepted.push(json!({"number": number, "id": res["id"], "seq": res["seq"]}));
             }
         }
-        bar.inc(chunk.len() as u64);
+        sent += chunk.len() as u64;
+        bar.set(sent, good.len() as u64);
     }
-    bar.finish_and_clear();
+    bar.finish();
     let done = accepted.len() + already.len() + refused.len();
     if json_out {
         let mut v = json!({"accepted": accepted, "already_signed": already, "refused": refused});
@@ -889,25 +872,13 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
         None => served,
     };
     let network = charter.network_id();
-    let bar = if json_out {
-        ProgressBar::hidden()
-    } else {
+    if !json_out {
         eprintln!("verifying the node's replica locally against network {network}");
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(
-                "verifying {bar:40} {pos}/{len} events ({per_sec}, {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    };
+    }
+    let mut bar = crate::fmt::Progress::new("verifying", "events", json_out);
     let mut source = NodeReplica { client: c };
-    let report = verify_replica(&charter, &mut source, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })?;
-    bar.finish_and_clear();
+    let report = verify_replica(&charter, &mut source, |done, total| bar.set(done, total))?;
+    bar.finish();
     let mut out = crate::offline::report_json(&report, started.elapsed().as_millis());
     out["network_id"] = json!(network);
     crate::offline::print_verify(&out, json_out);

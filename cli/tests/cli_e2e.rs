@@ -3005,7 +3005,9 @@ fn devnet_end_to_end() {
     let wdc_dir = s(&nodes["wdc"].data_dir);
     kpl(&["verify", "--data-dir", &wdc_dir])
         .code(0)
-        .out_has(&["OK:", &format!("{total_events} events")]);
+        .out_has(&["OK:", &format!("{total_events} events")])
+        // Piped: progress as lines on stderr, not a bar that vanishes.
+        .err_has(&["kpl: verifying: ", "bytes of the log"]);
     let bw_dir = s(&nodes["BW"].data_dir);
     let v = kpl(&[
         "--json",

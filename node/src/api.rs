@@ -101,8 +101,89 @@ impl From<JsonRejection> for ApiError {
             },
             code: "invalid_json",
             field,
-            message: text,
+            message: rejection_message(&text),
         }
+    }
+}
+
+/// A JSON rejection in words for people: axum's and serde's framing
+/// ("Failed to deserialize the JSON body into the target type", "at line L
+/// column C", "unknown variant", "invalid type") rephrased, the field path
+/// kept in front.
+fn rejection_message(text: &str) -> String {
+    if let Some(rest) = text.strip_prefix("Failed to parse the request body as JSON: ") {
+        return format!("the body is not valid JSON: {}", where_in_body(rest));
+    }
+    if text.starts_with("Expected request with `Content-Type") {
+        return "send the body as JSON with the header `content-type: application/json`".into();
+    }
+    let Some((_, detail)) = text.split_once("target type: ") else {
+        return text.to_owned();
+    };
+    let detail = detail.rsplit_once(" at line").map_or(detail, |(d, _)| d);
+    let (path, inner) = match detail.split_once(": ") {
+        Some((p, rest)) if !p.is_empty() && !p.contains(' ') => (Some(p), rest),
+        _ => (None, detail),
+    };
+    let ticked = |s: &str| s.replace('`', "");
+    let said = if let Some(rest) = inner.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let one_of = expected
+            .split_once("expected one of ")
+            .map(|(_, l)| ticked(l))
+            .or_else(|| expected.split_once("expected ").map(|(_, l)| ticked(l)))
+            .unwrap_or_default();
+        format!("`{value}` is not one of: {one_of}")
+    } else if let Some(rest) = inner.strip_prefix("missing field `") {
+        format!(
+            "the field `{}` is missing",
+            rest.split('`').next().unwrap_or(rest)
+        )
+    } else if let Some(rest) = inner.strip_prefix("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let fields = expected
+            .split_once("expected one of ")
+            .or_else(|| expected.split_once("expected "))
+            .map(|(_, l)| format!(" (the fields are: {})", ticked(l)))
+            .unwrap_or_default();
+        format!("`{name}` is not a field of this body{fields}")
+    } else if let Some(rest) = inner.strip_prefix("invalid type: ") {
+        match rest.split_once(", expected ") {
+            Some((got, want)) => format!("expected {}, got {got}", plain_type(want)),
+            None => rest.to_owned(),
+        }
+    } else if let Some(rest) = inner.strip_prefix("invalid value: ") {
+        match rest.split_once(", expected ") {
+            Some((got, want)) => format!("expected {}, got {got}", plain_type(want)),
+            None => rest.to_owned(),
+        }
+    } else {
+        inner.to_owned()
+    };
+    match path {
+        Some(p) => format!("{p}: {said}"),
+        None => said,
+    }
+}
+
+/// serde's names of Rust types, as people say them.
+fn plain_type(want: &str) -> String {
+    match want {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number".into(),
+        "i8" | "i16" | "i32" | "i64" => "an integer".into(),
+        "a string" | "a borrowed string" => "a string".into(),
+        w => w.to_owned(),
+    }
+}
+
+/// "… at line 1 column 10" as "… (line 1, column 10)".
+fn where_in_body(rest: &str) -> String {
+    match rest.rsplit_once(" at line ") {
+        Some((what, at)) => match at.split_once(" column ") {
+            Some((l, c)) => format!("{what} (line {l}, column {c})"),
+            None => rest.to_owned(),
+        },
+        None => rest.to_owned(),
     }
 }
 
@@ -1598,6 +1679,39 @@ async fn members(State(node): State<AppState>, q: QueryResult<MembersQuery>) -> 
         "participants": m.participants.values().collect::<Vec<_>>(),
         "observers": m.observers.values().collect::<Vec<_>>(),
     })))
+}
+
+#[cfg(test)]
+mod rejection_tests {
+    use super::rejection_message;
+
+    #[test]
+    fn json_rejections_are_said_in_words() {
+        let t = |s: &str| rejection_message(s);
+        assert_eq!(
+            t("Failed to deserialize the JSON body into the target type: reason: unknown variant `misplaced`, expected one of `cancelled`, `lost`, `stolen`, `seized` at line 1 column 50"),
+            "reason: `misplaced` is not one of: cancelled, lost, stolen, seized"
+        );
+        assert_eq!(
+            t("Failed to deserialize the JSON body into the target type: missing field `note` at line 1 column 9"),
+            "the field `note` is missing"
+        );
+        assert_eq!(
+            t("Failed to deserialize the JSON body into the target type: parcels: invalid type: string \"many\", expected u32 at line 1 column 20"),
+            "parcels: expected a whole number, got string \"many\""
+        );
+        assert_eq!(
+            t("Failed to deserialize the JSON body into the target type: unknown field `colour`, expected one of `certificate`, `note` at line 1 column 9"),
+            "`colour` is not a field of this body (the fields are: certificate, note)"
+        );
+        assert_eq!(
+            t("Failed to parse the request body as JSON: EOF while parsing an object at line 1 column 1"),
+            "the body is not valid JSON: EOF while parsing an object (line 1, column 1)"
+        );
+        let m =
+            t("Failed to deserialize the JSON body into the target type: x: y at line 1 column 2");
+        assert_eq!(m, "x: y");
+    }
 }
 
 #[cfg(test)]
