@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -712,9 +712,24 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
 /// ([`with_partial`]).
 async fn analysed<T: Send + 'static>(
     node: &Arc<Node>,
+    client: std::net::IpAddr,
     f: impl FnOnce(&LedgerView) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit = node.analysis.admit().await.ok_or_else(ApiError::busy)?;
+    let permit = node
+        .analysis
+        .admit_client(client)
+        .await
+        .map_err(|e| match e {
+            crate::service::NotAdmitted::Busy => ApiError::busy(),
+            crate::service::NotAdmitted::ClientLimit => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!(
+                    "this client already has {} analysis requests computed or waiting; wait for their answers",
+                    crate::service::ANALYSIS_PER_CLIENT
+                ),
+            ),
+        })?;
     let n = node.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -793,6 +808,7 @@ fn date_param(field: &str, v: &Option<String>) -> Result<Option<Date>, ApiError>
 
 async fn audit(
     State(node): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
@@ -821,7 +837,7 @@ async fn audit(
                 .map_err(|e| ApiError::bad("severity", e))
         })
         .transpose()?;
-    let answer = analysed(&node, move |v| {
+    let answer = analysed(&node, client.ip(), move |v| {
         let findings = v.audit(&params);
         // Not findings yet: exports whose destination may still confirm.
         let mut waiting = CertificateQuery::new(params.now);
@@ -865,6 +881,7 @@ fn code_param(field: &str, v: &Option<String>) -> Result<Option<CountryCode>, Ap
 
 async fn certificates(
     State(node): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     q: Result<Query<CertificatesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
@@ -905,7 +922,7 @@ async fn certificates(
             format!("a limit is 1 to {MAX_LISTED}"),
         ));
     }
-    let answer = analysed(&node, move |v| {
+    let answer = analysed(&node, client.ip(), move |v| {
         let mut all = v.list_certificates(&query);
         let total = all.len();
         all.truncate(limit);
@@ -926,6 +943,7 @@ struct StatsQuery {
 
 async fn stats(
     State(node): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     q: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
@@ -937,7 +955,7 @@ async fn stats(
     // A year outside the calendar has no period: refused, not answered as
     // an empty one.
     ledger_core::analysis::Period::new(q.year, q.quarter).map_err(|e| ApiError::bad("year", e))?;
-    let answer = analysed(&node, move |v| {
+    let answer = analysed(&node, client.ip(), move |v| {
         let stats = serde_json::to_value(v.stats(q.year, q.quarter))
             .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(with_partial(v, stats))
@@ -946,9 +964,13 @@ async fn stats(
     Ok(Json(answer))
 }
 
-async fn trace(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
+async fn trace(
+    State(node): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    Path(number): Path<String>,
+) -> ApiResult {
     let now = now_ms();
-    let answer = analysed(&node, move |v| match v.trace_at(&number, &AuditParams::new(now)) {
+    let answer = analysed(&node, client.ip(), move |v| match v.trace_at(&number, &AuditParams::new(now)) {
         Some(t) => Ok(with_partial(
             v,
             json!({"trace": t, "tree": t.render_tree(), "by_origin": t.carats_by_origin()}),

@@ -342,7 +342,12 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     );
 
     let app = crate::api::router(node.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    // With each connection's address, for the per-client analysis limit.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal());
     if let Err(e) = server.await {
         error!(error = %e, "HTTP server failed");
     }

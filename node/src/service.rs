@@ -72,6 +72,10 @@ pub const ANALYSIS_CONCURRENCY: usize = 2;
 /// Analysis requests that may wait for one of those: one more is answered
 /// `503` rather than queued.
 pub const ANALYSIS_MAX_WAITING: usize = 16;
+/// Analysis requests one client address may have computed or waiting at
+/// once: one more is answered `429`, so one client cannot take every place
+/// in the queue.
+pub const ANALYSIS_PER_CLIENT: usize = 4;
 
 /// The node's one analysis view of its replica, kept up to date by
 /// applying the events stored since it was last brought up to date (a
@@ -87,6 +91,42 @@ pub struct Analysis {
     pub permits: Arc<tokio::sync::Semaphore>,
     /// Requests waiting for a permit.
     pub waiting: std::sync::atomic::AtomicUsize,
+    /// Requests computed or waiting, per client address.
+    per_client: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// Why an analysis request was not admitted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotAdmitted {
+    /// [`ANALYSIS_MAX_WAITING`] requests already wait.
+    Busy,
+    /// This client already has [`ANALYSIS_PER_CLIENT`] requests in.
+    ClientLimit,
+}
+
+/// A client's place among the analysis requests; freed when dropped.
+pub struct ClientSlot {
+    map: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Admission to compute one analysis answer: the permit and the client's
+/// slot, both released when dropped.
+pub struct Admitted {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _slot: ClientSlot,
 }
 
 impl Default for Analysis {
@@ -96,6 +136,7 @@ impl Default for Analysis {
             view: std::sync::RwLock::new(None),
             permits: Arc::new(tokio::sync::Semaphore::new(ANALYSIS_CONCURRENCY)),
             waiting: Default::default(),
+            per_client: Default::default(),
         }
     }
 }
@@ -115,6 +156,29 @@ impl Analysis {
     /// [`ANALYSIS_CONCURRENCY`] are being computed, else after waiting for
     /// one; `None` (answer `503`) when [`ANALYSIS_MAX_WAITING`] requests
     /// already wait.
+    /// Admission for a request of client `ip`: refused at once when that
+    /// client already has [`ANALYSIS_PER_CLIENT`] requests in, else as
+    /// [`Analysis::admit`].
+    pub async fn admit_client(&self, ip: std::net::IpAddr) -> Result<Admitted, NotAdmitted> {
+        let slot = {
+            let mut m = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(ip).or_insert(0);
+            if *n >= ANALYSIS_PER_CLIENT {
+                return Err(NotAdmitted::ClientLimit);
+            }
+            *n += 1;
+            ClientSlot {
+                map: self.per_client.clone(),
+                ip,
+            }
+        };
+        let permit = self.admit().await.ok_or(NotAdmitted::Busy)?;
+        Ok(Admitted {
+            _permit: permit,
+            _slot: slot,
+        })
+    }
+
     pub async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         use std::sync::atomic::Ordering;
         if let Ok(p) = self.permits.clone().try_acquire_owned() {
@@ -1637,6 +1701,48 @@ mod tests {
         assert_eq!(events_behind(&mine, &[head(&a, 4)]), 0);
         let lying = [head(&a, u64::MAX), head(&b, u64::MAX)];
         assert_eq!(events_behind(&mine, &lying), u64::MAX);
+    }
+
+    #[tokio::test]
+    async fn one_client_cannot_take_every_place() {
+        use super::{Analysis, NotAdmitted, ANALYSIS_PER_CLIENT};
+        let a = std::sync::Arc::new(Analysis::default());
+        let greedy: std::net::IpAddr = "10.0.0.7".parse().unwrap();
+        let other: std::net::IpAddr = "10.0.0.8".parse().unwrap();
+        // Holds the computing permits, so the rest wait.
+        let mut held = Vec::new();
+        for _ in 0..super::ANALYSIS_CONCURRENCY {
+            held.push(a.admit_client(greedy).await.expect("admitted"));
+        }
+        let mut waiting = Vec::new();
+        for _ in super::ANALYSIS_CONCURRENCY..ANALYSIS_PER_CLIENT {
+            let a = a.clone();
+            waiting.push(tokio::spawn(
+                async move { a.admit_client(greedy).await.is_ok() },
+            ));
+        }
+        for _ in 0..10_000 {
+            if a.waiting.load(std::sync::atomic::Ordering::SeqCst)
+                == ANALYSIS_PER_CLIENT - super::ANALYSIS_CONCURRENCY
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            a.admit_client(greedy).await.err(),
+            Some(NotAdmitted::ClientLimit)
+        );
+        // Another client still gets a place in the queue.
+        let a2 = a.clone();
+        let theirs = tokio::spawn(async move { a2.admit_client(other).await.is_ok() });
+        drop(held);
+        for w in waiting {
+            assert!(w.await.unwrap());
+        }
+        assert!(theirs.await.unwrap());
+        // Every slot is released.
+        assert!(a.admit_client(greedy).await.is_ok());
     }
 
     #[tokio::test]

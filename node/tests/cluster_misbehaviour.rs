@@ -447,3 +447,101 @@ fn equivocation_ends_with_the_same_fork_proof_everywhere() {
     )
     .unwrap();
 }
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A member floods the event topic with valid-looking garbage: events with
+/// EU's place and bad signatures, bodies that do not decode, and random
+/// bytes, 1,500 messages as fast as its network layer sends them. Honest
+/// nodes store nothing of it, keep working, and their memory stays within
+/// a bound; the figures are printed.
+#[test]
+fn a_flood_of_garbage_is_refused_in_bounded_memory() {
+    let net = network("kp-cluster-flood");
+    let before = net.heads("BW");
+    let rss_before: Vec<u64> = HONEST.iter().map(|l| peak_rss_kib(net.pid(l))).collect();
+    let g = eu_ghost(&net, &[]);
+    let started = std::time::Instant::now();
+    let mut sent = 0u32;
+    let mut refused_locally = 0u32;
+    for k in 0..1_500u64 {
+        let bytes = match k % 3 {
+            // A well-formed event of EU's, signed by someone else.
+            0 => {
+                let mut ev = eu_event(&net, 1 + k % 7, None, 10_000 + k);
+                ev.signature = AuthorityKey::generate()
+                    .unwrap()
+                    .sign(ev.content.clone())
+                    .signature;
+                ev.encode()
+            }
+            // A real event's bytes, cut short.
+            1 => {
+                let b = eu_event(&net, 1, None, 20_000 + k).encode();
+                b[..b.len() / 2].to_vec()
+            }
+            // Random bytes of random length.
+            _ => sha256(&[&k.to_be_bytes()])
+                .as_bytes()
+                .iter()
+                .cycle()
+                .take(64 + (k as usize * 37) % 4_000)
+                .copied()
+                .collect(),
+        };
+        match g.publish(bytes, Duration::from_secs(2)) {
+            Ok(_) => sent += 1,
+            // Graylisted or no peer left to send to: the flood is cut off.
+            Err(_) => refused_locally += 1,
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    let flood_secs = started.elapsed().as_secs_f64();
+    drop(g);
+    // Nothing stored; the network goes on working (a genuine write on BW
+    // reaches everyone and every replica verifies).
+    for l in HONEST {
+        assert_eq!(&net.heads(l), &before, "{l}: heads moved");
+        assert_eq!(
+            net.get(l, "/v1/forks")["fork_proofs"],
+            serde_json::json!([])
+        );
+    }
+    let c = net.issue("BW", "ZA", 901);
+    net.wait_heads_equal(&HONEST, kpl_tests::total(&before) + 1, WITHIN);
+    for l in HONEST {
+        assert_eq!(
+            net.get_status(l, &format!("/v1/certificates/{}", c.number))
+                .0,
+            200
+        );
+        net.assert_verified(l);
+    }
+    for (i, l) in HONEST.iter().enumerate() {
+        let after = peak_rss_kib(net.pid(l));
+        let grew = after.saturating_sub(rss_before[i]);
+        eprintln!(
+            "flood: {l}: peak RSS {} MiB before, {} MiB after ({} MiB more); {sent} sent, {refused_locally} not sent, in {flood_secs:.1} s; refusals counted: bad_signature {}, decode {}",
+            rss_before[i] / 1024,
+            after / 1024,
+            grew / 1024,
+            net.failures(l, "bad_signature"),
+            net.failures(l, "decode"),
+        );
+        // Bounded: the flood costs an honest node well under 64 MiB.
+        assert!(grew < 64 * 1024, "{l}: peak RSS grew by {grew} KiB");
+    }
+}
