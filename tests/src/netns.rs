@@ -14,11 +14,13 @@
 //! every namespace it made, also when the test panics.
 
 use std::fs::File;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kpl_node::cluster::{self, Cluster, MemberSpec};
@@ -28,6 +30,8 @@ use crate::{certificate, certificate_json, parse_heads, total, wait_until, Heads
 
 /// The libp2p port of every node (in its own namespace).
 pub const P2P_PORT: u16 = 4001;
+/// The port of every node's delaying proxy ([`Lab::delay_links`]).
+pub const PROXY_PORT: u16 = 5001;
 /// The API port of every node (on its namespace's loopback).
 pub const API_PORT: u16 = 8080;
 /// Environment variable that makes a missing facility fail the test.
@@ -100,6 +104,10 @@ pub struct Lab {
     namespaces: Vec<String>,
     exe: PathBuf,
     cluster: Cluster,
+    /// Set by [`Lab::delay_links`]: nodes dial each other's delaying proxy.
+    delayed: bool,
+    proxies_stop: Arc<AtomicBool>,
+    proxies: Vec<JoinHandle<()>>,
     _dir: tempfile::TempDir,
     _one: MutexGuard<'static, ()>,
 }
@@ -164,6 +172,9 @@ impl Lab {
             namespaces: Vec::new(),
             exe: exe.into(),
             cluster,
+            delayed: false,
+            proxies_stop: Arc::new(AtomicBool::new(false)),
+            proxies: Vec::new(),
             _dir: dir,
             _one: one,
         };
@@ -274,7 +285,10 @@ impl Lab {
             .nodes
             .iter()
             .filter(|n| n.label != label)
-            .map(|n| format!("/ip4/{}/tcp/{P2P_PORT}/p2p/{}", n.ip, n.peer_id))
+            .map(|n| {
+                let port = if self.delayed { PROXY_PORT } else { P2P_PORT };
+                format!("/ip4/{}/tcp/{port}/p2p/{}", n.ip, n.peer_id)
+            })
             .collect();
         let n = &self.nodes[i];
         let log = std::fs::OpenOptions::new()
@@ -500,8 +514,9 @@ impl Lab {
         self.iptables_in(ns, &args).expect("iptables rule");
     }
 
-    /// Drops packets arriving at every node from the bridge's subnet with
-    /// `probability` (loss on every link, both directions).
+    /// Drops packets arriving at every node from the bridge (its `eth0`)
+    /// with `probability`: loss on every link, both directions (not on a
+    /// namespace's loopback, where a delaying proxy talks to its node).
     pub fn lossy_everywhere(&self, probability: f64) {
         for n in &self.nodes {
             self.iptables_in(
@@ -509,6 +524,8 @@ impl Lab {
                 &[
                     "-A",
                     "INPUT",
+                    "-i",
+                    "eth0",
                     "-s",
                     "10.200.0.0/24",
                     "-m",
@@ -530,6 +547,44 @@ impl Lab {
         for n in &self.nodes {
             self.iptables_in(&n.ns, &["-F"]).expect("iptables -F");
         }
+        if self.delayed {
+            self.only_through_proxies();
+        }
+    }
+
+    /// Makes every link hold its bytes for `delay` each way: a proxy in each
+    /// node's namespace listens on [`PROXY_PORT`] and forwards to the node
+    /// after `delay`, both directions; nodes bootstrap to the proxies, and
+    /// the node's own port is closed to the other namespaces (so addresses
+    /// learnt from identify cannot bypass the delay). Call before starting
+    /// the nodes.
+    pub fn delay_links(&mut self, delay: Duration) {
+        for n in &self.nodes {
+            let listen = SocketAddr::from((n.ip, PROXY_PORT));
+            let target = SocketAddr::from((n.ip, P2P_PORT));
+            let h = spawn_proxy(&n.ns, listen, target, delay, self.proxies_stop.clone())
+                .expect("delaying proxy");
+            self.proxies.push(h);
+        }
+        self.delayed = true;
+        self.only_through_proxies();
+    }
+
+    /// New connections to a node's own port from other namespaces are
+    /// refused (`--syn` only: a node dials from its listening port, and the
+    /// answers to its dials must come in).
+    fn only_through_proxies(&self) {
+        let port = P2P_PORT.to_string();
+        for n in &self.nodes {
+            self.iptables_in(
+                &n.ns,
+                &[
+                    "-A", "INPUT", "-i", "eth0", "-p", "tcp", "--dport", &port, "--syn", "-j",
+                    "DROP",
+                ],
+            )
+            .expect("iptables rule");
+        }
     }
 
     /// The last lines of a node's log.
@@ -550,6 +605,10 @@ impl Drop for Lab {
                 let _ = c.wait();
             }
         }
+        self.proxies_stop.store(true, Ordering::Relaxed);
+        for h in self.proxies.drain(..) {
+            let _ = h.join();
+        }
         if std::thread::panicking() {
             for n in &self.nodes {
                 eprintln!("{}", self.log_tail(&n.label, 25));
@@ -562,4 +621,101 @@ impl Drop for Lab {
             }
         }
     }
+}
+
+/// A TCP proxy in namespace `ns`: accepts on `listen`, connects to
+/// `target`, and passes each direction's bytes on `delay` after they
+/// arrived (in order). Stops accepting when `stop` is set; each pump ends
+/// at its connection's end or, after `stop`, within its read timeout.
+fn spawn_proxy(
+    ns: &str,
+    listen: SocketAddr,
+    target: SocketAddr,
+    delay: Duration,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, String> {
+    let f = File::open(format!("/run/netns/{ns}")).map_err(|e| format!("netns {ns}: {e}"))?;
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let h = std::thread::spawn(move || {
+        let listener = nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| e.to_string())
+            .and_then(|()| std::net::TcpListener::bind(listen).map_err(|e| e.to_string()))
+            .and_then(|l| {
+                l.set_nonblocking(true)
+                    .map(|()| l)
+                    .map_err(|e| e.to_string())
+            });
+        let listener = match listener {
+            Ok(l) => {
+                let _ = ready_tx.send(Ok(()));
+                l
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((a, _)) => {
+                    // Threads started here are in this namespace too.
+                    let Ok(b) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) else {
+                        continue;
+                    };
+                    let _ = a.set_nonblocking(false);
+                    for (from, to) in [(&a, &b), (&b, &a)] {
+                        if let (Ok(from), Ok(to)) = (from.try_clone(), to.try_clone()) {
+                            pump(from, to, delay, stop.clone());
+                        }
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .map_err(|e| format!("proxy thread: {e}"))??;
+    Ok(h)
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read.
+fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration, stop: Arc<AtomicBool>) {
+    let (tx, rx) = mpsc::sync_channel::<(Instant, Vec<u8>)>(256);
+    let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 16 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = from.shutdown(std::net::Shutdown::Read);
+    });
+    std::thread::spawn(move || {
+        while let Ok((due, bytes)) = rx.recv() {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if to.write_all(&bytes).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
 }
