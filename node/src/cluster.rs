@@ -428,7 +428,21 @@ pub fn http_within(
         .strip_prefix("http://")
         .ok_or_else(|| format!("{base}: only http:// is supported"))?
         .trim_end_matches('/');
-    let mut s = TcpStream::connect(hostport).map_err(|e| format!("{base}: {e}"))?;
+    let s = TcpStream::connect(hostport).map_err(|e| format!("{base}: {e}"))?;
+    http_over(s, hostport, method, path, token, body, timeout)
+}
+
+/// [`http_within`] over a connected stream `s` (e.g. one opened in another
+/// network namespace); `hostport` goes in the `Host` header.
+pub fn http_over(
+    mut s: TcpStream,
+    hostport: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     s.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(timeout))

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod netns;
+
 use kpl_node::cluster::{self, Cluster, ClusterNode, Launcher, MemberSpec, Running};
 use kpl_node::net::{
     FeedHeadWire, Keypair, MessageId, Multiaddr, NetConfig, NetError, NetEvent, Network,

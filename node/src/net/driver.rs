@@ -20,6 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
 use super::gossip::{self, TopicKind, Topics};
+use super::pending;
 use super::wire::{self, FeedHeadWire, SyncCodec, SyncRequest, SyncResponse};
 use super::{
     charter_peers, Command, Keypair, NetConfig, NetCounters, NetError, NetEvent, NetLimits,
@@ -37,6 +38,7 @@ struct Behaviour {
     // behaviour sets up a handler for it.
     gate: allow_block_list::Behaviour<AllowedPeers>,
     limits: connection_limits::Behaviour,
+    pending: pending::Behaviour,
     identify: identify::Behaviour,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
@@ -75,8 +77,12 @@ pub(crate) async fn spawn(
     }
     let conn_limits = ConnectionLimits::default()
         .with_max_established_per_peer(Some(limits.max_connections_per_peer))
-        .with_max_established(Some(limits.max_connections))
-        .with_max_pending_incoming(Some(limits.max_pending_incoming));
+        .with_max_established(Some(limits.max_connections));
+    let pending = pending::Behaviour::new(pending::PendingLimits {
+        per_ip: limits.max_pending_per_ip,
+        general: limits.max_pending_incoming,
+        reserved: limits.reserved_pending_for_members,
+    });
     let identify = identify::Behaviour::new(
         identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), keypair.public())
             .with_agent_version(format!("kpl-node/{}", env!("CARGO_PKG_VERSION"))),
@@ -94,6 +100,7 @@ pub(crate) async fn spawn(
     let behaviour = Behaviour {
         gate,
         limits: connection_limits::Behaviour::new(conn_limits),
+        pending,
         identify,
         gossipsub,
         sync,
@@ -110,6 +117,7 @@ pub(crate) async fn spawn(
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetError::Other(format!("behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(limits.idle_connection_timeout))
+        .with_connection_timeout(limits.handshake_timeout)
         .build();
 
     let topics = Topics::of(&network);

@@ -29,6 +29,7 @@
 
 mod driver;
 pub mod gossip;
+pub mod pending;
 pub mod wire;
 
 use std::collections::HashSet;
@@ -91,8 +92,17 @@ pub struct NetLimits {
     pub max_connections_per_peer: u32,
     /// Most established connections in all.
     pub max_connections: u32,
-    /// Most incoming connections still in the handshake.
+    /// Most incoming connections still in the handshake from addresses no
+    /// member has connected from (the general pool).
     pub max_pending_incoming: u32,
+    /// Most incoming connections still in the handshake from one IP address.
+    pub max_pending_per_ip: u32,
+    /// Handshake slots kept for addresses a member has connected from since
+    /// the start, taken when the general pool is full (`pending.rs`).
+    pub reserved_pending_for_members: u32,
+    /// Deadline of a connection's setup: the TCP connect of a dial, then
+    /// the Noise handshake and the Yamux upgrade, in either direction.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for NetLimits {
@@ -112,6 +122,9 @@ impl Default for NetLimits {
             max_connections_per_peer: 2,
             max_connections: 512,
             max_pending_incoming: 64,
+            max_pending_per_ip: 8,
+            reserved_pending_for_members: 32,
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }
