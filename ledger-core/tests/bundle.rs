@@ -202,6 +202,21 @@ fn bundle_test_vector() {
     )
     .unwrap();
     assert_eq!(report.events.len(), 4);
+    // The format's text names the network id the vector verifies against.
+    let format = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/FORMAT.md"),
+    )
+    .unwrap();
+    let id = c.network_id().to_hex();
+    let section = format
+        .split("The test vector `docs/vectors/bundle.json`")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("FORMAT.md describes docs/vectors/bundle.json");
+    assert!(
+        section.contains(&id),
+        "FORMAT.md's paragraph on docs/vectors/bundle.json must name network id {id}"
+    );
 }
 
 /// A certificate issued by a participant admitted after genesis: the bundle
