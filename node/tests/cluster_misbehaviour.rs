@@ -545,3 +545,35 @@ fn a_flood_of_garbage_is_refused_in_bounded_memory() {
         assert!(grew < 64 * 1024, "{l}: peak RSS grew by {grew} KiB");
     }
 }
+
+/// A member that connects, identifies itself and goes away at once (a
+/// restart, a crash) is logged as disconnected, not as refusing this node.
+#[test]
+fn a_member_that_just_disconnects_is_not_taken_for_a_refusal() {
+    let net = network("kp-cluster-gone");
+    let g = Ghost::spawn(net.p2p_key("EU"), &net.charter(), honest_addrs(&net), &[]);
+    g.wait_connected(&honest_ids(&net), WITHIN).unwrap();
+    // Identify goes out right after the connection; leave it time to
+    // arrive, well within the 2 s a refusal is judged by.
+    std::thread::sleep(Duration::from_millis(400));
+    drop(g);
+    wait_until(
+        WITHIN,
+        Duration::from_millis(100),
+        "EU gone from the peers",
+        || {
+            HONEST
+                .iter()
+                .all(|l| !net.peers(l).contains(&net.peer_id("EU")))
+                .then_some(())
+        },
+    )
+    .unwrap();
+    for l in HONEST {
+        let log = net.log_tail(l, 400);
+        assert!(
+            !log.contains("membership gate may refuse"),
+            "{l} took a disconnection for a refusal:\n{log}"
+        );
+    }
+}

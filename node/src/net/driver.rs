@@ -227,10 +227,14 @@ struct PeerState {
     heads: Option<Vec<crate::net::FeedHeadWire>>,
     /// When the first connection was established.
     since: Option<std::time::Instant>,
+    /// The peer identified itself on this connection: its gate let this
+    /// node in.
+    identified: bool,
 }
 
-/// A connection a member closes within this time is taken as a refusal by
-/// its membership gate (e.g. this node is not admitted there yet).
+/// A connection a member closes within this time, before identifying
+/// itself or answering a request, is taken as a refusal by its membership
+/// gate (e.g. this node is not admitted there yet).
 const CLOSED_AT_ONCE: Duration = Duration::from_secs(2);
 
 enum Outbound {
@@ -364,6 +368,9 @@ impl Driver {
                 info,
                 ..
             })) => {
+                if let Some(ps) = self.peers.get_mut(&peer_id) {
+                    ps.identified = true;
+                }
                 if self.allowed.contains(&peer_id) {
                     for addr in info.listen_addrs.into_iter().take(MAX_IDENTIFY_ADDRS) {
                         self.swarm.add_peer_address(peer_id, addr);
@@ -404,7 +411,11 @@ impl Driver {
                     let Some(state) = self.peers.remove(&peer_id) else {
                         return;
                     };
-                    let at_once = state.since.is_some_and(|t| t.elapsed() < CLOSED_AT_ONCE);
+                    // A peer that identified itself or answered let this
+                    // node in: it disconnected, its gate did not refuse.
+                    let at_once = state.since.is_some_and(|t| t.elapsed() < CLOSED_AT_ONCE)
+                        && !state.identified
+                        && state.heads.is_none();
                     if at_once {
                         if self.refused_by.insert(peer_id) {
                             warn!(peer = %peer_id, "member closed the connection at once: its membership gate may refuse this node (not admitted yet?); retrying every sync round, logged at debug level from now on");
