@@ -326,6 +326,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/bundle/{number}", get(bundle))
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/checkpoints", get(checkpoints_all))
+        .route("/v1/keys", get(keys))
         .route("/v1/proofs/inclusion", get(inclusion_proof))
         .route("/v1/proofs/consistency", get(consistency_proof))
         .route("/v1/split-views", get(split_views))
@@ -1260,6 +1261,78 @@ async fn checkpoint(State(node): State<AppState>, q: QueryResult<AuthorQuery>) -
             "no checkpoint of {author}'s feed yet"
         ))),
     }
+}
+
+/// `GET /v1/keys`: the key material a client needs to check this
+/// network's checkpoints and cosignatures with any C2SP tool: for each
+/// authority feed its current key (the one that signs its checkpoints and
+/// its cosignatures as a witness, which moves on with each rotation), the
+/// note verifier key of its checkpoints, and its cosignature verifier key;
+/// for each observer its witness key.
+async fn keys(State(node): State<AppState>) -> ApiResult {
+    use ledger_core::tlog::checkpoint::{witness_name, WitnessId};
+    use ledger_core::tlog::cosignature::CosignatureVerifier;
+    use ledger_core::tlog::note::Ed25519Verifier;
+    let ledger = node.ledger.clone();
+    let states = blocking(move || {
+        let mut out = Vec::new();
+        for a in ledger.authors() {
+            let state = ledger.feed_state(&a)?;
+            out.push((a, state));
+        }
+        Ok::<_, StoreError>(out)
+    })
+    .await?;
+    let charter = node.ledger.charter();
+    let network_id = node.ledger.network_id();
+    let timeline = node.ledger.timeline();
+    let mut feeds = Vec::new();
+    for (author, state) in states {
+        let (current, epochs) = match &state {
+            Some(s) => (s.keys.last().map(|e| e.key), s.keys.clone()),
+            None => (timeline.genesis_entry(&author).map(|e| e.key), Vec::new()),
+        };
+        let Some(key) = current else { continue };
+        let origin = node
+            .checkpoints
+            .origin(&author)
+            .map_err(ApiError::internal)?;
+        let checkpoint_vkey = Ed25519Verifier::new(&origin, &key)
+            .map(|v| v.verifier_key().to_string())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let wname = witness_name(&charter.network, &network_id, WitnessId::Authority(&author))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let witness_vkey = CosignatureVerifier::new(&wname, &key)
+            .map(|v| v.verifier_key().to_string())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        feeds.push(json!({
+            "author": author.to_string(),
+            "key": key.to_hex(),
+            "since_seq": epochs.last().map_or(1, |e| e.from_seq),
+            "origin": origin,
+            "checkpoint_vkey": checkpoint_vkey,
+            "witness_name": wname,
+            "witness_vkey": witness_vkey,
+            "key_epochs": epochs.iter().map(|e| json!({"from_seq": e.from_seq, "key": e.key.to_hex()})).collect::<Vec<_>>(),
+        }));
+    }
+    let mut observers = Vec::new();
+    for o in timeline.latest().observers.values() {
+        let wname = witness_name(&charter.network, &network_id, WitnessId::Observer(&o.id))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let witness_vkey = CosignatureVerifier::new(&wname, &o.key)
+            .map(|v| v.verifier_key().to_string())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        observers.push(json!({
+            "observer": o.id.as_str(),
+            "key": o.key.to_hex(),
+            "witness_name": wname,
+            "witness_vkey": witness_vkey,
+        }));
+    }
+    Ok(Json(
+        json!({"network_id": network_id, "feeds": feeds, "observers": observers}),
+    ))
 }
 
 async fn checkpoints_all(State(node): State<AppState>) -> ApiResult {

@@ -186,3 +186,93 @@ fn checkpoints_carry_cosignatures_of_distinct_witnesses() {
         net.assert_verified(l);
     }
 }
+
+/// `/v1/keys` publishes what a C2SP tool needs to check checkpoints and
+/// cosignatures, and follows a key rotation: after it, the published
+/// checkpoint key is the new one, it verifies the checkpoints signed since,
+/// and the genesis key no longer does.
+#[test]
+fn published_keys_verify_checkpoints_and_follow_a_rotation() {
+    let mut net = TestNet::create(EXE, "kp-cp-keys", &members(&["BW", "ZA", "EU"], &["wdc"]));
+    net.start_all(&ALL, WITHIN);
+    net.issue("BW", "EU", 1);
+    net.issue("ZA", "BW", 1);
+    net.wait_heads_equal(&ALL, 2, WITHIN);
+    wait_cosigned(&net, &ALL, "BW", 1, 2);
+    wait_cosigned(&net, &ALL, "ZA", 1, 2);
+    let published = |label: &str, author: &str| -> Value {
+        let v = net.get(label, "/v1/keys");
+        v["feeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["author"] == author)
+            .cloned()
+            .unwrap_or_else(|| panic!("{author} not in {v}"))
+    };
+    let opens = |vkey: &str, note: &str| {
+        let v = Ed25519Verifier::parse(vkey).unwrap();
+        Checkpoint::open(note.as_bytes(), &[&v]).is_ok()
+    };
+    let bw = published("wdc", "BW/mme");
+    let genesis = net.key_file("BW").public_key.to_hex();
+    assert_eq!(bw["key"], genesis, "{bw}");
+    let cp = net.get("wdc", "/v1/checkpoint?author=BW/mme");
+    assert!(opens(
+        bw["checkpoint_vkey"].as_str().unwrap(),
+        cp["note"].as_str().unwrap()
+    ));
+    // BW's witness key checks BW's cosignature on ZA's checkpoint.
+    let za_cp = net.get("wdc", "/v1/checkpoint?author=ZA/mme");
+    let note = Note::parse(za_cp["note"].as_str().unwrap().as_bytes()).unwrap();
+    let wv = CosignatureVerifier::parse(bw["witness_vkey"].as_str().unwrap()).unwrap();
+    let line = note
+        .signatures()
+        .iter()
+        .find(|s| s.name == bw["witness_name"].as_str().unwrap());
+    if let Some(line) = line {
+        wv.verify_line(note.text(), line).unwrap();
+    }
+    let old_vkey = bw["checkpoint_vkey"].as_str().unwrap().to_owned();
+    let obs = &net.get("BW", "/v1/keys")["observers"];
+    assert_eq!(obs[0]["observer"], "wdc", "{obs}");
+
+    // Rotate BW's key, write once more: the published key moves on.
+    let token = net.token("BW");
+    let (status, v) = net.post(
+        "BW",
+        "/v1/keys/rotate",
+        Some(&token),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 200, "{v}");
+    net.issue("BW", "EU", 2);
+    net.wait_heads_equal(&ALL, 4, WITHIN);
+    let mut last = Value::Null;
+    wait_until(
+        WITHIN,
+        Duration::from_millis(200),
+        "the new key published and used",
+        || {
+            let k = published("wdc", "BW/mme");
+            let cp = net.get("wdc", "/v1/checkpoint?author=BW/mme");
+            last = serde_json::json!({"keys": k, "checkpoint": cp});
+            (k["key"] != genesis
+                && cp["size"] == 3
+                && opens(
+                    k["checkpoint_vkey"].as_str().unwrap(),
+                    cp["note"].as_str().unwrap(),
+                ))
+            .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {last}"));
+    let k = published("wdc", "BW/mme");
+    assert_eq!(k["since_seq"], 3, "{k}");
+    assert_eq!(k["key_epochs"].as_array().unwrap().len(), 2, "{k}");
+    let cp = net.get("wdc", "/v1/checkpoint?author=BW/mme");
+    assert!(
+        !opens(&old_vkey, cp["note"].as_str().unwrap()),
+        "the genesis key still verifies"
+    );
+}

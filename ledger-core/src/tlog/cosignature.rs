@@ -225,6 +225,15 @@ impl CosignatureVerifier {
         FixedBytes(self.key.to_bytes())
     }
 
+    /// `name+hex(key id)+base64(0x04 || public key)`, as the signer's.
+    pub fn verifier_key(&self) -> VerifierKey {
+        VerifierKey {
+            name: self.name.clone(),
+            key_type: SIG_TYPE_COSIGNATURE_V1,
+            public: self.public(),
+        }
+    }
+
     /// Checks a signature line on `checkpoint_text` and returns its
     /// timestamp.
     pub fn verify_line(
@@ -334,6 +343,7 @@ mod tests {
         // The vkey round trip, and type separation.
         let vkey = witness.verifier_key().to_string();
         assert_eq!(CosignatureVerifier::parse(&vkey), Ok(wv.clone()));
+        assert_eq!(wv.verifier_key().to_string(), vkey);
         assert!(crate::tlog::note::Ed25519Verifier::parse(&vkey).is_err());
         assert_ne!(
             witness.key_id(),
