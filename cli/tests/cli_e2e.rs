@@ -96,12 +96,27 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// Where the `kpl` runs of this test process record devnets (never the
+/// user's own `~/.local/state`).
+fn state_home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kpl-e2e-state-{}", std::process::id()))
+}
+
 /// Runs `kpl args…` with a clean environment (no KPL_* variables), killing it
 /// after `timeout`.
 fn kpl_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Out {
+    kpl_in(None, args, env, timeout)
+}
+
+/// [`kpl_env`] in the working directory `cwd`.
+fn kpl_in(cwd: Option<&Path>, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Out {
     let what = format!("kpl {}", args.join(" "));
     let mut cmd = Command::new(KPL);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     cmd.args(args)
+        .env("XDG_STATE_HOME", state_home())
         .env_remove("KPL_NODE")
         .env_remove("KPL_TOKEN")
         .env_remove("KPL_TOKEN_FILE")
@@ -583,9 +598,10 @@ fn offline_commands() {
     kpl(&["devnet", "status", "--dir", &d("no-devnet")])
         .code(2)
         .err_has(&["holds no devnet", "kpl devnet up"]);
+    // No devnet there: exit 2 saying which --dir to pass, never "stopped 0".
     kpl(&["--json", "devnet", "down", "--dir", &d("no-devnet")])
-        .code(0)
-        .json();
+        .code(2)
+        .err_has(&["holds no devnet", "--dir"]);
 
     // Nothing listens on port 1: exit 2 with what to do.
     let dead = "http://127.0.0.1:1";
@@ -616,6 +632,63 @@ fn offline_commands() {
     kpl_env(&["feeds"], &[("KPL_NODE", dead)], CMD_TIMEOUT)
         .code(2)
         .err_has(&["cannot reach the node at http://127.0.0.1:1"]);
+}
+
+/// The README's getting started builds once: the devnet is started by the
+/// binary the install step built (no `cargo run`, which would compile
+/// again with other features), and that build makes `kpl`.
+#[test]
+fn readme_getting_started_compiles_once() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = |title: &str| -> String {
+        let start = readme
+            .find(title)
+            .unwrap_or_else(|| panic!("README lacks {title}"));
+        let rest = &readme[start + title.len()..];
+        rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+    };
+    let commands = |text: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                inside = !inside;
+            } else if inside && !line.trim_start().starts_with('#') {
+                out.push(line.split(" #").next().unwrap_or("").trim().to_owned());
+            }
+        }
+        out
+    };
+    let install = commands(&section("## Install"));
+    let run = commands(&section("## Run it"));
+    for c in install.iter().chain(&run) {
+        assert!(!c.contains("cargo run"), "a second compile: {c}");
+        assert!(!c.contains("cargo install"), "a second compile: {c}");
+    }
+    let build = install
+        .iter()
+        .find(|c| c.starts_with("cargo build"))
+        .expect("the install builds");
+    assert!(build.contains("--release"), "{build}");
+    let words: Vec<&str> = build.split_whitespace().collect();
+    let packages: Vec<&str> = words
+        .windows(2)
+        .filter(|w| w[0] == "-p" || w[0] == "--package")
+        .map(|w| w[1])
+        .collect();
+    assert!(
+        packages.is_empty() || packages.contains(&"kpl"),
+        "the build makes kpl: {build}"
+    );
+    let up = run
+        .iter()
+        .find(|c| c.contains("devnet up"))
+        .expect("Run it starts a devnet");
+    assert!(
+        up.starts_with("./target/release/kpl devnet up"),
+        "the devnet runs the binary built above: {up}"
+    );
 }
 
 /// `kpl … | head`: a closed stdout ends kpl quietly, without a panic.
@@ -914,7 +987,16 @@ fn devnet_end_to_end() {
         Duration::from_secs(300),
     )
     .code(0)
-    .json();
+    // Seeding says what it writes, month by month, on stderr.
+    .err_has(&[
+        "seeding nine months of trade: ",
+        " certificates, ",
+        "seeded 2026-01: ",
+        "seeded 2026-09: ",
+        " certificates issued, ",
+        " imports confirmed",
+    ]);
+    let up = up.json();
     let seeded = up["seeded"].as_u64().unwrap();
     assert!(seeded > 200, "{up}");
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
@@ -1567,6 +1649,54 @@ fn devnet_end_to_end() {
     assert_eq!(again["seeded"], 0, "{again}");
     for n in again["nodes"].as_array().unwrap() {
         assert_eq!(n["api"], nodes[n["label"].as_str().unwrap()].api.as_str());
+    }
+    // The commands `up` prints work pasted into a fresh shell, from any
+    // directory, with `kpl` on no PATH.
+    let text_up = kpl_env(
+        &["devnet", "up", "--dir", &dir_s],
+        &[],
+        Duration::from_secs(180),
+    )
+    .code(0)
+    .out_has(&["next, try:"]);
+    let printed: Vec<&str> = text_up
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains(" --node ") || l.contains(" devnet "))
+        .collect();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let pasted = |line: &str| -> std::process::Output {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(line)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("XDG_STATE_HOME", state_home())
+            .current_dir(&elsewhere)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for want in [" feeds", " devnet status --dir "] {
+        let line = printed
+            .iter()
+            .find(|l| l.ends_with(want) || l.contains(want))
+            .unwrap_or_else(|| panic!("no printed command with {want:?}:\n{}", text_up.stdout));
+        let o = pasted(line);
+        assert!(
+            o.status.success(),
+            "{line}: {:?}\n{}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("BW"),
+            "{line}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
 
     // ---------------------------------------------------------- writes
@@ -2970,13 +3100,56 @@ fn devnet_end_to_end() {
     let total_events = total_events + 3;
 
     // ---------------------------------------------------------- down, offline
-    let o = kpl_env(
-        &["--json", "devnet", "down", "--dir", &dir_s],
+    // `down` from another directory, without --dir, finds the devnet `up`
+    // recorded, and returns only once every node process has exited, even
+    // one that does not stop on SIGTERM (IL is frozen with SIGSTOP: it is
+    // killed once --timeout has passed).
+    let recorded: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap();
+    let pids: BTreeMap<String, u32> = recorded["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["label"].as_str().unwrap().to_owned(),
+                n["pid"].as_u64().unwrap() as u32,
+            )
+        })
+        .collect();
+    // SAFETY: plain kill(2) of a node process this test started.
+    unsafe {
+        libc::kill(pids["IL"] as i32, libc::SIGSTOP);
+    }
+    let o = kpl_in(
+        Some(&elsewhere),
+        &["--json", "devnet", "down", "--timeout", "2"],
         &[],
         Duration::from_secs(120),
     )
     .code(0)
-    .json();
+    .err_has(&[
+        "using the devnet in",
+        "IL did not exit within 2s of SIGTERM",
+    ]);
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| {
+            st.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    for (label, pid) in &pids {
+        assert!(
+            gone(*pid),
+            "{label} (pid {pid}) is still running after `devnet down` returned"
+        );
+    }
+    let o = o.json();
+    assert_eq!(o["killed"], json!(["IL"]), "{o}");
+    assert_eq!(o["dir"], json!(std::fs::canonicalize(&dir).unwrap()), "{o}");
     let stopped: BTreeSet<&str> = o["stopped"]
         .as_array()
         .unwrap()
