@@ -6,9 +6,12 @@
 //! the devnet wrote to `seed.json` (audit findings, statistics, provenance),
 //! then writes (issue, confirm, void, correct, rotate-key, batches), governs
 //! (the Chair proposes a partial suspension, the others approve until the
-//! quorum adopts it, `gov list`/`show` and `members --at` follow), stops the
-//! devnet, reads governance offline and verifies the stores offline,
-//! untouched and tampered with.
+//! quorum adopts it, `gov list`/`show` and `members --at` follow), checks
+//! proof bundles (what they certify, refused cosignatures), stops the devnet
+//! from another directory (waiting for every node process, one frozen),
+//! reads governance offline and verifies the stores offline, untouched and
+//! tampered with. `readme_getting_started_compiles_once` checks the
+//! README's first commands build once.
 //!
 //! Every process is bounded in time; a guard stops the devnet (and, as a
 //! last resort, kills by pid any node process started under the test's
@@ -1502,6 +1505,47 @@ fn devnet_end_to_end() {
     ])
     .code(0)
     .out_has(&["OK:", &root.number]);
+    // Beside the verdict, what it certifies: the certificate's fields in
+    // people's units, its confirmations, its lineage with origins.
+    let mut certified = vec![
+        "What it certifies".to_owned(),
+        format!("certificate {}", root.number),
+        format!("  weight       {}", ct(root.carats)),
+        format!("  value        {}", dollars(root.cents)),
+        format!("  destination  {}", root.destination),
+        "  HS codes     7102.".to_owned(),
+        "  exporter     ".to_owned(),
+        format!("  sources      {}", root.sources.join(", ")),
+        "Lineage (from the bundle's events):".to_owned(),
+        "└─ ".to_owned(),
+        "ORIGIN".to_owned(),
+    ];
+    if let Some((carats, cents, received)) = &root.confirmation {
+        certified.push("  status       confirmed".to_owned());
+        certified.push(format!("  {received}  received by {} (", root.destination));
+        certified.push(format!("{}, {}", ct(*carats), dollars(*cents)));
+    }
+    for n in &numbers {
+        let c = by_number[n.as_str()];
+        certified.push(format!(
+            "{n}  {} → {}  {}",
+            c.issuer,
+            c.destination,
+            ct(c.carats)
+        ));
+        if c.sources.is_empty() {
+            certified.push(format!(
+                "{}  {}  origin {}",
+                ct(c.carats),
+                dollars(c.cents),
+                c.issuer
+            ));
+        }
+    }
+    let refs: Vec<&str> = certified.iter().map(String::as_str).collect();
+    kpl(&["verify-bundle", &bundle_path, "--network-id", &net_id])
+        .code(0)
+        .out_has(&refs);
     let v = kpl(&[
         "--json",
         "verify-bundle",
@@ -1512,6 +1556,92 @@ fn devnet_end_to_end() {
     .code(0)
     .json();
     assert!(v["report"]["events"].as_array().unwrap().len() >= 2, "{v}");
+    let cert = &v["report"]["certified"];
+    assert_eq!(
+        cert["certificate"]["effective"]["number"],
+        root.number.as_str()
+    );
+    assert_eq!(
+        cert["certificate"]["effective"]["carat_hundredths"],
+        root.carats
+    );
+    assert_eq!(
+        cert["certificate"]["effective"]["value_usd_cents"],
+        root.cents
+    );
+    assert_eq!(cert["lineage"]["certificate"], root.number.as_str());
+    check_node(&cert["lineage"], &by_number, 0);
+    assert_eq!(cert["by_origin"], t["by_origin"], "{v}");
+    assert_eq!(v["report"]["refused_cosignatures"], 0, "{v}");
+    // A cosignature with a corrupted signature, and one with a corrupted
+    // key id, are refused and counted, each with why; the others still
+    // carry the verdict.
+    let mut b: Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle_path).unwrap()).unwrap();
+    let note = b["checkpoints"][0]["note"].as_str().unwrap().to_owned();
+    let mut lines: Vec<String> = note.split('\n').map(str::to_owned).collect();
+    let witness_lines: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("\u{2014} ") && lines[i].contains("/witness/"))
+        .collect();
+    assert!(witness_lines.len() >= 3, "{note}");
+    let flip = |line: &mut String, from_end: usize| {
+        let (head, sig) = line.rsplit_once(' ').unwrap();
+        let mut sig = sig.as_bytes().to_vec();
+        let i = sig.len() - from_end;
+        sig[i] = if sig[i] == b'A' { b'B' } else { b'A' };
+        *line = format!("{head} {}", String::from_utf8(sig).unwrap());
+    };
+    let who = |line: &str| -> String {
+        let name = line.split(' ').nth(1).unwrap();
+        name.split("/witness/")
+            .nth(1)
+            .unwrap()
+            .replace("observer/", "observer ")
+    };
+    let (bad_sig, bad_key) = (witness_lines[0], witness_lines[1]);
+    flip(&mut lines[bad_sig], 20);
+    let key_at = lines[bad_key].rsplit_once(' ').unwrap().1.len() - 1;
+    flip(&mut lines[bad_key], key_at);
+    let (bad_sig_who, bad_key_who) = (who(&lines[bad_sig]), who(&lines[bad_key]));
+    b["checkpoints"][0]["note"] = json!(lines.join("\n"));
+    let tampered = format!("{dir_s}/bundle-cosigned.json");
+    std::fs::write(&tampered, serde_json::to_string_pretty(&b).unwrap()).unwrap();
+    kpl(&["verify-bundle", &tampered, "--network-id", &net_id])
+        .code(0)
+        .out_has(&[
+            "OK:",
+            &format!("1 cosignature(s) refused: signature does not verify ({bad_sig_who})"),
+            &format!("1 cosignature(s) refused: not signed with the witness's current key ({bad_key_who})"),
+            "WARNING: 2 cosignature(s) refused",
+        ]);
+    let v = kpl(&[
+        "--json",
+        "verify-bundle",
+        &tampered,
+        "--network-id",
+        &net_id,
+    ])
+    .code(0)
+    .json();
+    assert_eq!(v["report"]["refused_cosignatures"], 2, "{v}");
+    let refused = &v["report"]["checkpoints"][0]["refused"];
+    assert!(
+        refused.as_array().unwrap().contains(
+            &json!({"witness": bad_sig_who, "reason": "signature does not verify", "count": 1})
+        ),
+        "{refused}"
+    );
+    let all_witnesses = witness_lines.len();
+    kpl(&[
+        "verify-bundle",
+        &tampered,
+        "--network-id",
+        &net_id,
+        "--witnesses",
+        &all_witnesses.to_string(),
+    ])
+    .code(1)
+    .out_has(&["FAILED", "required"]);
     kpl(&[
         "verify-bundle",
         &bundle_path,
@@ -2324,6 +2454,40 @@ fn devnet_end_to_end() {
         ]);
     assert!(!o.stdout.contains("carat_hundredths"), "{}", o.stdout);
     assert!(!o.stdout.contains("[\""), "{}", o.stdout);
+    // Its bundle certifies it as it stands too, corrections applied.
+    let corrected_bundle = format!("{dir_s}/bundle-corrected.json");
+    wait_until(
+        "a bundle of BW-2026-100001",
+        Duration::from_secs(60),
+        || {
+            kpl(&[
+                "--node",
+                &wdc,
+                "prove",
+                "BW-2026-100001",
+                "-o",
+                &corrected_bundle,
+            ])
+            .code
+                == Some(0)
+        },
+    );
+    kpl(&["verify-bundle", &corrected_bundle, "--network-id", &net_id])
+        .code(0)
+        .out_has(&[
+            "OK:",
+            "certificate BW-2026-100001",
+            "  origin       BW (Orapa)",
+            "  weight       999.50 ct   (corrected from 1,000.50 ct on",
+            "  importer     Antwerp Rough NV, Hoveniersstraat 2, Antwerp   (corrected from Antwerp Rough BV",
+            "  value        US$ 250,000.00",
+            "  HS codes     7102.10, 7102.31",
+            "  issued       2026-11-20 by Ministry of Minerals and Energy, Diamond Hub",
+            "  status       confirmed",
+            "2 corrections applied:",
+            "received by EU (EU/antwerp): 999.50 ct",
+            "BW-2026-100001  BW → EU  999.50 ct  US$ 250,000.00  origin BW (Orapa)",
+        ]);
     let o = kpl(&["--node", &wdc, "--json", "show", "BW-2026-100002"])
         .code(0)
         .json();
@@ -3350,6 +3514,29 @@ fn devnet_end_to_end() {
     ]);
 
     eprintln!("devnet_end_to_end: {:?}", started.elapsed());
+}
+
+/// Hundredths with thousands separators: `1,234.56`.
+fn grouped(h: u64) -> String {
+    let whole = (h / 100).to_string();
+    let mut out = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{out}.{:02}", h % 100)
+}
+
+/// Carats as `kpl` prints them: `1,234.56 ct`.
+fn ct(h: u64) -> String {
+    format!("{} ct", grouped(h))
+}
+
+/// US cents as `kpl` prints them: `US$ 250,000.00`.
+fn dollars(c: u64) -> String {
+    format!("US$ {}", grouped(c))
 }
 
 fn quarter_of(date: &str) -> u8 {
