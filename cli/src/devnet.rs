@@ -278,12 +278,10 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
     let cluster = match Cluster::load(dir) {
         Ok(c) => c,
         Err(_) => {
-            if !json_out {
-                eprintln!(
-                    "creating a devnet in {} (keys, node directories, charter)…",
-                    dir.display()
-                );
-            }
+            eprintln!(
+                "creating a devnet in {} (keys, node directories, charter)…",
+                dir.display()
+            );
             Cluster::create(dir, "kp-devnet", &default_members()).map_err(Failure::usage)?
         }
     };
@@ -325,9 +323,7 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
         let node = match running {
             Some(x) => x,
             None => {
-                if !json_out {
-                    eprintln!("starting {} …", n.label);
-                }
+                eprintln!("starting {} …", n.label);
                 let r = cluster
                     .start(&n.label, &launcher, Duration::from_secs(60))
                     .map_err(Failure::usage)?;
@@ -351,6 +347,11 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
     let state = save(&nodes)?;
     record(&state.dir, true);
 
+    // Progress goes to stderr, so stdout stays JSON with --json.
+    eprintln!(
+        "waiting until the {} nodes are connected and ready…",
+        state.nodes.len()
+    );
     wait_connected(&state, Duration::from_secs(60))?;
     wait_healthy(&state, Duration::from_secs(60))?;
     let seeded = seed_if_empty(&state)?;

@@ -992,6 +992,9 @@ fn devnet_end_to_end() {
     .code(0)
     // Seeding says what it writes, month by month, on stderr.
     .err_has(&[
+        "creating a devnet in ",
+        "starting BW …",
+        "waiting until the 11 nodes are connected and ready…",
         "seeding nine months of trade: ",
         " certificates, ",
         "seeded 2026-01: ",
@@ -3281,6 +3284,15 @@ fn devnet_end_to_end() {
             )
         })
         .collect();
+    kpl_in(
+        Some(&elsewhere),
+        &["devnet", "status"],
+        &[],
+        Duration::from_secs(60),
+    )
+    .code(0)
+    .out_has(&["running", "wdc"])
+    .err_has(&["using the devnet in"]);
     // SAFETY: plain kill(2) of a node process this test started.
     unsafe {
         libc::kill(pids["IL"] as i32, libc::SIGSTOP);
