@@ -215,6 +215,8 @@ impl Drop for DevnetGuard {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        // Only `devnet up` and `down --purge` write the devnet records.
+        let _ = std::fs::remove_dir_all(state_home());
     }
 }
 
