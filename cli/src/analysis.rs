@@ -187,7 +187,7 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
 }
 
 /// The shipment's carats by origin, with each one's share.
-fn print_origins(o: &OriginShares, total: u64) {
+pub fn print_origins(o: &OriginShares, total: u64) {
     if o.origins.is_empty() && o.unaccounted_carat_hundredths == 0 {
         return;
     }

@@ -3,12 +3,15 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ledger_core::bundle::{verify, TrustRoot, MAX_BUNDLE_BYTES};
+use ledger_core::bundle::{verify, BundleReport, TrustRoot, MAX_BUNDLE_BYTES};
 use ledger_core::{Charter, Digest};
 use serde_json::json;
 
+use crate::analysis::print_origins;
 use crate::client::{enc, Client};
-use crate::fmt::{short, CmdResult, Failure, Table, FOUND, OK};
+use crate::fmt::{carats, short, usd, CmdResult, Failure, Table, FOUND, OK};
+use crate::listing::plural;
+use crate::online::print_certificate;
 
 #[derive(Args)]
 pub struct ProveArgs {
@@ -68,6 +71,48 @@ pub struct VerifyBundleArgs {
     pub charter: Option<PathBuf>,
 }
 
+/// What the bundle certifies: the certificate as it stands, its
+/// confirmations, its lineage and its carats by origin.
+fn print_certified(r: &BundleReport) {
+    let c = &r.certified;
+    let root = &c.lineage;
+    let status = match (root.voided, root.confirmations.is_empty()) {
+        (Some(v), _) => format!(
+            "voided ({})",
+            serde_json::to_value(v)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+        (None, false) => "confirmed".to_owned(),
+        (None, true) => "no import confirmation in this bundle".to_owned(),
+    };
+    println!("What it certifies (the certificate as it stands, corrections applied):\n");
+    print_certificate(&c.certificate, &status);
+    println!();
+    if root.confirmations.is_empty() {
+        println!("Confirmations: none in this bundle");
+    } else {
+        println!("Confirmations:");
+        for k in &root.confirmations {
+            println!(
+                "  {}  received by {} ({}): {}, {}, {} {}",
+                k.received_on,
+                k.participant,
+                k.author,
+                carats(k.carat_hundredths),
+                usd(k.value_usd_cents),
+                k.parcels,
+                plural(k.parcels as usize, "parcel", "parcels")
+            );
+        }
+    }
+    println!("\nLineage (from the bundle's events):");
+    print!("{}", root.render_tree_absent("not in this bundle"));
+    println!();
+    print_origins(&c.by_origin, root.carat_hundredths.unwrap_or(0));
+}
+
 pub fn verify_bundle(a: &VerifyBundleArgs, json_out: bool) -> CmdResult {
     let trust = match (&a.network_id, &a.charter) {
         (Some(id), _) => TrustRoot::NetworkId(
@@ -103,6 +148,7 @@ pub fn verify_bundle(a: &VerifyBundleArgs, json_out: bool) -> CmdResult {
                     short(&r.network_id.to_hex()),
                     r.min_witnesses
                 );
+                print_certified(&r);
                 let mut t = Table::new(&[
                     "EVENT",
                     "CERTIFICATE",
@@ -121,6 +167,7 @@ pub fn verify_bundle(a: &VerifyBundleArgs, json_out: bool) -> CmdResult {
                         format!("size {}", e.checkpoint_size),
                     ]);
                 }
+                println!("The events that prove it:");
                 print!("{}", t.render());
                 println!();
                 for cp in &r.checkpoints {
@@ -129,6 +176,18 @@ pub fn verify_bundle(a: &VerifyBundleArgs, json_out: bool) -> CmdResult {
                         cp.author,
                         cp.size,
                         cp.witnesses.len()
+                    );
+                    for x in &cp.refused {
+                        println!(
+                            "  {} cosignature(s) refused: {} ({})",
+                            x.count, x.reason, x.witness
+                        );
+                    }
+                }
+                if r.refused_cosignatures > 0 {
+                    println!(
+                        "\nWARNING: {} cosignature(s) refused and not counted (above); the verdict rests on the others",
+                        r.refused_cosignatures
                     );
                 }
             }

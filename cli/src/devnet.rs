@@ -17,25 +17,38 @@ use crate::fmt::{CmdResult, Failure, Table, OK};
 #[derive(Subcommand)]
 pub enum DevnetCmd {
     /// Create (first time), start and seed a local network; prints where each node's API is.
-    Up(DirArgs),
+    Up {
+        /// The devnet's directory.
+        #[arg(long, default_value = DEFAULT_DIR)]
+        dir: PathBuf,
+    },
     /// List the nodes: member, API, process id, running or not.
     Status(DirArgs),
-    /// Stop every node process this devnet started (keeps the data unless --purge).
+    /// Stop every node process this devnet started and wait until each has
+    /// exited (keeps the data unless --purge).
     Down {
         #[command(flatten)]
         dir: DirArgs,
         /// Also delete the devnet directory.
         #[arg(long)]
         purge: bool,
+        /// Seconds to wait for the nodes to stop after SIGTERM before
+        /// killing the rest with SIGKILL.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
     },
 }
 
 #[derive(Args)]
 pub struct DirArgs {
-    /// The devnet's directory.
-    #[arg(long, default_value = "kpl-devnet")]
-    pub dir: PathBuf,
+    /// The devnet's directory (default: ./kpl-devnet, or else the devnet
+    /// `kpl devnet up` last recorded, from wherever it was run).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
+
+/// Where `kpl devnet up` puts a devnet unless told otherwise.
+pub const DEFAULT_DIR: &str = "kpl-devnet";
 
 /// The embedded default membership: producers and trading hubs drawn from
 /// the real trade, and one observer.
@@ -132,28 +145,149 @@ fn member_name(m: &MemberSpec) -> String {
 
 pub fn run(cmd: &DevnetCmd, json_out: bool) -> CmdResult {
     match cmd {
-        DevnetCmd::Up(a) => up(&a.dir, json_out),
-        DevnetCmd::Status(a) => status(&a.dir, json_out),
-        DevnetCmd::Down { dir, purge } => down(&dir.dir, *purge, json_out),
+        DevnetCmd::Up { dir } => up(dir, json_out),
+        DevnetCmd::Status(a) => status(&resolve(&a.dir)?, json_out),
+        DevnetCmd::Down {
+            dir,
+            purge,
+            timeout,
+        } => down(
+            &resolve(&dir.dir)?,
+            *purge,
+            Duration::from_secs(*timeout),
+            json_out,
+        ),
     }
+}
+
+/// The per-user file where `kpl devnet up` records each devnet's directory,
+/// so that `status` and `down` find it from any directory:
+/// `$XDG_STATE_HOME/kpl/devnets`, or `~/.local/state/kpl/devnets`.
+fn registry() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?)
+            .join(".local")
+            .join("state"),
+    };
+    Some(base.join("kpl").join("devnets"))
+}
+
+/// The devnets recorded, that still hold a devnet, one directory a line.
+fn recorded() -> Vec<PathBuf> {
+    let Some(file) = registry() else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(PathBuf::from)
+        .filter(|d| d.join(STATE).exists())
+        .collect()
+}
+
+/// Records (`keep`) or forgets a devnet's directory in the registry.
+/// Best effort: a devnet works without it, from its own directory.
+fn record(dir: &Path, keep: bool) {
+    let Some(file) = registry() else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = recorded().into_iter().filter(|d| d != dir).collect();
+    if keep {
+        dirs.push(dir.to_path_buf());
+    }
+    let text: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+    if let Some(parent) = file.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let tmp = file.with_extension(format!("tmp.{}", std::process::id()));
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, &file);
+    }
+}
+
+/// The devnet `status` and `down` act on: `--dir` when given; else
+/// ./kpl-devnet when it holds one; else the one devnet recorded by `up`.
+fn resolve(dir: &Option<PathBuf>) -> Result<PathBuf, Failure> {
+    if let Some(d) = dir {
+        return Ok(d.clone());
+    }
+    let here = PathBuf::from(DEFAULT_DIR);
+    if here.join(STATE).exists() {
+        return Ok(here);
+    }
+    let known = recorded();
+    let where_ = registry().map_or_else(
+        || "(no HOME to record devnets in)".to_owned(),
+        |r| r.display().to_string(),
+    );
+    match known.as_slice() {
+        [one] => {
+            eprintln!("kpl: using the devnet in {}", one.display());
+            Ok(one.clone())
+        }
+        [] => Err(Failure::usage(format!(
+            "there is no devnet in ./{DEFAULT_DIR} and none recorded in {where_}: run this in the directory where you ran `kpl devnet up`, or pass --dir DIR"
+        ))),
+        many => Err(Failure::usage(format!(
+            "there is no devnet in ./{DEFAULT_DIR}, and several elsewhere: pass --dir with one of {}",
+            many.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// `s` as one shell word (quoted when it needs to be).
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@%".contains(&b))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Whether a node process is still there: alive, and not a zombie whose
+/// threads are all gone (a leader that exited while other threads still
+/// finish, e.g. an `fdatasync`, still holds its files).
+fn running(pid: u32) -> bool {
+    if alive(pid) {
+        return true;
+    }
+    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|d| d.count() > 1)
+}
+
+/// Whether `pid` is still the node process the devnet started (its
+/// command line names the node's data directory), so that a process id
+/// reused by another program is never signalled.
+fn is_node(n: &DevnetNode) -> bool {
+    let dir = n.data_dir.to_string_lossy();
+    running(n.pid)
+        && std::fs::read(format!("/proc/{}/cmdline", n.pid)).is_ok_and(|c| {
+            c.split(|b| *b == 0)
+                .any(|a| String::from_utf8_lossy(a) == dir)
+        })
 }
 
 fn up(dir: &Path, json_out: bool) -> CmdResult {
     let cluster = match Cluster::load(dir) {
         Ok(c) => c,
         Err(_) => {
-            if !json_out {
-                eprintln!(
-                    "creating a devnet in {} (keys, node directories, charter)…",
-                    dir.display()
-                );
-            }
+            eprintln!(
+                "creating a devnet in {} (keys, node directories, charter)…",
+                dir.display()
+            );
             Cluster::create(dir, "kp-devnet", &default_members()).map_err(Failure::usage)?
         }
     };
     let exe = std::env::current_exe().map_err(|e| Failure::usage(e.to_string()))?;
     let launcher = Launcher {
-        exe,
+        exe: exe.clone(),
         prefix: vec!["node".into()],
     };
     let previous = load_state(&cluster.dir);
@@ -189,9 +323,7 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
         let node = match running {
             Some(x) => x,
             None => {
-                if !json_out {
-                    eprintln!("starting {} …", n.label);
-                }
+                eprintln!("starting {} …", n.label);
                 let r = cluster
                     .start(&n.label, &launcher, Duration::from_secs(60))
                     .map_err(Failure::usage)?;
@@ -213,10 +345,16 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
         save(&nodes)?;
     }
     let state = save(&nodes)?;
+    record(&state.dir, true);
 
+    // Progress goes to stderr, so stdout stays JSON with --json.
+    eprintln!(
+        "waiting until the {} nodes are connected and ready…",
+        state.nodes.len()
+    );
     wait_connected(&state, Duration::from_secs(60))?;
     wait_healthy(&state, Duration::from_secs(60))?;
-    let seeded = seed_if_empty(&state, json_out)?;
+    let seeded = seed_if_empty(&state)?;
     wait_converged(&state, Duration::from_secs(120))?;
 
     if json_out {
@@ -243,23 +381,32 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
     if seeded > 0 {
         println!("seeded {seeded} events: nine months of trade from mines to hubs and on, with anomalies to find");
     }
+    // Commands that work pasted into any shell: this very `kpl` by its
+    // absolute path (it need not be on the PATH), absolute files.
+    let kpl = shell_word(&exe.to_string_lossy());
+    let bw_token = shell_word(
+        &state
+            .dir
+            .join("BW")
+            .join(kpl_node::config::TOKEN_FILE)
+            .to_string_lossy(),
+    );
+    let devnet_dir = shell_word(&state.dir.to_string_lossy());
     println!("next, try:");
-    println!("  kpl --node {bw} feeds");
-    println!("  kpl --node {bw} audit");
-    println!("  kpl --node {bw} stats --year 2026 --quarter 1");
-    println!("  kpl --node {bw} trace IN-2026-000003");
-    println!("  kpl --node {eu} show BW-2026-000001");
-    println!("  kpl --node {bw} members");
+    println!("  {kpl} --node {bw} feeds");
+    println!("  {kpl} --node {bw} audit");
+    println!("  {kpl} --node {bw} stats --year 2026 --quarter 1");
+    println!("  {kpl} --node {bw} trace IN-2026-000003");
+    println!("  {kpl} --node {eu} show BW-2026-000001");
+    println!("  {kpl} --node {bw} members");
     println!(
-        "  kpl --node {bw} --token-file {} gov propose suspend RU --except-zone Mirny --reference 'Administrative Decision'",
-        state.dir.join("BW").join(kpl_node::config::TOKEN_FILE).display()
+        "  {kpl} --node {bw} --token-file {bw_token} gov propose suspend RU --except-zone Mirny --reference 'Administrative Decision'"
     );
     println!(
-        "  kpl --node {bw} --token-file {} issue --number BW-2026-100001 --origin BW --destination EU --carats 1000 --value 250000 \\\n      --exporter-name Debswana --exporter-address Gaborone --importer-name 'Antwerp Rough BV' --importer-address Antwerp",
-        state.dir.join("BW").join(kpl_node::config::TOKEN_FILE).display()
+        "  {kpl} --node {bw} --token-file {bw_token} issue --number BW-2026-100001 --origin BW --destination EU --carats 1000 --value 250000 \\\n      --exporter-name Debswana --exporter-address Gaborone --importer-name 'Antwerp Rough BV' --importer-address Antwerp"
     );
-    println!("  kpl devnet status --dir {}", dir.display());
-    println!("  kpl devnet down --dir {}", dir.display());
+    println!("  {kpl} devnet status --dir {devnet_dir}");
+    println!("  {kpl} devnet down --dir {devnet_dir}");
     Ok(OK)
 }
 
@@ -578,8 +725,9 @@ fn certificate_json(c: &SeedCertificate, i: usize) -> Value {
     })
 }
 
-/// Seeds the plan through the nodes' APIs unless the ledger already holds events.
-fn seed_if_empty(state: &DevnetState, json_out: bool) -> Result<u64, Failure> {
+/// Seeds the plan through the nodes' APIs unless the ledger already holds
+/// events, saying on stderr what it writes, month by month.
+fn seed_if_empty(state: &DevnetState) -> Result<u64, Failure> {
     let first = &state.nodes[0];
     let status: Value =
         serde_json::from_str(&http_get(&first.api, "/v1/status").map_err(Failure::usage)?)
@@ -587,10 +735,19 @@ fn seed_if_empty(state: &DevnetState, json_out: bool) -> Result<u64, Failure> {
     if status["events"].as_u64().unwrap_or(0) > 0 {
         return Ok(0);
     }
-    if !json_out {
-        eprintln!("seeding trade…");
-    }
     let plan = seed_plan();
+    // Progress on stderr (stdout may be JSON): a line per month of trade.
+    let confirmations = plan
+        .certificates
+        .iter()
+        .filter(|c| c.confirmation.is_some())
+        .count();
+    eprintln!(
+        "seeding nine months of trade: {} certificates, {} import confirmations, {} forged confirmation(s)…",
+        plan.certificates.len(),
+        confirmations,
+        plan.forged_confirmations.len()
+    );
     std::fs::write(
         state.dir.join("seed.json"),
         serde_json::to_string_pretty(&plan).unwrap_or_default(),
@@ -612,12 +769,28 @@ fn seed_if_empty(state: &DevnetState, json_out: bool) -> Result<u64, Failure> {
         let (x, y) = (&plan.certificates[*a], &plan.certificates[*b]);
         (x.issued_on.as_str(), x.number.as_str()).cmp(&(y.issued_on.as_str(), y.number.as_str()))
     });
+    let (mut issued, mut confirmed) = (0usize, 0usize);
+    let mut month = String::new();
+    let progress = |month: &str, issued: usize, confirmed: usize| {
+        eprintln!(
+            "  seeded {month}: {issued} of {} certificates issued, {confirmed} of {confirmations} imports confirmed",
+            plan.certificates.len()
+        );
+    };
     for i in order {
         let c = &plan.certificates[i];
+        let m = c.issued_on.get(..7).unwrap_or("").to_owned();
+        if m != month {
+            if !month.is_empty() {
+                progress(&month, issued, confirmed);
+            }
+            month = m;
+        }
         let issuer =
             node(&c.issuer).ok_or_else(|| Failure::usage(format!("no node {}", c.issuer)))?;
         post(issuer, issue, &certificate_json(c, i))?;
         events += 1;
+        issued += 1;
         if let (Some((parcels, carats, cents, received)), Some(importer)) =
             (&c.confirmation, node(&c.destination))
         {
@@ -634,7 +807,11 @@ fn seed_if_empty(state: &DevnetState, json_out: bool) -> Result<u64, Failure> {
                 }),
             )?;
             events += 1;
+            confirmed += 1;
         }
+    }
+    if !month.is_empty() {
+        progress(&month, issued, confirmed);
     }
     for (by, number, exporter, carats) in &plan.forged_confirmations {
         let n = node(by).ok_or_else(|| Failure::usage(format!("no node {by}")))?;
@@ -652,6 +829,7 @@ fn seed_if_empty(state: &DevnetState, json_out: bool) -> Result<u64, Failure> {
         )?;
         events += 1;
     }
+    eprintln!("  seeded {events} events; waiting until every node holds them all…");
     Ok(events)
 }
 
@@ -682,38 +860,73 @@ fn status(dir: &Path, json_out: bool) -> CmdResult {
     Ok(OK)
 }
 
-fn down(dir: &Path, purge: bool, json_out: bool) -> CmdResult {
-    let state = load_state(dir);
+fn down(dir: &Path, purge: bool, grace: Duration, json_out: bool) -> CmdResult {
+    let state = load_state(dir).ok_or_else(|| {
+        Failure::usage(format!(
+            "{} holds no devnet (no {STATE}): pass the --dir that `kpl devnet up` was given, or run this where it ran",
+            dir.display()
+        ))
+    })?;
     let mut stopped = Vec::new();
-    if let Some(state) = &state {
-        for n in &state.nodes {
-            if alive(n.pid) && signal(n.pid, false) {
-                stopped.push(n.clone());
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while stopped.iter().any(|n| alive(n.pid)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        for n in &stopped {
-            if alive(n.pid) {
-                signal(n.pid, true);
-            }
+    for n in &state.nodes {
+        if is_node(n) && signal(n.pid, false) {
+            stopped.push(n.clone());
         }
     }
-    if purge && dir.join("cluster.json").exists() {
-        std::fs::remove_dir_all(dir)
-            .map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
+    if !stopped.is_empty() && !json_out {
+        eprintln!(
+            "stopping {} node(s) (SIGTERM), waiting for each to exit…",
+            stopped.len()
+        );
+    }
+    let wait = |within: Duration| {
+        let deadline = Instant::now() + within;
+        while stopped.iter().any(|n| running(n.pid)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait(grace);
+    let mut killed = Vec::new();
+    for n in &stopped {
+        if is_node(n) && signal(n.pid, true) {
+            killed.push(n.label.clone());
+        }
+    }
+    if !killed.is_empty() {
+        eprintln!(
+            "kpl: {} did not exit within {grace:?} of SIGTERM: killed with SIGKILL",
+            killed.join(", ")
+        );
+        wait(Duration::from_secs(10));
+    }
+    let left: Vec<String> = stopped
+        .iter()
+        .filter(|n| running(n.pid))
+        .map(|n| format!("{} (pid {})", n.label, n.pid))
+        .collect();
+    if !left.is_empty() {
+        return Err(Failure::found(format!(
+            "still running after SIGTERM, {grace:?} and SIGKILL: {}; the data directory is left as it is",
+            left.join(", ")
+        )));
+    }
+    if purge {
+        if dir.join("cluster.json").exists() {
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
+        }
+        record(&state.dir, false);
     }
     if json_out {
         println!(
             "{}",
-            json!({"stopped": stopped.iter().map(|n| &n.label).collect::<Vec<_>>(), "purged": purge})
+            json!({"dir": state.dir, "stopped": stopped.iter().map(|n| &n.label).collect::<Vec<_>>(), "killed": killed, "purged": purge})
         );
     } else {
         println!(
-            "stopped {} node(s){}",
+            "stopped {} node(s) of the devnet in {}{}; every node process has exited",
             stopped.len(),
+            state.dir.display(),
             if purge {
                 "; removed the devnet directory"
             } else {

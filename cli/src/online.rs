@@ -635,6 +635,104 @@ fn not_in_ledger(number: &str) -> Failure {
     ))
 }
 
+/// A certificate as it stands (corrections applied) in people's units,
+/// field by field, marking what each correction changed, with `status`.
+pub fn print_certificate(k: &Corrected, status: &str) {
+    let cert = &k.effective;
+    // The latest correction of each field, to mark what changed.
+    let changed = |field: &str| -> String {
+        k.applied
+            .iter()
+            .rev()
+            .find(|a| correction_text(&a.to).0 == field)
+            .map(|a| {
+                let first = k
+                    .applied
+                    .iter()
+                    .find(|x| correction_text(&x.to).0 == field)
+                    .unwrap_or(a);
+                format!(
+                    "   (corrected from {} on {})",
+                    correction_text(&first.from).1,
+                    ledger_core::Date::from_unix_ms(a.timestamp_ms)
+                )
+            })
+            .unwrap_or_default()
+    };
+    println!("certificate {}", cert.number);
+    println!(
+        "  origin       {}{}",
+        crate::listing::origin_text(&cert.origin),
+        changed("origin")
+    );
+    println!(
+        "  issued       {} by {}",
+        cert.issued_on, cert.issuing_authority
+    );
+    println!("  expires      {}{}", cert.expires_on, changed("expires"));
+    println!(
+        "  exporter     {}, {}{}",
+        cert.exporter.name,
+        cert.exporter.address,
+        changed("exporter")
+    );
+    println!(
+        "  importer     {}, {}{}",
+        cert.importer.name,
+        cert.importer.address,
+        changed("importer")
+    );
+    println!(
+        "  destination  {}{}",
+        cert.destination,
+        changed("destination")
+    );
+    println!(
+        "  weight       {}{}",
+        carats(cert.carat_hundredths),
+        changed("weight")
+    );
+    println!(
+        "  value        {}{}",
+        usd(cert.value_usd_cents),
+        changed("value")
+    );
+    println!("  parcels      {}{}", cert.parcels, changed("parcels"));
+    println!(
+        "  HS codes     {}{}",
+        hs_text(&cert.hs_codes),
+        changed("HS codes")
+    );
+    if !cert.source_certificates.is_empty() {
+        println!("  sources      {}", cert.source_certificates.join(", "));
+    }
+    println!("  status       {status}");
+    if !k.applied.is_empty() {
+        println!(
+            "\n{} {} applied:",
+            k.applied.len(),
+            crate::listing::plural(k.applied.len(), "correction", "corrections")
+        );
+        for a in &k.applied {
+            let (field, from) = correction_text(&a.from);
+            let (_, to) = correction_text(&a.to);
+            println!(
+                "  {}  {} #{}  {field}: {from} → {to}  ({})",
+                ledger_core::Date::from_unix_ms(a.timestamp_ms),
+                a.author,
+                a.seq,
+                a.note
+            );
+        }
+    }
+    if !k.not_applied.is_empty() {
+        println!(
+            "\n{} correction(s) name another issue event or are not the issuer's: not applied",
+            k.not_applied.len()
+        );
+    }
+}
+
 pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
     let Some(v) = c.get_opt(&format!("/v1/certificates/{}", enc(&a.certificate)))? else {
         return Err(not_in_ledger(&a.certificate));
@@ -649,99 +747,7 @@ pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
     }
     let corrected: Option<Corrected> = serde_json::from_value(v["corrected"].clone()).ok();
     if let Some(k) = &corrected {
-        let cert = &k.effective;
-        // The latest correction of each field, to mark what changed.
-        let changed = |field: &str| -> String {
-            k.applied
-                .iter()
-                .rev()
-                .find(|a| correction_text(&a.to).0 == field)
-                .map(|a| {
-                    let first = k
-                        .applied
-                        .iter()
-                        .find(|x| correction_text(&x.to).0 == field)
-                        .unwrap_or(a);
-                    format!(
-                        "   (corrected from {} on {})",
-                        correction_text(&first.from).1,
-                        ledger_core::Date::from_unix_ms(a.timestamp_ms)
-                    )
-                })
-                .unwrap_or_default()
-        };
-        println!("certificate {}", cert.number);
-        println!(
-            "  origin       {}{}",
-            crate::listing::origin_text(&cert.origin),
-            changed("origin")
-        );
-        println!(
-            "  issued       {} by {}",
-            cert.issued_on, cert.issuing_authority
-        );
-        println!("  expires      {}{}", cert.expires_on, changed("expires"));
-        println!(
-            "  exporter     {}, {}{}",
-            cert.exporter.name,
-            cert.exporter.address,
-            changed("exporter")
-        );
-        println!(
-            "  importer     {}, {}{}",
-            cert.importer.name,
-            cert.importer.address,
-            changed("importer")
-        );
-        println!(
-            "  destination  {}{}",
-            cert.destination,
-            changed("destination")
-        );
-        println!(
-            "  weight       {}{}",
-            carats(cert.carat_hundredths),
-            changed("weight")
-        );
-        println!(
-            "  value        {}{}",
-            usd(cert.value_usd_cents),
-            changed("value")
-        );
-        println!("  parcels      {}{}", cert.parcels, changed("parcels"));
-        println!(
-            "  HS codes     {}{}",
-            hs_text(&cert.hs_codes),
-            changed("HS codes")
-        );
-        if !cert.source_certificates.is_empty() {
-            println!("  sources      {}", cert.source_certificates.join(", "));
-        }
-        println!("  status       {}", v["status"].as_str().unwrap_or(""));
-        if !k.applied.is_empty() {
-            println!(
-                "\n{} {} applied:",
-                k.applied.len(),
-                crate::listing::plural(k.applied.len(), "correction", "corrections")
-            );
-            for a in &k.applied {
-                let (field, from) = correction_text(&a.from);
-                let (_, to) = correction_text(&a.to);
-                println!(
-                    "  {}  {} #{}  {field}: {from} → {to}  ({})",
-                    ledger_core::Date::from_unix_ms(a.timestamp_ms),
-                    a.author,
-                    a.seq,
-                    a.note
-                );
-            }
-        }
-        if !k.not_applied.is_empty() {
-            println!(
-                "\n{} correction(s) name another issue event or are not the issuer's: not applied",
-                k.not_applied.len()
-            );
-        }
+        print_certificate(k, v["status"].as_str().unwrap_or(""));
     } else {
         println!(
             "certificate {}: NEVER ISSUED in this ledger (yet other events name it)",

@@ -6,9 +6,12 @@
 //! the devnet wrote to `seed.json` (audit findings, statistics, provenance),
 //! then writes (issue, confirm, void, correct, rotate-key, batches), governs
 //! (the Chair proposes a partial suspension, the others approve until the
-//! quorum adopts it, `gov list`/`show` and `members --at` follow), stops the
-//! devnet, reads governance offline and verifies the stores offline,
-//! untouched and tampered with.
+//! quorum adopts it, `gov list`/`show` and `members --at` follow), checks
+//! proof bundles (what they certify, refused cosignatures), stops the devnet
+//! from another directory (waiting for every node process, one frozen),
+//! reads governance offline and verifies the stores offline, untouched and
+//! tampered with. `readme_getting_started_compiles_once` checks the
+//! README's first commands build once.
 //!
 //! Every process is bounded in time; a guard stops the devnet (and, as a
 //! last resort, kills by pid any node process started under the test's
@@ -96,12 +99,27 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// Where the `kpl` runs of this test process record devnets (never the
+/// user's own `~/.local/state`).
+fn state_home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kpl-e2e-state-{}", std::process::id()))
+}
+
 /// Runs `kpl args…` with a clean environment (no KPL_* variables), killing it
 /// after `timeout`.
 fn kpl_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Out {
+    kpl_in(None, args, env, timeout)
+}
+
+/// [`kpl_env`] in the working directory `cwd`.
+fn kpl_in(cwd: Option<&Path>, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Out {
     let what = format!("kpl {}", args.join(" "));
     let mut cmd = Command::new(KPL);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     cmd.args(args)
+        .env("XDG_STATE_HOME", state_home())
         .env_remove("KPL_NODE")
         .env_remove("KPL_TOKEN")
         .env_remove("KPL_TOKEN_FILE")
@@ -197,6 +215,8 @@ impl Drop for DevnetGuard {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        // Only `devnet up` and `down --purge` write the devnet records.
+        let _ = std::fs::remove_dir_all(state_home());
     }
 }
 
@@ -583,9 +603,10 @@ fn offline_commands() {
     kpl(&["devnet", "status", "--dir", &d("no-devnet")])
         .code(2)
         .err_has(&["holds no devnet", "kpl devnet up"]);
+    // No devnet there: exit 2 saying which --dir to pass, never "stopped 0".
     kpl(&["--json", "devnet", "down", "--dir", &d("no-devnet")])
-        .code(0)
-        .json();
+        .code(2)
+        .err_has(&["holds no devnet", "--dir"]);
 
     // Nothing listens on port 1: exit 2 with what to do.
     let dead = "http://127.0.0.1:1";
@@ -616,6 +637,63 @@ fn offline_commands() {
     kpl_env(&["feeds"], &[("KPL_NODE", dead)], CMD_TIMEOUT)
         .code(2)
         .err_has(&["cannot reach the node at http://127.0.0.1:1"]);
+}
+
+/// The README's getting started builds once: the devnet is started by the
+/// binary the install step built (no `cargo run`, which would compile
+/// again with other features), and that build makes `kpl`.
+#[test]
+fn readme_getting_started_compiles_once() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = |title: &str| -> String {
+        let start = readme
+            .find(title)
+            .unwrap_or_else(|| panic!("README lacks {title}"));
+        let rest = &readme[start + title.len()..];
+        rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+    };
+    let commands = |text: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                inside = !inside;
+            } else if inside && !line.trim_start().starts_with('#') {
+                out.push(line.split(" #").next().unwrap_or("").trim().to_owned());
+            }
+        }
+        out
+    };
+    let install = commands(&section("## Install"));
+    let run = commands(&section("## Run it"));
+    for c in install.iter().chain(&run) {
+        assert!(!c.contains("cargo run"), "a second compile: {c}");
+        assert!(!c.contains("cargo install"), "a second compile: {c}");
+    }
+    let build = install
+        .iter()
+        .find(|c| c.starts_with("cargo build"))
+        .expect("the install builds");
+    assert!(build.contains("--release"), "{build}");
+    let words: Vec<&str> = build.split_whitespace().collect();
+    let packages: Vec<&str> = words
+        .windows(2)
+        .filter(|w| w[0] == "-p" || w[0] == "--package")
+        .map(|w| w[1])
+        .collect();
+    assert!(
+        packages.is_empty() || packages.contains(&"kpl"),
+        "the build makes kpl: {build}"
+    );
+    let up = run
+        .iter()
+        .find(|c| c.contains("devnet up"))
+        .expect("Run it starts a devnet");
+    assert!(
+        up.starts_with("./target/release/kpl devnet up"),
+        "the devnet runs the binary built above: {up}"
+    );
 }
 
 /// `kpl … | head`: a closed stdout ends kpl quietly, without a panic.
@@ -914,7 +992,19 @@ fn devnet_end_to_end() {
         Duration::from_secs(300),
     )
     .code(0)
-    .json();
+    // Seeding says what it writes, month by month, on stderr.
+    .err_has(&[
+        "creating a devnet in ",
+        "starting BW …",
+        "waiting until the 11 nodes are connected and ready…",
+        "seeding nine months of trade: ",
+        " certificates, ",
+        "seeded 2026-01: ",
+        "seeded 2026-09: ",
+        " certificates issued, ",
+        " imports confirmed",
+    ]);
+    let up = up.json();
     let seeded = up["seeded"].as_u64().unwrap();
     assert!(seeded > 200, "{up}");
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
@@ -1420,6 +1510,47 @@ fn devnet_end_to_end() {
     ])
     .code(0)
     .out_has(&["OK:", &root.number]);
+    // Beside the verdict, what it certifies: the certificate's fields in
+    // people's units, its confirmations, its lineage with origins.
+    let mut certified = vec![
+        "What it certifies".to_owned(),
+        format!("certificate {}", root.number),
+        format!("  weight       {}", ct(root.carats)),
+        format!("  value        {}", dollars(root.cents)),
+        format!("  destination  {}", root.destination),
+        "  HS codes     7102.".to_owned(),
+        "  exporter     ".to_owned(),
+        format!("  sources      {}", root.sources.join(", ")),
+        "Lineage (from the bundle's events):".to_owned(),
+        "└─ ".to_owned(),
+        "ORIGIN".to_owned(),
+    ];
+    if let Some((carats, cents, received)) = &root.confirmation {
+        certified.push("  status       confirmed".to_owned());
+        certified.push(format!("  {received}  received by {} (", root.destination));
+        certified.push(format!("{}, {}", ct(*carats), dollars(*cents)));
+    }
+    for n in &numbers {
+        let c = by_number[n.as_str()];
+        certified.push(format!(
+            "{n}  {} → {}  {}",
+            c.issuer,
+            c.destination,
+            ct(c.carats)
+        ));
+        if c.sources.is_empty() {
+            certified.push(format!(
+                "{}  {}  origin {}",
+                ct(c.carats),
+                dollars(c.cents),
+                c.issuer
+            ));
+        }
+    }
+    let refs: Vec<&str> = certified.iter().map(String::as_str).collect();
+    kpl(&["verify-bundle", &bundle_path, "--network-id", &net_id])
+        .code(0)
+        .out_has(&refs);
     let v = kpl(&[
         "--json",
         "verify-bundle",
@@ -1430,6 +1561,92 @@ fn devnet_end_to_end() {
     .code(0)
     .json();
     assert!(v["report"]["events"].as_array().unwrap().len() >= 2, "{v}");
+    let cert = &v["report"]["certified"];
+    assert_eq!(
+        cert["certificate"]["effective"]["number"],
+        root.number.as_str()
+    );
+    assert_eq!(
+        cert["certificate"]["effective"]["carat_hundredths"],
+        root.carats
+    );
+    assert_eq!(
+        cert["certificate"]["effective"]["value_usd_cents"],
+        root.cents
+    );
+    assert_eq!(cert["lineage"]["certificate"], root.number.as_str());
+    check_node(&cert["lineage"], &by_number, 0);
+    assert_eq!(cert["by_origin"], t["by_origin"], "{v}");
+    assert_eq!(v["report"]["refused_cosignatures"], 0, "{v}");
+    // A cosignature with a corrupted signature, and one with a corrupted
+    // key id, are refused and counted, each with why; the others still
+    // carry the verdict.
+    let mut b: Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle_path).unwrap()).unwrap();
+    let note = b["checkpoints"][0]["note"].as_str().unwrap().to_owned();
+    let mut lines: Vec<String> = note.split('\n').map(str::to_owned).collect();
+    let witness_lines: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("\u{2014} ") && lines[i].contains("/witness/"))
+        .collect();
+    assert!(witness_lines.len() >= 3, "{note}");
+    let flip = |line: &mut String, from_end: usize| {
+        let (head, sig) = line.rsplit_once(' ').unwrap();
+        let mut sig = sig.as_bytes().to_vec();
+        let i = sig.len() - from_end;
+        sig[i] = if sig[i] == b'A' { b'B' } else { b'A' };
+        *line = format!("{head} {}", String::from_utf8(sig).unwrap());
+    };
+    let who = |line: &str| -> String {
+        let name = line.split(' ').nth(1).unwrap();
+        name.split("/witness/")
+            .nth(1)
+            .unwrap()
+            .replace("observer/", "observer ")
+    };
+    let (bad_sig, bad_key) = (witness_lines[0], witness_lines[1]);
+    flip(&mut lines[bad_sig], 20);
+    let key_at = lines[bad_key].rsplit_once(' ').unwrap().1.len() - 1;
+    flip(&mut lines[bad_key], key_at);
+    let (bad_sig_who, bad_key_who) = (who(&lines[bad_sig]), who(&lines[bad_key]));
+    b["checkpoints"][0]["note"] = json!(lines.join("\n"));
+    let tampered = format!("{dir_s}/bundle-cosigned.json");
+    std::fs::write(&tampered, serde_json::to_string_pretty(&b).unwrap()).unwrap();
+    kpl(&["verify-bundle", &tampered, "--network-id", &net_id])
+        .code(0)
+        .out_has(&[
+            "OK:",
+            &format!("1 cosignature(s) refused: signature does not verify ({bad_sig_who})"),
+            &format!("1 cosignature(s) refused: not signed with the witness's current key ({bad_key_who})"),
+            "WARNING: 2 cosignature(s) refused",
+        ]);
+    let v = kpl(&[
+        "--json",
+        "verify-bundle",
+        &tampered,
+        "--network-id",
+        &net_id,
+    ])
+    .code(0)
+    .json();
+    assert_eq!(v["report"]["refused_cosignatures"], 2, "{v}");
+    let refused = &v["report"]["checkpoints"][0]["refused"];
+    assert!(
+        refused.as_array().unwrap().contains(
+            &json!({"witness": bad_sig_who, "reason": "signature does not verify", "count": 1})
+        ),
+        "{refused}"
+    );
+    let all_witnesses = witness_lines.len();
+    kpl(&[
+        "verify-bundle",
+        &tampered,
+        "--network-id",
+        &net_id,
+        "--witnesses",
+        &all_witnesses.to_string(),
+    ])
+    .code(1)
+    .out_has(&["FAILED", "required"]);
     kpl(&[
         "verify-bundle",
         &bundle_path,
@@ -1567,6 +1784,54 @@ fn devnet_end_to_end() {
     assert_eq!(again["seeded"], 0, "{again}");
     for n in again["nodes"].as_array().unwrap() {
         assert_eq!(n["api"], nodes[n["label"].as_str().unwrap()].api.as_str());
+    }
+    // The commands `up` prints work pasted into a fresh shell, from any
+    // directory, with `kpl` on no PATH.
+    let text_up = kpl_env(
+        &["devnet", "up", "--dir", &dir_s],
+        &[],
+        Duration::from_secs(180),
+    )
+    .code(0)
+    .out_has(&["next, try:"]);
+    let printed: Vec<&str> = text_up
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains(" --node ") || l.contains(" devnet "))
+        .collect();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let pasted = |line: &str| -> std::process::Output {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(line)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("XDG_STATE_HOME", state_home())
+            .current_dir(&elsewhere)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for want in [" feeds", " devnet status --dir "] {
+        let line = printed
+            .iter()
+            .find(|l| l.ends_with(want) || l.contains(want))
+            .unwrap_or_else(|| panic!("no printed command with {want:?}:\n{}", text_up.stdout));
+        let o = pasted(line);
+        assert!(
+            o.status.success(),
+            "{line}: {:?}\n{}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("BW"),
+            "{line}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
 
     // ---------------------------------------------------------- writes
@@ -2194,6 +2459,40 @@ fn devnet_end_to_end() {
         ]);
     assert!(!o.stdout.contains("carat_hundredths"), "{}", o.stdout);
     assert!(!o.stdout.contains("[\""), "{}", o.stdout);
+    // Its bundle certifies it as it stands too, corrections applied.
+    let corrected_bundle = format!("{dir_s}/bundle-corrected.json");
+    wait_until(
+        "a bundle of BW-2026-100001",
+        Duration::from_secs(60),
+        || {
+            kpl(&[
+                "--node",
+                &wdc,
+                "prove",
+                "BW-2026-100001",
+                "-o",
+                &corrected_bundle,
+            ])
+            .code
+                == Some(0)
+        },
+    );
+    kpl(&["verify-bundle", &corrected_bundle, "--network-id", &net_id])
+        .code(0)
+        .out_has(&[
+            "OK:",
+            "certificate BW-2026-100001",
+            "  origin       BW (Orapa)",
+            "  weight       999.50 ct   (corrected from 1,000.50 ct on",
+            "  importer     Antwerp Rough NV, Hoveniersstraat 2, Antwerp   (corrected from Antwerp Rough BV",
+            "  value        US$ 250,000.00",
+            "  HS codes     7102.10, 7102.31",
+            "  issued       2026-11-20 by Ministry of Minerals and Energy, Diamond Hub",
+            "  status       confirmed",
+            "2 corrections applied:",
+            "received by EU (EU/antwerp): 999.50 ct",
+            "BW-2026-100001  BW → EU  999.50 ct  US$ 250,000.00  origin BW (Orapa)",
+        ]);
     let o = kpl(&["--node", &wdc, "--json", "show", "BW-2026-100002"])
         .code(0)
         .json();
@@ -2970,13 +3269,65 @@ fn devnet_end_to_end() {
     let total_events = total_events + 3;
 
     // ---------------------------------------------------------- down, offline
-    let o = kpl_env(
-        &["--json", "devnet", "down", "--dir", &dir_s],
+    // `down` from another directory, without --dir, finds the devnet `up`
+    // recorded, and returns only once every node process has exited, even
+    // one that does not stop on SIGTERM (IL is frozen with SIGSTOP: it is
+    // killed once --timeout has passed).
+    let recorded: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap();
+    let pids: BTreeMap<String, u32> = recorded["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["label"].as_str().unwrap().to_owned(),
+                n["pid"].as_u64().unwrap() as u32,
+            )
+        })
+        .collect();
+    kpl_in(
+        Some(&elsewhere),
+        &["devnet", "status"],
+        &[],
+        Duration::from_secs(60),
+    )
+    .code(0)
+    .out_has(&["running", "wdc"])
+    .err_has(&["using the devnet in"]);
+    // SAFETY: plain kill(2) of a node process this test started.
+    unsafe {
+        libc::kill(pids["IL"] as i32, libc::SIGSTOP);
+    }
+    let o = kpl_in(
+        Some(&elsewhere),
+        &["--json", "devnet", "down", "--timeout", "2"],
         &[],
         Duration::from_secs(120),
     )
     .code(0)
-    .json();
+    .err_has(&[
+        "using the devnet in",
+        "IL did not exit within 2s of SIGTERM",
+    ]);
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| {
+            st.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    for (label, pid) in &pids {
+        assert!(
+            gone(*pid),
+            "{label} (pid {pid}) is still running after `devnet down` returned"
+        );
+    }
+    let o = o.json();
+    assert_eq!(o["killed"], json!(["IL"]), "{o}");
+    assert_eq!(o["dir"], json!(std::fs::canonicalize(&dir).unwrap()), "{o}");
     let stopped: BTreeSet<&str> = o["stopped"]
         .as_array()
         .unwrap()
@@ -3179,6 +3530,29 @@ fn devnet_end_to_end() {
     ]);
 
     eprintln!("devnet_end_to_end: {:?}", started.elapsed());
+}
+
+/// Hundredths with thousands separators: `1,234.56`.
+fn grouped(h: u64) -> String {
+    let whole = (h / 100).to_string();
+    let mut out = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{out}.{:02}", h % 100)
+}
+
+/// Carats as `kpl` prints them: `1,234.56 ct`.
+fn ct(h: u64) -> String {
+    format!("{} ct", grouped(h))
+}
+
+/// US cents as `kpl` prints them: `US$ 250,000.00`.
+fn dollars(c: u64) -> String {
+    format!("US$ {}", grouped(c))
 }
 
 fn quarter_of(date: &str) -> u8 {

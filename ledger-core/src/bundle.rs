@@ -16,14 +16,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::analysis::trace::{OriginShares, TraceNode};
+use crate::analysis::LedgerView;
 use crate::bytes::Digest;
 use crate::charter::Charter;
 use crate::error::StoreError;
 use crate::event::SignedEvent;
 use crate::feed::FeedState;
 use crate::governance::{GovernanceLog, Timeline};
+use crate::lifecycle::{corrected, Corrected};
 use crate::model::{AuthorId, EventBody};
-use crate::store::Ledger;
+use crate::store::{CertificateRecord, Ledger, StoredEvent};
 use crate::tlog::checkpoint::{feed_origin, witness_name, Checkpoint, WitnessId};
 use crate::tlog::cosignature::CosignatureVerifier;
 use crate::tlog::merkle::{event_leaf_hash, verify_inclusion};
@@ -134,7 +137,48 @@ pub struct VerifiedCheckpoint {
     pub author: String,
     pub size: u64,
     pub root: Digest,
+    /// The key names of the distinct witnesses whose cosignature verified.
     pub witnesses: Vec<String>,
+    /// The cosignature lines not counted, by witness and reason.
+    pub refused: Vec<RefusedCosignature>,
+}
+
+/// Cosignature lines of one checkpoint not counted as a witness, grouped
+/// by who they claim to be from and why they were refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefusedCosignature {
+    /// The witness (`ZA/sadpmr`, `observer wdc`), or the line's key name
+    /// when it is no witness of this network.
+    pub witness: String,
+    /// Why: [`REFUSED_BAD_SIGNATURE`], [`REFUSED_OTHER_KEY`],
+    /// [`REFUSED_OWN_AUTHOR`] or [`REFUSED_UNKNOWN`].
+    pub reason: &'static str,
+    pub count: usize,
+}
+
+/// A witness's cosignature whose signature is not valid for the checkpoint.
+pub const REFUSED_BAD_SIGNATURE: &str = "signature does not verify";
+/// A line under a witness's name but with the key id of another key.
+pub const REFUSED_OTHER_KEY: &str = "not signed with the witness's current key";
+/// The feed's author cosigning its own checkpoint (it is no witness of it).
+pub const REFUSED_OWN_AUTHOR: &str = "the feed's own author is not a witness of its checkpoint";
+/// A key name that is no witness of the network.
+pub const REFUSED_UNKNOWN: &str = "not a witness of this network";
+
+/// What the bundle certifies, computed from its verified events alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Certified {
+    /// The certificate as it stands: its primary issue with its issuer's
+    /// corrections (those in the bundle) applied.
+    pub certificate: Corrected,
+    /// Its lineage back to the mines, as far as the bundle carries it: each
+    /// certificate's corrected figures, origin, current confirmations and
+    /// the earliest void; a source the bundle does not hold is
+    /// `found: false`. Audit findings are left out (they need a whole
+    /// replica, not a bundle).
+    pub lineage: TraceNode,
+    /// The certificate's carats by origin, through that lineage.
+    pub by_origin: OriginShares,
 }
 
 /// What a successful verification established.
@@ -146,6 +190,18 @@ pub struct BundleReport {
     pub min_witnesses: usize,
     pub events: Vec<VerifiedEvent>,
     pub checkpoints: Vec<VerifiedCheckpoint>,
+    /// Cosignature lines refused over every checkpoint (each checkpoint's
+    /// `refused` says whose and why).
+    pub refused_cosignatures: usize,
+    pub certified: Certified,
+}
+
+/// `node` and its descendants without audit findings.
+fn without_findings(node: &mut TraceNode) {
+    node.findings.clear();
+    for c in &mut node.children {
+        without_findings(c);
+    }
 }
 
 /// Decodes lowercase hex (one spelling per byte string).
@@ -325,25 +381,49 @@ pub fn verify(
         let signer_key = st.epoch_at(after_last).key;
         let log_verifier =
             Ed25519Verifier::new(&origin, &signer_key).map_err(|e| bad(e.to_string()))?;
-        let mut verifiers: Vec<&dyn NoteVerifier> = vec![&log_verifier];
-        for (who, v) in &witness_verifiers {
-            if *who != cp.author.to_string() {
-                verifiers.push(v);
+        // The author's signature must verify; every other line is a
+        // witness's cosignature, counted only if it verifies, and otherwise
+        // refused with its reason (never dropped without a word).
+        note.verify(&[&log_verifier as &dyn NoteVerifier])
+            .map_err(|e| bad(format!("signature check failed: {e}")))?;
+        let author_name = cp.author.to_string();
+        let mut witnesses: BTreeSet<String> = BTreeSet::new();
+        let mut refused: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
+        for sig in note.signatures() {
+            if sig.name == origin {
+                if sig.key_id != log_verifier.key_id() {
+                    *refused
+                        .entry((author_name.clone(), REFUSED_OTHER_KEY))
+                        .or_insert(0) += 1;
+                }
+                continue;
+            }
+            let known = witness_verifiers.iter().find(|(_, v)| v.name() == sig.name);
+            let (who, reason) = match known {
+                None => (sig.name.clone(), Some(REFUSED_UNKNOWN)),
+                Some((who, _)) if *who == author_name => (who.clone(), Some(REFUSED_OWN_AUTHOR)),
+                Some((who, v)) if v.key_id() != sig.key_id => {
+                    (who.clone(), Some(REFUSED_OTHER_KEY))
+                }
+                Some((who, v)) if !v.verify(note.text().as_bytes(), &sig.signature) => {
+                    (who.clone(), Some(REFUSED_BAD_SIGNATURE))
+                }
+                Some(_) => (sig.name.clone(), None),
+            };
+            match reason {
+                Some(r) => *refused.entry((who, r)).or_insert(0) += 1,
+                None => {
+                    witnesses.insert(who);
+                }
             }
         }
-        let verified = note
-            .verify(&verifiers)
-            .map_err(|e| bad(format!("signature check failed: {e}")))?;
-        if !verified.verified.iter().any(|s| s.name == origin) {
-            return Err(bad(
-                "not signed by the feed's author with its key in force".into()
-            ));
-        }
-        let witnesses: BTreeSet<String> = verified
-            .verified
-            .iter()
-            .filter(|s| s.name != origin)
-            .map(|s| s.name.clone())
+        let refused: Vec<RefusedCosignature> = refused
+            .into_iter()
+            .map(|((witness, reason), count)| RefusedCosignature {
+                witness,
+                reason,
+                count,
+            })
             .collect();
         if witnesses.len() < min_witnesses {
             return Err(BundleError::TooFewWitnesses {
@@ -365,12 +445,14 @@ pub fn verify(
             size: c.size,
             root: c.root,
             witnesses: witnesses.into_iter().collect(),
+            refused,
         });
     }
 
     // 5. Events: signature with the key in force, inclusion in a checkpoint.
     let mut events = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut record = CertificateRecord::default();
     for (index, (be, (id, ev))) in b.events.iter().zip(&decoded).enumerate() {
         let bad = |reason: String| BundleError::Event { index, reason };
         let id = *id;
@@ -410,6 +492,19 @@ pub fn verify(
         )
         .map_err(|e| bad(format!("{} seq {}: inclusion proof: {e}", c.author, c.seq)))?;
         if seen.insert(id) {
+            if c.body.certificate_number() == Some(b.certificate.as_str()) {
+                let stored = StoredEvent {
+                    id,
+                    event: ev.clone(),
+                };
+                match &c.body {
+                    EventBody::CertificateIssued(_) => record.issued.push(stored),
+                    EventBody::ImportConfirmed(_) => record.confirmations.push(stored),
+                    EventBody::CertificateVoided { .. } => record.voids.push(stored),
+                    EventBody::CertificateCorrected { .. } => record.corrections.push(stored),
+                    _ => {}
+                }
+            }
             events.push(VerifiedEvent {
                 author: c.author.to_string(),
                 seq: c.seq,
@@ -420,12 +515,28 @@ pub fn verify(
             });
         }
     }
-    let issued = events.iter().any(|e| {
-        e.kind == "certificate_issued" && e.certificate.as_deref() == Some(b.certificate.as_str())
-    });
-    if !issued {
-        return Err(BundleError::NoIssue(b.certificate.clone()));
-    }
+    let certificate =
+        corrected(&record).ok_or_else(|| BundleError::NoIssue(b.certificate.clone()))?;
+
+    // 6. What it certifies: the lineage from the verified events alone.
+    let view = LedgerView::build(
+        charter,
+        decoded
+            .iter()
+            .filter(|(id, _)| seen.contains(id))
+            .map(|(id, ev)| (*id, ev.clone())),
+        Vec::new(),
+    );
+    let mut lineage = view
+        .trace(&b.certificate)
+        .ok_or_else(|| BundleError::NoIssue(b.certificate.clone()))?;
+    without_findings(&mut lineage);
+    let by_origin = lineage.carats_by_origin();
+    let refused_cosignatures = checkpoints
+        .iter()
+        .flat_map(|c| &c.refused)
+        .map(|r| r.count)
+        .sum();
     Ok(BundleReport {
         certificate: b.certificate,
         network_id: network,
@@ -433,6 +544,12 @@ pub fn verify(
         min_witnesses,
         events,
         checkpoints,
+        refused_cosignatures,
+        certified: Certified {
+            certificate,
+            lineage,
+            by_origin,
+        },
     })
 }
 

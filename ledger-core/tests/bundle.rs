@@ -146,6 +146,65 @@ fn bundle_verifies_offline_and_every_changed_byte_is_caught() {
     assert!(caught > bytes.len() / 2);
 }
 
+/// What the bundle certifies is in the report: the certificate as it
+/// stands and its lineage; a cosignature that does not verify, or names a
+/// key that is not the witness's, is refused and counted with why, never
+/// dropped without a word, and the others still carry the verdict.
+#[test]
+fn the_report_says_what_is_certified_and_counts_refused_cosignatures() {
+    use ledger_core::bundle::{REFUSED_BAD_SIGNATURE, REFUSED_UNKNOWN};
+    let (_dir, c, l) = setup();
+    let witnesses = |author: &AuthorId| -> Vec<&'static str> {
+        ["BW", "EU", "IN", "ZA"]
+            .into_iter()
+            .filter(|w| *w != author.participant.as_str())
+            .collect()
+    };
+    let mut b = build(&l, "EU-2026-000002", &|author| {
+        Some(checkpoint(&l, &c, author, &witnesses(author)))
+    })
+    .unwrap();
+    let trust = TrustRoot::NetworkId(c.network_id());
+    let r = verify(&serde_json::to_vec(&b).unwrap(), &trust, 3).unwrap();
+    assert_eq!(r.certified.certificate.effective.number, "EU-2026-000002");
+    assert_eq!(r.certified.lineage.children.len(), 1);
+    assert_eq!(
+        r.certified.lineage.children[0].certificate,
+        "BW-2026-000001"
+    );
+    assert!(r.certified.lineage.children[0].found);
+    assert_eq!(r.refused_cosignatures, 0);
+    // Corrupt one cosignature's signature, and rename another's key.
+    let note = b.checkpoints[0].note.clone();
+    let mut lines: Vec<String> = note.split('\n').map(str::to_owned).collect();
+    let w: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("/witness/"))
+        .collect();
+    let (head, sig) = lines[w[0]].rsplit_once(' ').unwrap();
+    let mut sig = sig.as_bytes().to_vec();
+    let i = sig.len() - 20;
+    sig[i] = if sig[i] == b'A' { b'B' } else { b'A' };
+    lines[w[0]] = format!("{head} {}", String::from_utf8(sig).unwrap());
+    lines[w[1]] = lines[w[1]].replace("/witness/", "/stranger/");
+    b.checkpoints[0].note = lines.join("\n");
+    let bytes = serde_json::to_vec(&b).unwrap();
+    let r = verify(&bytes, &trust, 1).unwrap();
+    assert_eq!(r.refused_cosignatures, 2);
+    let cp = &r.checkpoints[0];
+    assert_eq!(cp.witnesses.len(), 1, "{cp:?}");
+    let reasons: Vec<&str> = cp.refused.iter().map(|x| x.reason).collect();
+    assert!(reasons.contains(&REFUSED_BAD_SIGNATURE), "{cp:?}");
+    assert!(reasons.contains(&REFUSED_UNKNOWN), "{cp:?}");
+    assert!(matches!(
+        verify(&bytes, &trust, 2),
+        Err(BundleError::TooFewWitnesses {
+            have: 1,
+            need: 2,
+            ..
+        })
+    ));
+}
+
 #[test]
 fn building_refuses_what_a_checkpoint_does_not_cover() {
     let (_dir, c, l) = setup();

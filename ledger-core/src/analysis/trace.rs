@@ -23,6 +23,9 @@ use super::{void_reason, LedgerView};
 use crate::event::EventId;
 use crate::model::{AuthorId, CountryCode, Date, Origin, VoidReason};
 
+/// What a trace says of a number never issued.
+const NEVER_ISSUED: &str = "never issued in this ledger";
+
 /// Deepest level expanded below the root.
 pub const MAX_TRACE_DEPTH: usize = 64;
 /// Most nodes in one trace.
@@ -347,6 +350,11 @@ impl TraceNode {
 
     /// The one-line summary of this node.
     pub fn headline(&self) -> String {
+        self.headline_absent(NEVER_ISSUED)
+    }
+
+    /// [`TraceNode::headline`], saying `absent` of a number not found.
+    fn headline_absent(&self, absent: &str) -> String {
         let mut s = self.certificate.clone();
         match (
             self.destination,
@@ -367,7 +375,7 @@ impl TraceNode {
                     s.push_str(&format!("  issued {d}"));
                 }
             }
-            _ => s.push_str("  (never issued in this ledger)"),
+            _ => s.push_str(&format!("  ({absent})")),
         }
         if let Some(r) = self.voided {
             s.push_str(&format!("  [voided: {}]", void_reason(r)));
@@ -420,14 +428,21 @@ impl TraceNode {
     /// └─ ZA-2026-0009999  (never issued in this ledger)
     /// ```
     pub fn render_tree(&self) -> String {
+        self.render_tree_absent(NEVER_ISSUED)
+    }
+
+    /// [`TraceNode::render_tree`] of a tree drawn from something other than
+    /// a whole ledger (a proof bundle): a number not found is shown with
+    /// `absent` (e.g. "not in this bundle").
+    pub fn render_tree_absent(&self, absent: &str) -> String {
         let mut out = String::new();
-        self.render(&mut out, "", "");
+        self.render(&mut out, "", "", absent);
         out
     }
 
-    fn render(&self, out: &mut String, head: &str, body: &str) {
+    fn render(&self, out: &mut String, head: &str, body: &str, absent: &str) {
         out.push_str(head);
-        out.push_str(&self.headline());
+        out.push_str(&self.headline_absent(absent));
         out.push('\n');
         let detail = if self.children.is_empty() {
             format!("{body}   ")
@@ -447,7 +462,7 @@ impl TraceNode {
             } else {
                 ("├─ ", "│  ")
             };
-            child.render(out, &format!("{body}{h}"), &format!("{body}{b}"));
+            child.render(out, &format!("{body}{h}"), &format!("{body}{b}"), absent);
         }
     }
 }
