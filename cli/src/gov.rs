@@ -269,8 +269,13 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Failure::usage(format!("{}: not {what} ({e})", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "{}: not {what}: {}",
+            path.display(),
+            kpl_node::api::json_error_words(&e.to_string())
+        ))
+    })
 }
 
 fn authority_entry(

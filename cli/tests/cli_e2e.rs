@@ -2685,7 +2685,10 @@ fn devnet_end_to_end() {
     std::fs::write(&bad, r#"{"banish":{"participant":"RU"}}"#).unwrap();
     propose(&bw, &["--decision-file", &s(&bad), "--reference", "x"])
         .code(2)
-        .err_has(&["not a decision", "unknown variant"]);
+        .err_has(&[
+            "not a decision",
+            "`banish` is not one of: admit_participant",
+        ]);
 
     // A proposal (from a decision file) by a participant that does not
     // chair is refused before signing; signed anyway (--force), it is

@@ -120,7 +120,21 @@ fn rejection_message(text: &str) -> String {
     let Some((_, detail)) = text.split_once("target type: ") else {
         return text.to_owned();
     };
-    let detail = detail.rsplit_once(" at line").map_or(detail, |(d, _)| d);
+    json_error_words(detail.rsplit_once(" at line").map_or(detail, |(d, _)| d))
+}
+
+/// A serde_json data error (`PATH: ERROR`, or `ERROR at line L column C`)
+/// in words for people: "unknown variant", "invalid type", "expected
+/// u32" rephrased, the field path kept in front, the place in the text
+/// kept as "(line L, column C)". Shared by the API and `kpl`.
+pub fn json_error_words(detail: &str) -> String {
+    let (detail, place) = match detail.rsplit_once(" at line ") {
+        Some((d, at)) => match at.split_once(" column ") {
+            Some((l, c)) => (d, format!(" (line {l}, column {c})")),
+            None => (detail, String::new()),
+        },
+        None => (detail, String::new()),
+    };
     let (path, inner) = match detail.split_once(": ") {
         Some((p, rest)) if !p.is_empty() && !p.contains(' ') => (Some(p), rest),
         _ => (None, detail),
@@ -161,8 +175,8 @@ fn rejection_message(text: &str) -> String {
         inner.to_owned()
     };
     match path {
-        Some(p) => format!("{p}: {said}"),
-        None => said,
+        Some(p) => format!("{p}: {said}{place}"),
+        None => format!("{said}{place}"),
     }
 }
 
