@@ -777,6 +777,7 @@ fn figures(certs: &[&Certificate]) -> TradeFigures {
         certificates: certs.len() as u64,
         carat_hundredths: certs.iter().map(|c| c.carat_hundredths).sum(),
         value_usd_cents: certs.iter().map(|c| c.value_usd_cents).sum(),
+        overflow: false,
     }
 }
 

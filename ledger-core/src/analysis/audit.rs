@@ -742,7 +742,7 @@ impl LedgerView {
     ) {
         let cert = &primary.effective;
         let issuer = primary.event.participant();
-        let mut imported: u64 = 0;
+        let mut imported: u128 = 0;
         let mut events = vec![primary.event.id];
         events.extend(corrections_of(st, primary, &["carat_hundredths"]));
         let mut unknown = Vec::new();
@@ -751,7 +751,7 @@ impl LedgerView {
             match self.certificate(s) {
                 Some(src) if !src.issues.is_empty() => match src.confirmation_by(issuer) {
                     Some(c) => {
-                        imported = imported.saturating_add(c.confirmation.carat_hundredths);
+                        imported += u128::from(c.confirmation.carat_hundredths);
                         events.push(c.event.id);
                     }
                     None => not_imported.push(s),
@@ -759,8 +759,7 @@ impl LedgerView {
                 _ => unknown.push(s),
             }
         }
-        let exceeds =
-            cert.carat_hundredths as u128 * 10_000 > imported as u128 * (10_000 + bp as u128);
+        let exceeds = cert.carat_hundredths as u128 * 10_000 > imported * (10_000 + bp as u128);
         if !exceeds && unknown.is_empty() && not_imported.is_empty() {
             return;
         }
@@ -770,7 +769,7 @@ impl LedgerView {
                 "re-export {} carries {} but {issuer} confirmed {} imported under its {} source(s)",
                 st.number,
                 format_carats(cert.carat_hundredths),
-                format_carats(imported),
+                format_carats(u64::try_from(imported).unwrap_or(u64::MAX)),
                 cert.source_certificates.len()
             ));
         } else {
