@@ -201,6 +201,11 @@ impl From<WriteError> for ApiError {
                 "store_degraded",
                 format!("the store could not keep this write after an I/O error (disk full, EIO): nothing of it was written. Free disk space or fix the device, then retry: {m}"),
             ),
+            WriteError::Clock(e) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "clock_implausible",
+                e.to_string(),
+            ),
             WriteError::Store(e) => ApiError::internal(e.to_string()),
             WriteError::Internal(m) => ApiError::internal(m),
         }
