@@ -7,6 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use crate::client::{enc, Client};
+use kpl::import::origin_json;
+
 use crate::fmt::{carats, parse_hundredths, short, usd, CmdResult, Failure, Table, FOUND, OK};
 
 #[derive(Args)]
@@ -59,29 +61,6 @@ pub struct IssueArgs {
     pub source: Vec<String>,
 }
 
-fn origin_json(origin: &str, zone: &Option<String>) -> Result<Value, Failure> {
-    let o = origin.trim();
-    if o.is_empty() {
-        return Err(Failure::usage(
-            "--origin is required (a country code, or mixed)",
-        ));
-    }
-    if let Some(rest) = o.strip_prefix("mixed") {
-        let list: Vec<String> = rest
-            .trim_start_matches(':')
-            .split([',', ';'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let mut sorted = list.clone();
-        sorted.sort();
-        sorted.dedup();
-        return Ok(json!({"mixed": {"countries": sorted}}));
-    }
-    Ok(json!({"single": {"country": o, "zone": zone}}))
-}
-
 fn today() -> String {
     ledger_core::Date::from_unix_ms(crate::offline::now_ms()).to_string()
 }
@@ -118,7 +97,7 @@ fn certificate_from_flags(a: &IssueArgs) -> Result<Value, Failure> {
 fn certificates_from_file(path: &PathBuf) -> Result<Vec<Value>, Failure> {
     let meta =
         std::fs::metadata(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    if meta.len() > 256 * 1024 * 1024 {
+    if meta.len() > kpl::import::MAX_IMPORT_BYTES {
         return Err(Failure::usage(format!(
             "{}: larger than 256 MiB",
             path.display()
@@ -126,63 +105,8 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<Value>, Failure> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    if text.trim_start().starts_with('[') {
-        let v: Vec<Value> = serde_json::from_str(&text)
-            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-        return Ok(v);
-    }
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let headers = r
-        .headers()
-        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
-        .clone();
-    let mut out = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec =
-            rec.map_err(|e| Failure::usage(format!("{}: row {}: {e}", path.display(), i + 2)))?;
-        let get = |k: &str| {
-            headers
-                .iter()
-                .position(|h| h.trim() == k)
-                .and_then(|p| rec.get(p))
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        };
-        let list = |k: &str| -> Vec<String> {
-            let mut v: Vec<String> = get(k)
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let zone = Some(get("zone")).filter(|z| !z.is_empty());
-        let row = i + 2;
-        let cert = (|| -> Result<Value, Failure> {
-            Ok(json!({
-                "number": get("number"),
-                "origin": origin_json(&get("origin").replace(';', ","), &zone)?,
-                "issued_on": get("issued_on"),
-                "expires_on": get("expires_on"),
-                "issuing_authority": get("issuing_authority"),
-                "exporter": {"name": get("exporter_name"), "address": get("exporter_address")},
-                "importer": {"name": get("importer_name"), "address": get("importer_address")},
-                "destination": get("destination"),
-                "carat_hundredths": parse_hundredths("carats", &get("carats"))?,
-                "value_usd_cents": parse_hundredths("value_usd", &get("value_usd"))?,
-                "parcels": get("parcels").parse::<u32>().map_err(|_| Failure::usage("parcels: not a whole number"))?,
-                "hs_codes": list("hs_codes"),
-                "source_certificates": list("source_certificates"),
-            }))
-        })()
-        .map_err(|e| Failure::usage(format!("{}: row {row}: {}", path.display(), e.message)))?;
-        out.push(cert);
-    }
-    Ok(out)
+    kpl::import::certificates_from_text(&text)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
