@@ -518,6 +518,17 @@ pub fn stats(c: &Client, a: &StatsArgs, json_out: bool) -> CmdResult {
             (s, partial)
         }
     };
+    let inexact = s.total_exports.overflow
+        || s.total_imports.overflow
+        || s.participants
+            .iter()
+            .any(|p| p.exports.overflow || p.imports.overflow)
+        || s.mirror.iter().any(|r| r.overflow);
+    if inexact {
+        eprintln!(
+            "warning: some sums do not fit in 64 bits and are not exact (`overflow: true` in --json)"
+        );
+    }
     if json_out {
         let v = serde_json::to_value(&s).unwrap_or_default();
         println!("{}", with_partial(v, &partial));

@@ -311,37 +311,7 @@ pub fn signed_hundredths(v: i128) -> String {
     format!("{sign}{}.{:02}", group((a / 100) as u64), a % 100)
 }
 
-/// Parses a decimal with at most two fraction digits (`1234.5`, `1,234.56`)
-/// into hundredths, with no floating point.
-pub fn parse_hundredths(field: &str, s: &str) -> Result<u64, String> {
-    let t: String = s
-        .trim()
-        .chars()
-        .filter(|c| *c != ',' && *c != '_')
-        .collect();
-    let bad =
-        || format!("{field}: `{s}` is not an amount with at most two decimals (e.g. 1234.56)");
-    let (int, frac) = match t.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (t.as_str(), ""),
-    };
-    if int.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || frac.len() > 2
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    let i: u64 = int.parse().map_err(|_| bad())?;
-    let f: u64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<2}").parse().map_err(|_| bad())?
-    };
-    i.checked_mul(100)
-        .and_then(|v| v.checked_add(f))
-        .ok_or_else(bad)
-}
+pub use kpl::import::parse_hundredths;
 
 pub fn short(id: &str) -> String {
     id.chars().take(12).collect()

@@ -8,6 +8,8 @@ use ledger_core::Correction;
 use serde_json::{json, Value};
 
 use crate::client::{enc, Client};
+use kpl::import::origin_json;
+
 use crate::fmt::{carats, parse_hundredths, short, usd, CmdResult, Failure, Table, FOUND, OK};
 
 #[derive(Args)]
@@ -60,29 +62,6 @@ pub struct IssueArgs {
     pub source: Vec<String>,
     #[command(flatten)]
     pub force: ForceArg,
-}
-
-fn origin_json(origin: &str, zone: &Option<String>) -> Result<Value, Failure> {
-    let o = origin.trim();
-    if o.is_empty() {
-        return Err(Failure::usage(
-            "--origin is required (a country code, or mixed)",
-        ));
-    }
-    if let Some(rest) = o.strip_prefix("mixed") {
-        let list: Vec<String> = rest
-            .trim_start_matches(':')
-            .split([',', ';'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let mut sorted = list.clone();
-        sorted.sort();
-        sorted.dedup();
-        return Ok(json!({"mixed": {"countries": sorted}}));
-    }
-    Ok(json!({"single": {"country": o, "zone": zone}}))
 }
 
 fn today() -> String {
@@ -139,14 +118,10 @@ impl ForceArg {
     }
 }
 
-/// One row of an import file: the certificate's JSON, or why the row
-/// cannot be one (number, field, message).
-type Row = Result<Value, (String, String, String)>;
-
-fn certificates_from_file(path: &PathBuf) -> Result<Vec<Row>, Failure> {
+fn certificates_from_file(path: &PathBuf) -> Result<Vec<kpl::import::Row>, Failure> {
     let meta =
         std::fs::metadata(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    if meta.len() > 256 * 1024 * 1024 {
+    if meta.len() > kpl::import::MAX_IMPORT_BYTES {
         return Err(Failure::usage(format!(
             "{}: larger than 256 MiB",
             path.display()
@@ -154,85 +129,8 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<Row>, Failure> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    if text.trim_start().starts_with('[') {
-        let v: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
-            Failure::usage(format!(
-                "{}: not a JSON array of certificates: {e}",
-                path.display()
-            ))
-        })?;
-        return Ok(v.into_iter().map(Ok).collect());
-    }
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let headers = r
-        .headers()
-        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
-        .clone();
-    let mut out = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = match rec {
-            Ok(rec) => rec,
-            Err(e) => {
-                out.push(Err((
-                    String::new(),
-                    String::new(),
-                    format!("row {}: not a CSV row: {e}", i + 2),
-                )));
-                continue;
-            }
-        };
-        let get = |k: &str| {
-            headers
-                .iter()
-                .position(|h| h.trim() == k)
-                .and_then(|p| rec.get(p))
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        };
-        let list = |k: &str| -> Vec<String> {
-            let mut v: Vec<String> = get(k)
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let zone = Some(get("zone")).filter(|z| !z.is_empty());
-        let row = i + 2;
-        let number = get("number");
-        // As with the flags: an empty expiry is 60 days after issue.
-        let expires = match get("expires_on") {
-            e if e.is_empty() => get("issued_on")
-                .parse::<ledger_core::Date>()
-                .map(|d| d.add_days(60).to_string())
-                .unwrap_or_default(),
-            e => e,
-        };
-        let field_err = |field: &str, e: Failure| (field.to_owned(), e.message);
-        let cert = (|| -> Result<Value, (String, String)> {
-            Ok(json!({
-                "number": number,
-                "origin": origin_json(&get("origin").replace(';', ","), &zone).map_err(|e| field_err("origin", e))?,
-                "issued_on": get("issued_on"),
-                "expires_on": expires,
-                "issuing_authority": get("issuing_authority"),
-                "exporter": {"name": get("exporter_name"), "address": get("exporter_address")},
-                "importer": {"name": get("importer_name"), "address": get("importer_address")},
-                "destination": get("destination"),
-                "carat_hundredths": parse_hundredths("carats", &get("carats")).map_err(|e| ("carats".to_owned(), e))?,
-                "value_usd_cents": parse_hundredths("value_usd", &get("value_usd")).map_err(|e| ("value_usd".to_owned(), e))?,
-                "parcels": get("parcels").parse::<u32>().map_err(|_| ("parcels".to_owned(), format!("parcels: `{}` is not a whole number", get("parcels"))))?,
-                "hs_codes": list("hs_codes"),
-                "source_certificates": list("source_certificates"),
-            }))
-        })();
-        out.push(cert.map_err(|(field, m)| (number.clone(), field, format!("row {row}: {m}"))));
-    }
-    Ok(out)
+    kpl::import::certificates_from_text(&text)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
@@ -255,8 +153,9 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     for r in rows {
         match r {
             Ok(v) => good.push(v),
-            Err((number, field, message)) => refused
-                .push(json!({"number": number, "error": {"field": field, "message": message}})),
+            Err(e) => refused.push(
+                json!({"number": e.number, "error": {"field": e.field, "message": e.message}}),
+            ),
         }
     }
     let total = good.len() + refused.len();

@@ -36,6 +36,12 @@ pub enum BodyError {
     ExpiryBeforeIssue { issued: String, expires: String },
     #[error("{field}: zero is not allowed")]
     Zero { field: &'static str },
+    #[error("{field}: {value} is more than the limit of {max} for one certificate")]
+    AmountTooLarge {
+        field: &'static str,
+        value: u64,
+        max: u64,
+    },
     #[error("HS code {0} is outside heading 7102 (rough diamonds)")]
     HsCodeOutside7102(String),
     #[error("HS code {0} is not a KP code: expected 7102.10, 7102.21 or 7102.31")]

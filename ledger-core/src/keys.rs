@@ -112,9 +112,16 @@ impl KeyFile {
             return Err(format!("{}: too large for a key file", path.display()));
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let kf: KeyFile =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        kf.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        KeyFile::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses and checks a key file's text (what [`KeyFile::load`] reads).
+    pub fn from_json(text: &str) -> Result<KeyFile, String> {
+        if text.len() as u64 > MAX_KEY_FILE {
+            return Err("too large for a key file".into());
+        }
+        let kf: KeyFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        kf.check()?;
         Ok(kf)
     }
 

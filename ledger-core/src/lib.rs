@@ -12,6 +12,7 @@
 //! - [`event`]: signed events, ids, signatures, batch verification, authority keys.
 //! - [`validate`]: KPCS rules for event bodies.
 //! - [`feed`]: chaining rules (sequence, links, key epochs, pre-rotation).
+//! - [`clock`]: whether an author's clock is plausible, from the ledger's own data.
 //! - [`fork`]: fork proofs, verifiable offline with the charter.
 //! - [`governance`]: membership decisions and the membership timeline derived from them.
 //! - [`replica`]: the one verifier of a replica's feeds (a store's log, a downloaded replica).
@@ -22,6 +23,7 @@ pub mod analysis;
 pub mod bundle;
 pub mod bytes;
 pub mod charter;
+pub mod clock;
 pub mod codec;
 pub mod error;
 pub mod event;

@@ -15,6 +15,12 @@ pub const MAX_TEXT: usize = 512;
 pub const MAX_SOURCES: usize = 1024;
 /// Most countries in a mixed origin.
 pub const MAX_ORIGINS: usize = 300;
+/// Largest weight of one certificate or confirmation, in hundredths of a
+/// carat: 10^9 carats, far above any real shipment (a year's world
+/// production is about 1.2 * 10^8 carats).
+pub const MAX_CARAT_HUNDREDTHS: u64 = 100_000_000_000;
+/// Largest value of one certificate or confirmation, in US cents: USD 10^12.
+pub const MAX_VALUE_USD_CENTS: u64 = 100_000_000_000_000;
 
 /// Validates an event body for its author.
 pub fn validate_body(author: &AuthorId, body: &EventBody) -> Result<(), BodyError> {
@@ -59,8 +65,8 @@ fn validate_certificate(author: &AuthorId, c: &Certificate) -> Result<(), BodyEr
     text("issuing_authority", &c.issuing_authority, false)?;
     party("exporter", &c.exporter)?;
     party("importer", &c.importer)?;
-    nonzero("carat_hundredths", c.carat_hundredths)?;
-    nonzero("value_usd_cents", c.value_usd_cents)?;
+    carats(c.carat_hundredths)?;
+    value(c.value_usd_cents)?;
     nonzero("parcels", c.parcels as u64)?;
     hs_codes(&c.hs_codes)?;
     if c.source_certificates.len() > MAX_SOURCES {
@@ -95,7 +101,8 @@ fn validate_confirmation(author: &AuthorId, c: &ImportConfirmation) -> Result<()
         return Err(BodyError::SelfImport(author.participant.to_string()));
     }
     nonzero("parcels", c.parcels as u64)?;
-    nonzero("carat_hundredths", c.carat_hundredths)?;
+    carats(c.carat_hundredths)?;
+    at_most("value_usd_cents", c.value_usd_cents, MAX_VALUE_USD_CENTS)?;
     date("received_on", c.received_on)
 }
 
@@ -103,8 +110,8 @@ fn validate_correction(c: &Correction) -> Result<(), BodyError> {
     match c {
         Correction::Exporter(p) => party("exporter", p),
         Correction::Importer(p) => party("importer", p),
-        Correction::CaratHundredths(v) => nonzero("carat_hundredths", *v),
-        Correction::ValueUsdCents(v) => nonzero("value_usd_cents", *v),
+        Correction::CaratHundredths(v) => carats(*v),
+        Correction::ValueUsdCents(v) => value(*v),
         Correction::Parcels(v) => nonzero("parcels", *v as u64),
         Correction::ExpiresOn(d) => date("expires_on", *d),
         Correction::HsCodes(codes) => hs_codes(codes),
@@ -175,6 +182,24 @@ fn date(field: &'static str, d: Date) -> Result<(), BodyError> {
         });
     }
     Ok(())
+}
+
+fn carats(v: u64) -> Result<(), BodyError> {
+    nonzero("carat_hundredths", v)?;
+    at_most("carat_hundredths", v, MAX_CARAT_HUNDREDTHS)
+}
+
+fn value(v: u64) -> Result<(), BodyError> {
+    nonzero("value_usd_cents", v)?;
+    at_most("value_usd_cents", v, MAX_VALUE_USD_CENTS)
+}
+
+fn at_most(field: &'static str, value: u64, max: u64) -> Result<(), BodyError> {
+    if value > max {
+        Err(BodyError::AmountTooLarge { field, value, max })
+    } else {
+        Ok(())
+    }
 }
 
 fn nonzero(field: &'static str, v: u64) -> Result<(), BodyError> {

@@ -824,6 +824,33 @@ fn timestamp_future() {
 }
 
 #[test]
+fn timestamp_future_from_the_ledger_alone() {
+    // An event ten years after every other feed's latest is flagged even
+    // when the auditor's "now" is later still (a clock that jumped): the
+    // ledger's own data shows it.
+    let mut c = clean();
+    let x = cert("BW", "EU", 7);
+    let ten_years = 10 * 365 * 86_400_000u64;
+    let mut params = end_of_year();
+    let id = c.net.push_at(
+        "BW",
+        EventBody::CertificateIssued(x.clone()),
+        params.now_ms + ten_years,
+    );
+    c.net.confirm(&x);
+    params.now_ms += 2 * ten_years;
+    let view = c.net.view();
+    let f = only(&view, &params, FindingKind::TimestampFuture);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].events, vec![id]);
+    assert!(
+        f[0].explanation.contains("every other feed"),
+        "{}",
+        f[0].explanation
+    );
+}
+
+#[test]
 fn filters_sorting_and_json() {
     let mut c = clean();
     // A medium finding for BW → EU in January, a high one for IN in June.
@@ -900,6 +927,7 @@ fn figures(certs: &[&Certificate]) -> TradeFigures {
         certificates: certs.len() as u64,
         carat_hundredths: certs.iter().map(|c| c.carat_hundredths).sum(),
         value_usd_cents: certs.iter().map(|c| c.value_usd_cents).sum(),
+        overflow: false,
     }
 }
 

@@ -233,6 +233,7 @@ fn body_field(e: &BodyError) -> String {
         }
         BodyError::ExpiryBeforeIssue { .. } => "expires_on".into(),
         BodyError::Zero { field } | BodyError::Empty { field } => (*field).into(),
+        BodyError::AmountTooLarge { field, .. } => (*field).into(),
         BodyError::TooLong { field, .. } | BodyError::TooMany { field, .. } => (*field).into(),
         BodyError::ControlCharacter { field } | BodyError::DateOutOfRange { field, .. } => {
             (*field).into()
@@ -297,6 +298,11 @@ impl From<WriteError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_degraded",
                 format!("the store could not keep this write after an I/O error (disk full, EIO): nothing of it was written. Free disk space or fix the device, then retry: {m}"),
+            ),
+            WriteError::Clock(e) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "clock_implausible",
+                e.to_string(),
             ),
             WriteError::Store(e) => ApiError::internal(e.to_string()),
             WriteError::Internal(m) => ApiError::internal(m),
@@ -1145,13 +1151,14 @@ async fn confirm(
     ))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/voids`.
+#[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
-struct VoidRequest {
-    certificate: String,
-    reason: VoidReason,
+pub struct VoidRequest {
+    pub certificate: String,
+    pub reason: VoidReason,
     #[serde(default)]
-    note: String,
+    pub note: String,
 }
 
 async fn void(
@@ -1171,14 +1178,15 @@ async fn void(
     Ok(Json(write_one(&node, body, force).await?))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/corrections`.
+#[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
-struct CorrectionRequest {
-    certificate: String,
+pub struct CorrectionRequest {
+    pub certificate: String,
     /// Id of the issue event corrected; default: the certificate's issue event.
-    original: Option<Digest>,
-    correction: Correction,
-    note: String,
+    pub original: Option<Digest>,
+    pub correction: Correction,
+    pub note: String,
 }
 
 async fn correct(
@@ -1675,7 +1683,7 @@ async fn propose(
 /// 422 unless every peer id a decision names is a libp2p peer id (a
 /// multihash of a public key), not only base58 text. The ledger's own rule
 /// accepts any base58 text; a node does not sign one that no node can have.
-fn check_peer_ids(d: &ledger_core::governance::Decision) -> Result<(), ApiError> {
+pub fn check_peer_ids(d: &ledger_core::governance::Decision) -> Result<(), ApiError> {
     use ledger_core::governance::Decision;
     let ids: Vec<&String> = match d {
         Decision::AdmitParticipant(e) => e.nodes.iter().collect(),
@@ -1712,12 +1720,13 @@ fn peer_id_of_a_key(id: &str) -> Result<(), String> {
     }
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/governance/approvals`.
+#[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
-struct ApprovalBody {
-    proposal: String,
+pub struct ApprovalBody {
+    pub proposal: String,
     #[serde(default)]
-    note: String,
+    pub note: String,
 }
 
 /// `POST /v1/governance/approvals`: a `GovernanceApproved` event naming a

@@ -104,7 +104,16 @@ impl NodeConfig {
             return Err(format!("{}: larger than 1 MiB", p.display()));
         }
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+        NodeConfig::parse(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+
+    /// Parses `node.toml`'s text (what [`NodeConfig::load`] reads); its
+    /// addresses are parsed when used ([`NodeConfig::listen_addrs`] …).
+    pub fn parse(text: &str) -> Result<NodeConfig, String> {
+        if text.len() > 1024 * 1024 {
+            return Err("larger than 1 MiB".into());
+        }
+        toml::from_str(text).map_err(|e| e.to_string())
     }
 
     pub fn save(&self, data_dir: &Path) -> Result<(), String> {

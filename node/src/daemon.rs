@@ -237,7 +237,11 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
     // after `init`) starts as a candidate and learns of its admission by
     // syncing from its bootstrap peers.
     if let Some(f) = std::env::var_os(crate::service::TEST_CLOCK_ENV) {
-        warn!(file = %PathBuf::from(f).display(), now_ms = crate::service::now_ms(), "test clock: this node's clock is shifted by the offset in the file (for tests and drills only)");
+        if crate::service::TEST_CLOCK_COMPILED {
+            warn!(file = %PathBuf::from(f).display(), now_ms = crate::service::now_ms(), "test clock: this node's clock is shifted by the offset in the file (for tests and drills only)");
+        } else {
+            warn!(file = %PathBuf::from(f).display(), "test clock ignored: a release build keeps the system clock");
+        }
     }
     let day = crate::service::today();
     let timeline = ledger.timeline();

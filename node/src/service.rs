@@ -265,6 +265,20 @@ struct GateState {
     member: bool,
 }
 
+/// Why an own write was not signed.
+enum SignRefusal {
+    Clock(ledger_core::clock::ClockError),
+    Store(StoreError),
+}
+
+/// The node's clock, when the ledger finds it plausible for signing an
+/// event of `author` ([`ledger_core::clock::check`]).
+fn plausible_now(ledger: &Ledger, author: &AuthorId) -> Result<u64, SignRefusal> {
+    let now = now_ms();
+    ledger_core::clock::check(now, &ledger.clock_reference(author)).map_err(SignRefusal::Clock)?;
+    Ok(now)
+}
+
 /// The UTC day of the node's clock.
 pub fn today() -> Date {
     Date::from_unix_ms(now_ms())
@@ -297,9 +311,19 @@ pub fn now_ms() -> u64 {
 /// seconds that this node adds to the system clock for everything it dates
 /// (the timestamps of the events it signs, "today" for membership and the
 /// gate). Re-read at most once a second, so that a test can take a running
-/// network past midnight, when governance decisions take effect.
+/// network past midnight, when governance decisions take effect. Compiled
+/// into debug builds only (the tests' builds): a release build ignores it.
 pub const TEST_CLOCK_ENV: &str = "KPL_TEST_CLOCK_OFFSET_FILE";
 
+/// Whether this build honours [`TEST_CLOCK_ENV`].
+pub const TEST_CLOCK_COMPILED: bool = cfg!(debug_assertions);
+
+#[cfg(not(debug_assertions))]
+fn test_clock_offset_ms() -> i64 {
+    0
+}
+
+#[cfg(debug_assertions)]
 fn test_clock_offset_ms() -> i64 {
     static PATH: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     static LAST: std::sync::Mutex<Option<(Instant, i64)>> = std::sync::Mutex::new(None);
@@ -466,11 +490,15 @@ impl Node {
         let ledger = self.ledger.clone();
         let started = Instant::now();
         let n = bodies.len() as u64;
-        let out =
-            tokio::task::spawn_blocking(move || ledger.append_own(&k, &author, bodies, now_ms()))
-                .await
-                .map_err(|e| WriteError::Internal(e.to_string()))?
-                .map_err(|e| self.store_write_error(e))?;
+        let out = tokio::task::spawn_blocking(move || {
+            let now = plausible_now(&ledger, &author)?;
+            ledger
+                .append_own(&k, &author, bodies, now)
+                .map_err(SignRefusal::Store)
+        })
+        .await
+        .map_err(|e| WriteError::Internal(e.to_string()))?
+        .map_err(|e| self.refusal(e))?;
         self.metrics.append_latency(started.elapsed());
         Metrics::inc(&self.metrics.api_writes, n);
         Metrics::inc(&self.metrics.events_appended, n);
@@ -568,6 +596,13 @@ impl Node {
             .collect()
     }
 
+    fn refusal(&self, r: SignRefusal) -> WriteError {
+        match r {
+            SignRefusal::Clock(e) => WriteError::Clock(e),
+            SignRefusal::Store(e) => self.store_write_error(e),
+        }
+    }
+
     async fn publish_ids(&self, out: &[(EventId, u64)]) {
         for (id, _) in out {
             let ledger = self.ledger.clone();
@@ -614,11 +649,14 @@ impl Node {
         let ledger = self.ledger.clone();
         let a = author.clone();
         let out = tokio::task::spawn_blocking(move || {
-            ledger.append_own(&signer, &a, vec![body], now_ms())
+            let now = plausible_now(&ledger, &a)?;
+            ledger
+                .append_own(&signer, &a, vec![body], now)
+                .map_err(SignRefusal::Store)
         })
         .await
         .map_err(|e| WriteError::Internal(e.to_string()))?
-        .map_err(|e| self.store_write_error(e))?;
+        .map_err(|e| self.refusal(e))?;
         rotated.save(key_path, true).map_err(|e| {
             WriteError::Internal(format!(
                 "rotation is durable but the key file was not replaced: {e}"
@@ -1680,6 +1718,9 @@ pub enum WriteError {
     /// The store could not keep the write after an I/O error (disk full,
     /// EIO); nothing of it was written, retrying is safe: the reason.
     StoreDegraded(String),
+    /// This node's clock is implausible for signing (see
+    /// [`ledger_core::clock`]): nothing was signed.
+    Clock(ledger_core::clock::ClockError),
     Store(StoreError),
     Internal(String),
 }

@@ -99,3 +99,33 @@ fn statistics_of_a_year_outside_the_calendar_are_refused() {
     let (status, v) = kpl_tests::http_json("GET", &api, "/v1/stats?year=2026", None, None).unwrap();
     assert_eq!(status, 200, "{v}");
 }
+
+#[test]
+fn amounts_over_the_limit_are_refused_naming_the_field() {
+    let mut net = TestNet::create(EXE, "kp-api-amounts", &members(&["BW", "ZA"], &[]));
+    net.start_all(&["BW", "ZA"], WITHIN);
+    let token = net.token("BW");
+    let cert = kpl_tests::certificate("BW", "ZA", 1);
+    let before = net.get("BW", "/v1/status");
+    for field in ["carat_hundredths", "value_usd_cents"] {
+        let mut body = kpl_tests::certificate_json(&cert);
+        body[field] = json!(u64::MAX);
+        let (status, v) = net.post("BW", "/v1/certificates", Some(&token), &body);
+        assert_eq!(status, 422, "{field}: {v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+        let (status, v) = net.post("BW", "/v1/certificates/batch", Some(&token), &json!([body]));
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["results"][0]["error"]["field"], field, "{v}");
+    }
+    let mut body = kpl_tests::confirmation_json(&cert);
+    body["carat_hundredths"] = json!(u64::MAX);
+    let za = net.token("ZA");
+    let (status, v) = net.post("ZA", "/v1/confirmations", Some(&za), &body);
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["field"], "carat_hundredths", "{v}");
+    assert_eq!(
+        net.get("BW", "/v1/status")["events"],
+        before["events"],
+        "nothing was signed"
+    );
+}

@@ -19,7 +19,7 @@
 //! | `confirmation_mismatch` | medium | parcels, carats or value confirmed differ from the (corrected) certificate beyond tolerance |
 //! | `unconfirmed_export` | medium | no confirmation at all (by anyone: a confirmation by another participant is `wrong_importer`) by expiry + grace; not for voided certificates nor for non-participant destinations (`non_participant_trade`) |
 //! | `timestamp_backwards` | low | an event timestamped before its predecessor in its feed |
-//! | `timestamp_future` | low | an event timestamped more than a tolerance after "now" |
+//! | `timestamp_future` | low | an event timestamped more than a tolerance after "now", or more than `clock::MAX_AHEAD_MS` (366 days) after the latest event of every other feed (from the ledger alone, without a clock) |
 //! | `suspended_participant_trade` | high | a certificate issued by a participant suspended on its issue date or on the day it was signed (for a partial suspension: unless its single origin is the issuer itself, in a zone still allowed to export), or destined to a participant wholly suspended then |
 //! | `origin_not_allowed` | high | a certificate (by any issuer) of rough diamonds whose origin is a suspended participant, outside the zones still allowed to export (mixed origins naming a suspended participant included) |
 //! | `event_by_non_member` | high | an event signed when its author could not sign (not yet admitted, expelled, or a removed authority, on the event's day), kept because it arrived before the decision; it is left out of certificates, statistics and traces |
@@ -389,10 +389,9 @@ impl LedgerView {
         for &(p, e) in &self.backwards {
             self.backwards_finding(p, e, &mut out);
         }
-        if let Some(clock) = &ck.clock {
-            for i in 0..self.events.len() as u32 {
-                self.future_finding(i, clock, &mut out);
-            }
+        let top = self.latest_two();
+        for i in 0..self.events.len() as u32 {
+            self.future_finding(i, ck.clock.as_ref(), &top, &mut out);
         }
         self.fork_findings(&mut out);
         self.membership_findings(&mut out);
@@ -416,10 +415,9 @@ impl LedgerView {
                 self.backwards_finding(p, e, &mut out);
             }
         }
-        if let Some(clock) = &ck.clock {
-            for &i in events {
-                self.future_finding(i, clock, &mut out);
-            }
+        let top = self.latest_two();
+        for &i in events {
+            self.future_finding(i, ck.clock.as_ref(), &top, &mut out);
         }
         let mut all = Vec::new();
         self.fork_findings(&mut all);
@@ -835,7 +833,7 @@ impl LedgerView {
     ) {
         let cert = &primary.effective;
         let issuer = primary.event.participant();
-        let mut imported: u64 = 0;
+        let mut imported: u128 = 0;
         let mut events = vec![primary.event.id];
         events.extend(corrections_of(st, primary, &["carat_hundredths"]));
         let mut unknown = Vec::new();
@@ -844,7 +842,7 @@ impl LedgerView {
             match self.certificate(s) {
                 Some(src) if !src.issues.is_empty() => match src.confirmation_by(issuer) {
                     Some(c) => {
-                        imported = imported.saturating_add(c.confirmation.carat_hundredths);
+                        imported += u128::from(c.confirmation.carat_hundredths);
                         events.push(c.event.id);
                     }
                     None => not_imported.push(s),
@@ -852,8 +850,7 @@ impl LedgerView {
                 _ => unknown.push(s),
             }
         }
-        let exceeds =
-            cert.carat_hundredths as u128 * 10_000 > imported as u128 * (10_000 + bp as u128);
+        let exceeds = cert.carat_hundredths as u128 * 10_000 > imported * (10_000 + bp as u128);
         if !exceeds && unknown.is_empty() && not_imported.is_empty() {
             return;
         }
@@ -863,7 +860,7 @@ impl LedgerView {
                 "re-export {} carries {} but {issuer} confirmed {} imported under its {} source(s)",
                 st.number,
                 format_carats(cert.carat_hundredths),
-                format_carats(imported),
+                format_carats(u64::try_from(imported).unwrap_or(u64::MAX)),
                 cert.source_certificates.len()
             ));
         } else {
@@ -910,12 +907,67 @@ impl LedgerView {
         ));
     }
 
-    /// Event `i`, if it is timestamped too far after "now".
-    fn future_finding(&self, i: u32, clock: &Clock, out: &mut Vec<Finding>) {
-        let limit = clock.now_ms.saturating_add(clock.future_tolerance_ms);
-        if self.events[i as usize].timestamp_ms <= limit {
-            return;
+    /// The latest timestamps of the two authors with the latest events,
+    /// as (timestamp, author index); `u32::MAX` for no author.
+    fn latest_two(&self) -> [(u64, u32); 2] {
+        let mut top = [(0u64, u32::MAX); 2];
+        for e in &self.events {
+            if e.author == top[0].1 {
+                top[0].0 = top[0].0.max(e.timestamp_ms);
+            } else if e.author == top[1].1 {
+                top[1].0 = top[1].0.max(e.timestamp_ms);
+            } else if top[1].1 == u32::MAX || e.timestamp_ms > top[1].0 {
+                top[1] = (e.timestamp_ms, e.author);
+            } else {
+                continue;
+            }
+            if top[1].1 != u32::MAX && (top[0].1 == u32::MAX || top[1].0 > top[0].0) {
+                top.swap(0, 1);
+            }
         }
+        top
+    }
+
+    /// Event `i`, if it is timestamped too far after "now", or (from the
+    /// ledger alone) too far after the latest event of every other feed.
+    fn future_finding(
+        &self,
+        i: u32,
+        clock: Option<&Clock>,
+        top: &[(u64, u32); 2],
+        out: &mut Vec<Finding>,
+    ) {
+        let e = &self.events[i as usize];
+        let others = top
+            .iter()
+            .find(|(_, a)| *a != e.author && *a != u32::MAX)
+            .map(|(t, _)| *t);
+        let message = match (clock, others) {
+            (Some(c), _) if e.timestamp_ms > c.now_ms.saturating_add(c.future_tolerance_ms) => {
+                let ev = self.placed(i);
+                format!(
+                    "{} seq {} is timestamped {} ms after now ({} > {}; tolerance {} ms)",
+                    ev.author,
+                    ev.seq,
+                    group_thousands(ev.timestamp_ms - c.now_ms),
+                    ev.timestamp_ms,
+                    c.now_ms,
+                    group_thousands(c.future_tolerance_ms)
+                )
+            }
+            (_, Some(o)) if e.timestamp_ms > o.saturating_add(crate::clock::MAX_AHEAD_MS) => {
+                let ev = self.placed(i);
+                format!(
+                    "{} seq {} is timestamped {} days after the latest event of every other feed ({} > {}): its author's clock was far ahead",
+                    ev.author,
+                    ev.seq,
+                    group_thousands((ev.timestamp_ms - o) / 86_400_000),
+                    ev.timestamp_ms,
+                    o
+                )
+            }
+            _ => return,
+        };
         let ev = self.placed(i);
         let cert = self.number_of_event(i);
         out.push(finding(
@@ -924,15 +976,7 @@ impl LedgerView {
             vec![ev.id],
             vec![ev.participant()],
             self.finding_date(cert, day_of(ev.timestamp_ms)),
-            format!(
-                "{} seq {} is timestamped {} ms after now ({} > {}; tolerance {} ms)",
-                ev.author,
-                ev.seq,
-                group_thousands(ev.timestamp_ms - clock.now_ms),
-                ev.timestamp_ms,
-                clock.now_ms,
-                group_thousands(clock.future_tolerance_ms)
-            ),
+            message,
         ));
     }
 

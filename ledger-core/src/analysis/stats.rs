@@ -76,24 +76,52 @@ impl Period {
 }
 
 /// Carats, value and certificate count.
+///
+/// Sums are exact: a sum that would not fit in a `u64` sets `overflow`
+/// (and the figure stays at `u64::MAX`), so an answer is never silently
+/// wrong. Each certificate is bounded (`validate::MAX_CARAT_HUNDREDTHS`,
+/// `validate::MAX_VALUE_USD_CENTS`), so only a ledger of at least 184,467
+/// certificates at the maximum value can overflow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradeFigures {
     pub certificates: u64,
     pub carat_hundredths: u64,
     pub value_usd_cents: u64,
+    /// A sum did not fit in a `u64`: these figures are not exact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overflow: bool,
+}
+
+fn sum(total: &mut u64, v: u64, overflow: &mut bool) {
+    match total.checked_add(v) {
+        Some(t) => *total = t,
+        None => {
+            *total = u64::MAX;
+            *overflow = true;
+        }
+    }
 }
 
 impl TradeFigures {
     fn add(&mut self, carats: u64, cents: u64) {
-        self.certificates += 1;
-        self.carat_hundredths = self.carat_hundredths.saturating_add(carats);
-        self.value_usd_cents = self.value_usd_cents.saturating_add(cents);
+        sum(&mut self.certificates, 1, &mut self.overflow);
+        sum(&mut self.carat_hundredths, carats, &mut self.overflow);
+        sum(&mut self.value_usd_cents, cents, &mut self.overflow);
     }
 
     fn add_all(&mut self, o: &TradeFigures) {
-        self.certificates += o.certificates;
-        self.carat_hundredths = self.carat_hundredths.saturating_add(o.carat_hundredths);
-        self.value_usd_cents = self.value_usd_cents.saturating_add(o.value_usd_cents);
+        self.overflow |= o.overflow;
+        sum(&mut self.certificates, o.certificates, &mut self.overflow);
+        sum(
+            &mut self.carat_hundredths,
+            o.carat_hundredths,
+            &mut self.overflow,
+        );
+        sum(
+            &mut self.value_usd_cents,
+            o.value_usd_cents,
+            &mut self.overflow,
+        );
     }
 
     fn csv(&self, out: &mut String) {
@@ -143,6 +171,9 @@ pub struct MirrorRow {
     pub diff_carat_hundredths: i64,
     /// `exports.value_usd_cents - imports.value_usd_cents`.
     pub diff_value_usd_cents: i64,
+    /// A figure or a difference did not fit: this row is not exact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overflow: bool,
 }
 
 /// Statistics of one period.
@@ -165,9 +196,13 @@ pub const PARTICIPANTS_CSV_HEADER: &str = "participant,export_certificates,expor
 /// Column names of [`TradeStats::mirror_to_csv`].
 pub const MIRROR_CSV_HEADER: &str = "exporter,importer,export_certificates,export_carat_hundredths,export_value_usd_cents,import_certificates,import_carat_hundredths,import_value_usd_cents,diff_certificates,diff_carat_hundredths,diff_value_usd_cents";
 
-fn diff(a: u64, b: u64) -> i64 {
+/// `a - b`, and whether it had to be clamped to fit in an `i64`.
+fn diff(a: u64, b: u64) -> (i64, bool) {
     let d = a as i128 - b as i128;
-    d.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    match i64::try_from(d) {
+        Ok(d) => (d, false),
+        Err(_) => (if d < 0 { i64::MIN } else { i64::MAX }, true),
+    }
 }
 
 impl TradeStats {
@@ -346,15 +381,24 @@ impl LedgerView {
         }
         let mirror = pairs
             .into_iter()
-            .map(|((exporter, importer), (exports, imports))| MirrorRow {
-                exporter,
-                importer,
-                diff_certificates: diff(exports.certificates, imports.certificates),
-                diff_carat_hundredths: diff(exports.carat_hundredths, imports.carat_hundredths),
-                diff_value_usd_cents: diff(exports.value_usd_cents, imports.value_usd_cents),
-                exports,
-                imports,
-            })
+            .map(
+                |((exporter, importer), (exports, imports)): (_, (TradeFigures, TradeFigures))| {
+                    let c = diff(exports.certificates, imports.certificates);
+                    let k = diff(exports.carat_hundredths, imports.carat_hundredths);
+                    let v = diff(exports.value_usd_cents, imports.value_usd_cents);
+                    let overflow = exports.overflow || imports.overflow || c.1 || k.1 || v.1;
+                    MirrorRow {
+                        exporter,
+                        importer,
+                        diff_certificates: c.0,
+                        diff_carat_hundredths: k.0,
+                        diff_value_usd_cents: v.0,
+                        exports,
+                        imports,
+                        overflow,
+                    }
+                },
+            )
             .collect();
         TradeStats {
             period,
@@ -363,5 +407,30 @@ impl LedgerView {
             total_exports,
             total_imports,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_that_do_not_fit_are_flagged_not_saturated_silently() {
+        let mut f = TradeFigures::default();
+        f.add(u64::MAX - 1, 1);
+        assert!(!f.overflow);
+        f.add(2, 1);
+        assert!(f.overflow, "carats beyond u64 must be flagged");
+        let mut total = TradeFigures::default();
+        total.add_all(&f);
+        assert!(total.overflow, "a total of an inexact figure is inexact");
+
+        let mut g = TradeFigures::default();
+        g.add(1, u64::MAX);
+        g.add(1, 1);
+        assert!(g.overflow, "value beyond u64 must be flagged");
+        assert_eq!(diff(u64::MAX, 0), (i64::MAX, true));
+        assert_eq!(diff(0, u64::MAX), (i64::MIN, true));
+        assert_eq!(diff(5, 7), (-2, false));
     }
 }

@@ -131,9 +131,14 @@ impl LedgerView {
         let source_carats = sources
             .iter()
             .filter_map(|s| self.find_cert(s).and_then(|c| self.primary_facts(c)))
-            .fold(0u64, |acc, (_, c)| acc.saturating_add(c.carat_hundredths));
+            .map(|(_, c)| u128::from(c.carat_hundredths))
+            .sum::<u128>();
         let unaccounted = match cert {
-            Some(c) if !sources.is_empty() => c.carat_hundredths.saturating_sub(source_carats),
+            // At most the certificate's own carats, so it fits.
+            Some(c) if !sources.is_empty() => {
+                u64::try_from(u128::from(c.carat_hundredths).saturating_sub(source_carats))
+                    .unwrap_or(u64::MAX)
+            }
             _ => 0,
         };
         if !walk.findings.contains_key(number) {
@@ -175,7 +180,8 @@ impl LedgerView {
                 .unwrap_or_default(),
             findings: walk.findings.get(number).cloned().unwrap_or_default(),
             source_certificates: sources.iter().map(|s| (*s).to_owned()).collect(),
-            source_carat_hundredths: source_carats,
+            // At most MAX_SOURCES bounded amounts: it fits.
+            source_carat_hundredths: u64::try_from(source_carats).unwrap_or(u64::MAX),
             unaccounted_carat_hundredths: unaccounted,
             cycle: false,
             truncated: false,

@@ -24,6 +24,31 @@ impl Ledger {
         v
     }
 
+    /// What this store holds to judge `author`'s clock by
+    /// ([`crate::clock::check`]): the network's genesis, the author's own last
+    /// event and the latest event of every other feed (events written, whether
+    /// or not indexed yet).
+    pub fn clock_reference(&self, author: &AuthorId) -> crate::clock::ClockReference {
+        let st = lock(&self.state);
+        let mut own = None;
+        let mut others: Option<u64> = None;
+        for (a, f) in &st.feeds {
+            if f.head_seq == 0 {
+                continue;
+            }
+            if a == author {
+                own = Some(f.last_timestamp_ms);
+            } else {
+                others = Some(others.map_or(f.last_timestamp_ms, |o| o.max(f.last_timestamp_ms)));
+            }
+        }
+        crate::clock::ClockReference {
+            genesis_ms: crate::clock::ClockReference::day_start_ms(self.charter.created_on),
+            own_last_ms: own,
+            others_latest_ms: others,
+        }
+    }
+
     /// The genesis entry of an author's feed: from the charter, or from the
     /// governance decision that admitted it.
     pub fn author_entry(&self, author: &AuthorId) -> Option<crate::charter::AuthorityEntry> {
