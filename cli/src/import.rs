@@ -134,7 +134,9 @@ pub fn certificates_from_text(text: &str) -> Result<Vec<Row>, String> {
                 .unwrap_or_default(),
             e => e,
         };
-        let at = |field: &str| move |m: String| (field.to_owned(), m);
+        fn at(field: &'static str) -> impl Fn(String) -> (String, String) {
+            move |m| (field.to_owned(), m)
+        }
         let cert = (|| -> Result<Value, (String, String)> {
             Ok(json!({
                 "number": number,
