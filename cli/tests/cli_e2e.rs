@@ -3203,6 +3203,13 @@ fn devnet_end_to_end() {
     bw_run(&issue_flags("BW-2026-100001", "EU", "999", "250000"))
         .code(2)
         .err_has(&["409", "already issued", "kpl correct", "--force"]);
+    // An export to oneself, or to a non-participant, is refused.
+    bw_run(&issue_flags("BW-2026-100050", "BW", "10", "10"))
+        .code(2)
+        .err_has(&["422", "its own issuer"]);
+    bw_run(&issue_flags("BW-2026-100051", "ZZ", "10", "10"))
+        .code(2)
+        .err_has(&["422", "ZZ is not a KP participant"]);
     let eu_confirm = |number: &str, extra: &[&str]| {
         let mut a = vec![
             "--node",

@@ -172,8 +172,12 @@ pub fn check_write(
                     },
                 ));
             }
-            // (An export to the issuer itself is refused by the body's own
-            // validation.)
+            if c.destination == me {
+                return Err(invalid(
+                    "export_to_self",
+                    format!("{n} names {me}, its own issuer, as the destination: an export goes to another participant"),
+                ));
+            }
             if !timeline.at(c.issued_on).is_participant(c.destination) {
                 return Err(invalid(
                     "destination_not_participant",
@@ -389,9 +393,13 @@ mod tests {
         let r = check(&w, &bw, &EventBody::CertificateIssued(other));
         assert_eq!(r.as_ref().unwrap_err().kind, RefusalKind::Conflict);
         assert_eq!(rule(r), "already_issued");
-        // A destination that is not a participant.
-        let mut w2 = world();
-        w2.record = CertificateRecord::default();
+        // A destination that is not a participant, or the issuer itself.
+        let w2 = world();
+        let own = sample_certificate(code("BW"), code("BW"), 3);
+        assert_eq!(
+            rule(check(&w2, &bw, &EventBody::CertificateIssued(own))),
+            "export_to_self"
+        );
         let ke = sample_certificate(code("BW"), code("KE"), 2);
         let r = check(&w2, &bw, &EventBody::CertificateIssued(ke));
         assert_eq!(r.as_ref().unwrap_err().kind, RefusalKind::Invalid);
