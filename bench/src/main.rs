@@ -65,6 +65,29 @@ struct Args {
     /// The `kpl-node` binary (default: built with cargo beside this one).
     #[arg(long)]
     node_exe: Option<PathBuf>,
+    /// Only these figures (comma-separated: single, hypercore, received,
+    /// catchup, queries, resources, propagation), for profiling one of
+    /// them; the baselines and the generated ledger are always measured.
+    /// The report then lacks the others: write it elsewhere than
+    /// BENCHMARKS.md (`--out`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+const FIGURES: [&str; 7] = [
+    "single",
+    "hypercore",
+    "received",
+    "catchup",
+    "queries",
+    "resources",
+    "propagation",
+];
+
+impl Args {
+    fn wants(&self, figure: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|f| f == figure)
+    }
 }
 
 struct Run {
@@ -75,6 +98,21 @@ struct Run {
 }
 
 impl Run {
+    /// [`Run::figure`] when `wanted` (`--only`), else nothing.
+    fn figure_if(
+        &mut self,
+        wanted: bool,
+        group: &'static str,
+        size: Option<u64>,
+        f: impl FnOnce(&mut Run) -> Result<Vec<Row>, String>,
+    ) -> Result<(), String> {
+        if wanted {
+            self.figure(group, size, f)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Measures one figure, with the load average before and after.
     fn figure(
         &mut self,
@@ -221,6 +259,15 @@ fn command_line() -> String {
 }
 
 fn run(a: &Args) -> Result<(), String> {
+    if let Some(f) = a.only.iter().find(|f| !FIGURES.contains(&f.as_str())) {
+        return Err(format!(
+            "--only: no figure {f:?} (figures: {})",
+            FIGURES.join(", ")
+        ));
+    }
+    if !a.only.is_empty() && a.out == Path::new("BENCHMARKS.md") && !a.smoke {
+        return Err("--only makes an incomplete report: write it elsewhere (--out)".into());
+    }
     let tmp = a.tmp.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     // TestNet puts its nodes under the temp dir too.
@@ -245,7 +292,7 @@ fn run(a: &Args) -> Result<(), String> {
     for &n in &a.sizes {
         size_run(&mut r, a, &exe, &tmp, n)?;
     }
-    for &n in &a.nodes {
+    for &n in a.nodes.iter().filter(|_| a.wants("propagation")) {
         if n < 2 || n > nodes::PROPAGATION_CODES.len() {
             return Err(format!(
                 "--nodes: {n} is not between 2 and {}",
@@ -461,7 +508,13 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
     let received_batches = ((n / 2560) as usize).clamp(4, 100);
     let mut one_rate = 0.0;
     let mut encoded: Vec<Vec<u8>> = Vec::new();
-    r.figure("appends", Some(n), |_| {
+    if !a.wants("single") {
+        sys::copy_dir(&template, &copy).map_err(|e| e.to_string())?;
+        let ledger = store::open(&copy, &charter)?;
+        encoded = store::encoded_events(&ledger)?;
+        store::close(ledger)?;
+    }
+    r.figure_if(a.wants("single"), "appends", Some(n), |_| {
         sys::copy_dir(&template, &copy).map_err(|e| e.to_string())?;
         let ledger = store::open(&copy, &charter)?;
         // The ledger's own encoding of its n events, before any is added.
@@ -489,7 +542,7 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
     })?;
     let group_rate = n as f64 / fill.append_time().as_secs_f64();
     let encoded_bytes: u64 = encoded.iter().map(|e| e.len() as u64).sum();
-    r.figure("appends", Some(n), |_| {
+    r.figure_if(a.wants("hypercore"), "appends", Some(n), |_| {
         // Hypercore appends far slower than the ledger: each part stops
         // after a time budget and its rate is over the entries it took.
         let hc_budget = Duration::from_secs(if quick { 3 } else { 45 });
@@ -533,7 +586,7 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
     drop(encoded);
 
     // 2. Received batches, on the copy.
-    r.figure("received", Some(n), |_| {
+    r.figure_if(a.wants("received"), "received", Some(n), |_| {
         let ledger = store::open(&copy, &charter)?;
         let batches =
             store::presign_continuation(&ledger, &keys, "ZA", FRESH_NUMBERS, received_batches)?;
@@ -560,7 +613,10 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
 
     // 3. Catch-up over the network.
     let limit = Duration::from_secs(3600);
-    r.figure("catchup", Some(n), |run| {
+    if !a.wants("catchup") {
+        nodes::install_store(&net, "BW", &template)?;
+    }
+    r.figure_if(a.wants("catchup"), "catchup", Some(n), |run| {
         nodes::install_store(&net, "BW", &template)?;
         let one = nodes::catch_up(&mut net, &["BW"], "wdc", n, limit)?;
         for p in ["ZA", "EU"] {
@@ -595,7 +651,7 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
 
     // 4. Queries, on BW's copy of the ledger.
     let requests = a.requests;
-    r.figure("queries", Some(n), |run| {
+    r.figure_if(a.wants("queries"), "queries", Some(n), |run| {
         net.start("BW");
         let q = nodes::queries(&net, "BW", &fill.samples, requests)?;
         net.kill("BW");
@@ -645,7 +701,7 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
 
     // 5. Resources, BW restarted on the same store.
     let load_secs = a.load_secs;
-    r.figure("resources", Some(n), |run| {
+    r.figure_if(a.wants("resources"), "resources", Some(n), |run| {
         let res = nodes::resources(&mut net, "BW", FRESH_NUMBERS + 500_000, load_secs)?;
         net.kill("BW");
         run.series.rss.push((n, res.rss.clone()));

@@ -752,7 +752,7 @@ async fn analysed<T: Send + 'static>(
             ),
         })?;
     let n = node.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::background::run_lowered(move || {
         let _permit = permit;
         let guard = n
             .analysis
@@ -765,6 +765,32 @@ async fn analysed<T: Send + 'static>(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+/// A JSON answer serialised where it was computed, on the analysis
+/// thread: an audit of a large ledger is megabytes of JSON, which would
+/// otherwise be written out on one of the async runtime's threads.
+struct JsonBytes(Vec<u8>);
+
+impl IntoResponse for JsonBytes {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
+    }
+}
+
+/// [`analysed`], with the answer serialised on the analysis thread.
+async fn analysed_json(
+    node: &Arc<Node>,
+    client: std::net::IpAddr,
+    f: impl FnOnce(&LedgerView) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<JsonBytes, ApiError> {
+    analysed(node, client, move |v| {
+        let answer = f(v)?;
+        serde_json::to_vec(&answer)
+            .map(JsonBytes)
+            .map_err(|e| ApiError::internal(e.to_string()))
+    })
+    .await
 }
 
 /// Adds `"partial"` (how many records of the log could not be read, the
@@ -831,7 +857,7 @@ async fn audit(
     State(node): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+) -> Result<JsonBytes, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let participant = q
         .participant
@@ -858,7 +884,7 @@ async fn audit(
                 .map_err(|e| ApiError::bad("severity", e))
         })
         .transpose()?;
-    let answer = analysed(&node, client.ip(), move |v| {
+    let answer = analysed_json(&node, client.ip(), move |v| {
         let findings = v.audit(&params);
         // Not findings yet: exports whose destination may still confirm.
         let mut waiting = CertificateQuery::new(params.now);
@@ -874,7 +900,7 @@ async fn audit(
         ))
     })
     .await?;
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 #[derive(Deserialize)]
@@ -904,7 +930,7 @@ async fn certificates(
     State(node): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     q: Result<Query<CertificatesQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+) -> Result<JsonBytes, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let mut query = CertificateQuery::new(today());
     query.participant = code_param("participant", &q.participant)?;
@@ -943,7 +969,7 @@ async fn certificates(
             format!("a limit is 1 to {MAX_LISTED}"),
         ));
     }
-    let answer = analysed(&node, client.ip(), move |v| {
+    let answer = analysed_json(&node, client.ip(), move |v| {
         let mut all = v.list_certificates(&query);
         let total = all.len();
         all.truncate(limit);
@@ -953,7 +979,7 @@ async fn certificates(
         ))
     })
     .await?;
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 #[derive(Deserialize)]
@@ -966,7 +992,7 @@ async fn stats(
     State(node): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     q: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+) -> Result<JsonBytes, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     if let Some(qt) = q.quarter {
         if !(1..=4).contains(&qt) {
@@ -976,22 +1002,22 @@ async fn stats(
     // A year outside the calendar has no period: refused, not answered as
     // an empty one.
     ledger_core::analysis::Period::new(q.year, q.quarter).map_err(|e| ApiError::bad("year", e))?;
-    let answer = analysed(&node, client.ip(), move |v| {
+    let answer = analysed_json(&node, client.ip(), move |v| {
         let stats = serde_json::to_value(v.stats(q.year, q.quarter))
             .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(with_partial(v, stats))
     })
     .await?;
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 async fn trace(
     State(node): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(number): Path<String>,
-) -> ApiResult {
+) -> Result<JsonBytes, ApiError> {
     let now = now_ms();
-    let answer = analysed(&node, client.ip(), move |v| match v.trace_at(&number, &AuditParams::new(now)) {
+    let answer = analysed_json(&node, client.ip(), move |v| match v.trace_at(&number, &AuditParams::new(now)) {
         Some(t) => Ok(with_partial(
             v,
             json!({"trace": t, "tree": t.render_tree(), "by_origin": t.carats_by_origin()}),
@@ -1005,7 +1031,7 @@ async fn trace(
         })),
     })
     .await?;
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 async fn metrics(State(node): State<AppState>) -> Response {

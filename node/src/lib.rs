@@ -13,9 +13,14 @@
 //! - [`daemon`]: `init` / `run`, signals, clean shutdown.
 //! - [`maintenance`]: `check` and `repair` of a stopped node's damaged store.
 //! - [`cluster`]: a network of real node processes on loopback (devnet, tests).
-#![forbid(unsafe_code)]
+//! - [`background`]: the lowered-priority threads analysis answers run on.
+//!
+//! No `unsafe` but the one call that lowers a thread's CPU priority
+//! (`background::lower_this_thread`, two syscalls on plain integers).
+#![deny(unsafe_code)]
 
 pub mod api;
+pub mod background;
 pub mod checkpoints;
 pub mod cluster;
 pub mod config;

@@ -534,7 +534,14 @@ impl Tally {
     /// An empty view under the timeline of the governance events seen,
     /// its tables sized for the events counted.
     fn view(self, charter: &Charter) -> LedgerView {
-        let mut v = LedgerView::empty(Timeline::build(charter, &self.gov));
+        let timeline = Timeline::build(charter, &self.gov);
+        self.view_under(timeline)
+    }
+
+    /// An empty view under `timeline`, its tables sized for the events
+    /// counted (the counts of a kind not counted grow as needed).
+    fn view_under(&self, timeline: Timeline) -> LedgerView {
+        let mut v = LedgerView::empty(timeline);
         v.events.reserve_exact(self.events);
         for (author, n) in &self.per_author {
             let i = v.author_of(author);
@@ -627,12 +634,64 @@ impl LedgerView {
         view
     }
 
-    /// Builds the view of a whole store, streaming its durable events (two
-    /// passes over the log: the governance events first, for the
-    /// membership timeline; then every event), and its fork proofs. Records
+    /// Gives back the spare capacity of the tables that grew while the
+    /// view was built without their sizes known beforehand.
+    fn shrink_to_fit(&mut self) {
+        self.issues.shrink_to_fit();
+        self.confirmations.shrink_to_fit();
+        self.corrections.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.name_ends.shrink_to_fit();
+        self.cert_events.shrink_to_fit();
+        self.source_lists.shrink_to_fit();
+    }
+
+    /// Builds the view of a whole store, streaming its durable events (one
+    /// pass over the log under the store's membership timeline, checked to
+    /// be that of the governance events read; two passes when it is not),
+    /// and its fork proofs. Records
     /// of the log that cannot be read are not skipped silently: the view is
     /// then partial ([`LedgerView::partial`]).
     pub fn from_ledger(ledger: &Ledger) -> Result<LedgerView, StoreError> {
+        // One pass, under the timeline of the governance events the store
+        // holds, when the pass finds exactly those (the usual case: a
+        // governance event stored meanwhile, or one not yet synced, makes
+        // the sets differ); else the two passes, whose timeline is that of
+        // the events read.
+        let (gov, timeline) = ledger.governance();
+        let mut tally = Tally {
+            gov,
+            ..Tally::default()
+        };
+        for h in ledger.heads()? {
+            tally.events += h.seq as usize;
+            tally.per_author.insert(h.author, h.seq as usize);
+        }
+        let mut view = tally.view_under((*timeline).clone());
+        let mut read = GovernanceLog::new();
+        let mut suspect_feeds: Vec<(EventId, SignedEvent)> = Vec::new();
+        let (scan, end) = ledger.for_each_event_between(0, None, |id, ev| {
+            read.insert(*id, ev);
+            view.insert(*id, ev);
+            if view.suspect_authors.contains(&ev.content.author) {
+                suspect_feeds.push((*id, ev.clone()));
+            }
+        })?;
+        if !read.same_events(&tally.gov) {
+            drop(view);
+            return LedgerView::from_ledger_in_two_passes(ledger);
+        }
+        view.shrink_to_fit();
+        view.suspect = suspect_events(&view.timeline, &view.suspect_authors, &suspect_feeds);
+        view.set_fork_proofs(ledger.fork_proofs()?);
+        view.add_unreadable(&scan);
+        view.log_end = end;
+        Ok(view)
+    }
+
+    /// [`LedgerView::from_ledger`] reading the log twice: the governance
+    /// events first, for the timeline, then every event.
+    fn from_ledger_in_two_passes(ledger: &Ledger) -> Result<LedgerView, StoreError> {
         let mut tally = Tally::default();
         let (_, end) = ledger.for_each_event_between(0, None, |id, ev| tally.add(id, ev))?;
         let mut view = tally.view(ledger.charter());

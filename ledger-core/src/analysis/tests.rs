@@ -267,6 +267,9 @@ fn updated_view_answers_like_a_fresh_one() {
     assert_eq!(view.event_count(), net.events.len());
     let fresh = LedgerView::from_ledger(&ledger).unwrap();
     assert_eq!(answers(&view), answers(&fresh));
+    let two_passes = LedgerView::from_ledger_in_two_passes(&ledger).unwrap();
+    assert_eq!(answers(&fresh), answers(&two_passes));
+    assert_eq!(fresh.heap_bytes(), two_passes.heap_bytes());
     assert_eq!(
         answers(&view),
         answers(&LedgerView::build(

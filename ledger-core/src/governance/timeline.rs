@@ -278,6 +278,11 @@ impl GovernanceLog {
         self.events.len()
     }
 
+    /// Whether both hold exactly the same governance events.
+    pub fn same_events(&self, other: &GovernanceLog) -> bool {
+        self.events.len() == other.events.len() && self.events.keys().eq(other.events.keys())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }

@@ -9,6 +9,14 @@ impl Ledger {
         lock(&self.state).fresh_timeline(&self.charter).clone()
     }
 
+    /// The governance events this store holds (written, synced or not)
+    /// and the membership timeline folded from exactly them.
+    pub fn governance(&self) -> (GovernanceLog, Arc<Timeline>) {
+        let mut st = lock(&self.state);
+        let timeline = st.fresh_timeline(&self.charter).clone();
+        (st.gov.clone(), timeline)
+    }
+
     /// Every author with a feed here or admitted to have one, in order.
     pub fn authors(&self) -> Vec<AuthorId> {
         let mut st = lock(&self.state);
