@@ -19,7 +19,15 @@ pub const MAX_ROWS: usize = 1000;
 pub fn findings_table(findings: &[Finding]) -> Table {
     let mut t = Table::new(
         "findings",
-        &["Severity", "Kind", "Certificate", "Participants", "Date", "Explanation", "Events"],
+        &[
+            "Severity",
+            "Kind",
+            "Certificate",
+            "Participants",
+            "Date",
+            "Explanation",
+            "Events",
+        ],
     );
     for f in findings {
         t.row_class(
@@ -28,10 +36,18 @@ pub fn findings_table(findings: &[Finding]) -> Table {
                 format!("<span class=\"sev {0}\">{0}</span>", f.severity.as_str()),
                 esc(f.kind.as_str()),
                 f.certificate.as_deref().map(cert_link).unwrap_or_default(),
-                f.participants.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+                f.participants
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 f.date.to_string(),
                 esc(&f.explanation),
-                f.events.iter().map(event_link).collect::<Vec<_>>().join(" "),
+                f.events
+                    .iter()
+                    .map(event_link)
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ],
         );
     }
@@ -48,7 +64,10 @@ fn selected(c: bool) -> &'static str {
 
 fn date(p: &Params, name: &str) -> Result<Option<Date>, PageError> {
     p.get(name)
-        .map(|s| s.parse::<Date>().map_err(|e| PageError::bad(format!("{name}: {e}"))))
+        .map(|s| {
+            s.parse::<Date>()
+                .map_err(|e| PageError::bad(format!("{name}: {e}")))
+        })
         .transpose()
 }
 
@@ -63,9 +82,10 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, p: Params) -> Result<Page, P
         .transpose()?;
     let kind = match p.get("kind") {
         None | Some("all") => None,
-        Some(k) => Some(FindingKind::from_name(k).ok_or_else(|| {
-            PageError::bad(format!("{k:?} is not a kind of finding"))
-        })?),
+        Some(k) => Some(
+            FindingKind::from_name(k)
+                .ok_or_else(|| PageError::bad(format!("{k:?} is not a kind of finding")))?,
+        ),
     };
     params.kinds = kind.into_iter().collect();
     params.min_severity = match p.get("severity") {
@@ -75,8 +95,11 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, p: Params) -> Result<Page, P
     params.from = date(&p, "from")?;
     params.to = date(&p, "to")?;
 
-    let mut body = String::from("<form class=\"search\" method=\"get\" action=\"/explorer/audit\">");
-    body.push_str("<label>Kind <select name=\"kind\" id=\"kind\"><option value=\"all\">every kind</option>");
+    let mut body =
+        String::from("<form class=\"search\" method=\"get\" action=\"/explorer/audit\">");
+    body.push_str(
+        "<label>Kind <select name=\"kind\" id=\"kind\"><option value=\"all\">every kind</option>",
+    );
     for k in FindingKind::ALL {
         let _ = write!(
             body,
@@ -114,7 +137,10 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, p: Params) -> Result<Page, P
     .await?;
     body.push_str(&partial);
     let total = findings.len();
-    let high = findings.iter().filter(|f| f.severity == Severity::High).count();
+    let high = findings
+        .iter()
+        .filter(|f| f.severity == Severity::High)
+        .count();
     let _ = write!(
         body,
         "<p class=\"count\" id=\"count\">{}</p>",

@@ -24,7 +24,11 @@ fn correction_value(c: &Correction) -> String {
         Correction::ValueUsdCents(v) => ledger_core::analysis::format_usd(*v),
         Correction::Parcels(v) => v.to_string(),
         Correction::ExpiresOn(d) => d.to_string(),
-        Correction::HsCodes(h) => h.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+        Correction::HsCodes(h) => h
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         Correction::Origin(o) => html::origin_text(o),
         Correction::Destination(d) => d.to_string(),
     }
@@ -52,13 +56,35 @@ fn fields(c: &Certificate, issuer: &str) -> String {
         ("Issuer", esc(issuer)),
         ("Issuing authority", esc(&c.issuing_authority)),
         ("Origin", esc(&html::origin_text(&c.origin))),
-        ("Exporter", format!("{}<br><span class=\"sub\">{}</span>", esc(&c.exporter.name), esc(&c.exporter.address))),
-        ("Importer", format!("{}<br><span class=\"sub\">{}</span>", esc(&c.importer.name), esc(&c.importer.address))),
+        (
+            "Exporter",
+            format!(
+                "{}<br><span class=\"sub\">{}</span>",
+                esc(&c.exporter.name),
+                esc(&c.exporter.address)
+            ),
+        ),
+        (
+            "Importer",
+            format!(
+                "{}<br><span class=\"sub\">{}</span>",
+                esc(&c.importer.name),
+                esc(&c.importer.address)
+            ),
+        ),
         ("Destination", c.destination.to_string()),
         ("Carats", carats(c.carat_hundredths)),
         ("Value", usd(c.value_usd_cents)),
         ("Parcels", c.parcels.to_string()),
-        ("HS codes", esc(&c.hs_codes.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", "))),
+        (
+            "HS codes",
+            esc(&c
+                .hs_codes
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")),
+        ),
         ("Issued on", c.issued_on.to_string()),
         ("Expires on", c.expires_on.to_string()),
         (
@@ -66,7 +92,11 @@ fn fields(c: &Certificate, issuer: &str) -> String {
             if c.source_certificates.is_empty() {
                 "none (a mine's export)".to_owned()
             } else {
-                c.source_certificates.iter().map(|s| cert_link(s)).collect::<Vec<_>>().join(", ")
+                c.source_certificates
+                    .iter()
+                    .map(|s| cert_link(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         ),
     ];
@@ -107,7 +137,10 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, number: String) -> Result<Pa
         return Err(PageError {
             status: StatusCode::NOT_FOUND,
             title: "No such certificate".into(),
-            message: format!("No event of this replica names certificate {}.{hint}", esc(&number)),
+            message: format!(
+                "No event of this replica names certificate {}.{hint}",
+                esc(&number)
+            ),
         });
     }
     let mut body = partial;
@@ -244,7 +277,10 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, number: String) -> Result<Pa
         }
         body.push_str("<section><h2>Provenance</h2><p class=\"sub\">Back through the re-exports to the mines; a certificate with findings is drawn in red. Each box links to its certificate.</p>");
         let (svg, drawn) = tree::svg(t);
-        let _ = write!(body, "<div class=\"scroll treebox\" data-nodes=\"{drawn}\">{svg}</div>");
+        let _ = write!(
+            body,
+            "<div class=\"scroll treebox\" data-nodes=\"{drawn}\">{svg}</div>"
+        );
         let shares = t.carats_by_origin();
         let mut o = Table::new("origins", &["Origin", "Carats"]).numeric(&[1]);
         for s in &shares.origins {
@@ -253,7 +289,10 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, number: String) -> Result<Pa
         if shares.unaccounted_carat_hundredths > 0 {
             o.row_class(
                 "finding",
-                vec!["unaccounted (not carried by sources that were issued and imported)".into(), carats(shares.unaccounted_carat_hundredths)],
+                vec![
+                    "unaccounted (not carried by sources that were issued and imported)".into(),
+                    carats(shares.unaccounted_carat_hundredths),
+                ],
             );
         }
         body.push_str("<h3>Carats by origin</h3>");

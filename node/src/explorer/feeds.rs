@@ -26,7 +26,9 @@ fn witness_short(name: &str) -> String {
 pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
     let ledger = node.ledger.clone();
     let (heads, states) = blocking(move || {
-        let heads = ledger.heads().map_err(|e| PageError::internal(e.to_string()))?;
+        let heads = ledger
+            .heads()
+            .map_err(|e| PageError::internal(e.to_string()))?;
         let mut states = BTreeMap::new();
         for h in &heads {
             let s = ledger
@@ -41,10 +43,21 @@ pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
     let timeline = node.ledger.timeline();
     let mut t = Table::new(
         "feeds",
-        &["Feed", "Events", "Head", "Checkpoint size", "Root", "Last cosigned", "Cosigned by"],
+        &[
+            "Feed",
+            "Events",
+            "Head",
+            "Checkpoint size",
+            "Root",
+            "Last cosigned",
+            "Cosigned by",
+        ],
     )
     .numeric(&[1, 3]);
-    let mut keys = Table::new("keys", &["Feed", "Key since seq", "Checkpoint verifier key"]);
+    let mut keys = Table::new(
+        "keys",
+        &["Feed", "Key since seq", "Checkpoint verifier key"],
+    );
     for h in &heads {
         let (size, root, when, by) = match checkpoints.get(&h.author) {
             Some(s) => {
@@ -54,12 +67,26 @@ pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
                 let root = s.checkpoint.root.to_hex();
                 (
                     s.checkpoint.size.to_string(),
-                    format!("<code title=\"{}\">{}…</code>", esc(&root), esc(&root[..12.min(root.len())])),
-                    last.map(|ts| esc(&time_ms(ts.saturating_mul(1000)))).unwrap_or_else(|| "not cosigned yet".into()),
-                    if names.is_empty() { "none yet".to_owned() } else { names.join(", ") },
+                    format!(
+                        "<code title=\"{}\">{}…</code>",
+                        esc(&root),
+                        esc(&root[..12.min(root.len())])
+                    ),
+                    last.map(|ts| esc(&time_ms(ts.saturating_mul(1000))))
+                        .unwrap_or_else(|| "not cosigned yet".into()),
+                    if names.is_empty() {
+                        "none yet".to_owned()
+                    } else {
+                        names.join(", ")
+                    },
                 )
             }
-            None => ("none yet".into(), String::new(), String::new(), String::new()),
+            None => (
+                "none yet".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ),
         };
         let behind = matches!(checkpoints.get(&h.author), Some(s) if s.checkpoint.size < h.seq);
         t.row_class(
@@ -67,7 +94,9 @@ pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
             vec![
                 esc(&h.author.to_string()),
                 h.seq.to_string(),
-                h.id.as_ref().map(event_link).unwrap_or_else(|| "empty".into()),
+                h.id.as_ref()
+                    .map(event_link)
+                    .unwrap_or_else(|| "empty".into()),
                 size,
                 root,
                 when,
@@ -76,11 +105,17 @@ pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
         );
         let state = states.get(&h.author).and_then(|s| s.as_ref());
         let (key, since) = match state {
-            Some(s) => (s.keys.last().map(|e| e.key), s.keys.last().map_or(1, |e| e.from_seq)),
+            Some(s) => (
+                s.keys.last().map(|e| e.key),
+                s.keys.last().map_or(1, |e| e.from_seq),
+            ),
             None => (timeline.genesis_entry(&h.author).map(|e| e.key), 1),
         };
         let Some(key) = key else { continue };
-        let origin = node.checkpoints.origin(&h.author).map_err(PageError::internal)?;
+        let origin = node
+            .checkpoints
+            .origin(&h.author)
+            .map_err(PageError::internal)?;
         let vkey = Ed25519Verifier::new(&origin, &key)
             .map(|v| v.verifier_key().to_string())
             .map_err(|e| PageError::internal(e.to_string()))?;

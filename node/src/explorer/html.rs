@@ -134,9 +134,16 @@ impl Table {
     }
 
     pub fn render(&self) -> String {
-        let mut out = format!("<div class=\"scroll\"><table id=\"{}\"><thead><tr>", esc(&self.id));
+        let mut out = format!(
+            "<div class=\"scroll\"><table id=\"{}\"><thead><tr>",
+            esc(&self.id)
+        );
         for (i, h) in self.head.iter().enumerate() {
-            let class = if self.numeric.contains(&i) { " class=\"num\"" } else { "" };
+            let class = if self.numeric.contains(&i) {
+                " class=\"num\""
+            } else {
+                ""
+            };
             let _ = write!(out, "<th{class}>{}</th>", esc(h));
         }
         out.push_str("</tr></thead><tbody>");
@@ -209,7 +216,10 @@ pub fn origin_text(o: &Origin) -> String {
             country,
             zone: Some(z),
         } => format!("{country} ({z})"),
-        Origin::Single { country, zone: None } => country.to_string(),
+        Origin::Single {
+            country,
+            zone: None,
+        } => country.to_string(),
         Origin::Mixed { countries } if countries.is_empty() => "mixed".to_owned(),
         Origin::Mixed { countries } => {
             let c: Vec<&str> = countries.iter().map(CountryCode::as_str).collect();
@@ -307,7 +317,9 @@ fn decode(s: &str) -> Result<String, String> {
                     .get(i + 1..i + 3)
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| "a `%` in the query string is not followed by two hex digits".to_owned())?;
+                    .ok_or_else(|| {
+                        "a `%` in the query string is not followed by two hex digits".to_owned()
+                    })?;
                 out.push(hex);
                 i += 3;
             }
@@ -330,7 +342,10 @@ mod tests {
             esc("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
-        assert_eq!(pct("BW-2026/1?a=\"b\" <"), "BW-2026%2F1%3Fa%3D%22b%22%20%3C");
+        assert_eq!(
+            pct("BW-2026/1?a=\"b\" <"),
+            "BW-2026%2F1%3Fa%3D%22b%22%20%3C"
+        );
         let link = cert_link("<img src=x onerror=alert(1)>");
         assert!(!link.contains("<img"), "{link}");
         assert!(link.contains("&lt;img"), "{link}");
@@ -338,8 +353,10 @@ mod tests {
 
     #[test]
     fn queries_are_bounded_and_never_panic() {
-        let p = Params::parse(Some("number=bw-2026%2D1&participant=&participant=ZA&x=%E2%82%AC+1"))
-            .expect("parses");
+        let p = Params::parse(Some(
+            "number=bw-2026%2D1&participant=&participant=ZA&x=%E2%82%AC+1",
+        ))
+        .expect("parses");
         assert_eq!(p.get("number"), Some("bw-2026-1"));
         assert_eq!(p.get("participant"), Some("ZA"));
         assert_eq!(p.get("x"), Some("€ 1"));

@@ -39,7 +39,9 @@ fn codes(m: &Membership, want: impl Fn(&Standing) -> bool) -> String {
 pub fn page(node: &Arc<Node>, p: Params) -> Result<Page, PageError> {
     let at = match p.get("at") {
         None => today(),
-        Some(s) => s.parse::<Date>().map_err(|e| PageError::bad(format!("at: {e}")))?,
+        Some(s) => s
+            .parse::<Date>()
+            .map_err(|e| PageError::bad(format!("at: {e}")))?,
     };
     let t = node.ledger.timeline();
     let mut body = String::new();
@@ -52,24 +54,39 @@ pub fn page(node: &Arc<Node>, p: Params) -> Result<Page, PageError> {
     body.push_str("<section><h2>Timeline</h2>");
     let mut tl = Table::new(
         "timeline",
-        &["From", "Chair", "In good standing", "Suspended", "Expelled", "Observers"],
+        &[
+            "From",
+            "Chair",
+            "In good standing",
+            "Suspended",
+            "Expelled",
+            "Observers",
+        ],
     );
     let mut last_chair = None;
     for (from, m) in t.periods() {
         let chair = if last_chair.is_some() && last_chair != Some(m.chair) {
-            format!("<strong>{}</strong> <span class=\"sub\">(new Chair)</span>", m.chair)
+            format!(
+                "<strong>{}</strong> <span class=\"sub\">(new Chair)</span>",
+                m.chair
+            )
         } else {
             m.chair.to_string()
         };
         last_chair = Some(m.chair);
         let observers: Vec<String> = m.observers.keys().map(|o| esc(o.as_str())).collect();
         tl.row(vec![
-            from.map(|d| d.to_string()).unwrap_or_else(|| "the charter".into()),
+            from.map(|d| d.to_string())
+                .unwrap_or_else(|| "the charter".into()),
             chair,
             codes(m, |s| *s == Standing::Member),
             codes(m, |s| matches!(s, Standing::Suspended { .. })),
             codes(m, |s| *s == Standing::Expelled),
-            if observers.is_empty() { "—".into() } else { observers.join(", ") },
+            if observers.is_empty() {
+                "—".into()
+            } else {
+                observers.join(", ")
+            },
         ]);
     }
     body.push_str(&tl.render());
@@ -83,7 +100,10 @@ pub fn page(node: &Arc<Node>, p: Params) -> Result<Page, PageError> {
          <p>Chair: <strong>{}</strong></p>",
         m.chair
     );
-    let mut mt = Table::new("members", &["Participant", "Name", "Standing", "Admitted", "Authorities"]);
+    let mut mt = Table::new(
+        "members",
+        &["Participant", "Name", "Standing", "Admitted", "Authorities"],
+    );
     for r in m.participants.values() {
         let (standing, class) = match &r.standing {
             Standing::Member => ("member".to_owned(), ""),
@@ -102,8 +122,15 @@ pub fn page(node: &Arc<Node>, p: Params) -> Result<Page, PageError> {
                 r.code.to_string(),
                 esc(&r.name),
                 esc(&standing),
-                r.admitted_on.map(|d| d.to_string()).unwrap_or_else(|| "charter".into()),
-                esc(&r.authorities.keys().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")),
+                r.admitted_on
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "charter".into()),
+                esc(&r
+                    .authorities
+                    .keys()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")),
             ],
         );
     }
@@ -111,7 +138,14 @@ pub fn page(node: &Arc<Node>, p: Params) -> Result<Page, PageError> {
     body.push_str("</section><section><h2>Decisions</h2>");
     let mut dt = Table::new(
         "decisions",
-        &["Effective on", "Decision", "Reference", "Status", "Approved by", "Proposal"],
+        &[
+            "Effective on",
+            "Decision",
+            "Reference",
+            "Status",
+            "Approved by",
+            "Proposal",
+        ],
     );
     for d in t.decisions() {
         let status = match &d.status {
@@ -130,7 +164,11 @@ pub fn page(node: &Arc<Node>, p: Params) -> Result<Page, PageError> {
                 status,
                 format!(
                     "{} <span class=\"sub\">({} of {} needed)</span>",
-                    d.approved_by.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+                    d.approved_by
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     d.approved_by.len(),
                     d.needed
                 ),

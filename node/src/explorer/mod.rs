@@ -103,12 +103,7 @@ fn respond(node: &Node, nav: Nav, r: PageResult) -> Response {
         Ok(p) => (StatusCode::OK, layout(&network, p.nav, &p.title, &p.body)),
         Err(e) => (
             e.status,
-            layout(
-                &network,
-                nav,
-                &e.title,
-                &html::note("error", &e.message),
-            ),
+            layout(&network, nav, &e.title, &html::note("error", &e.message)),
         ),
     };
     let mut resp = (status, html).into_response();
@@ -127,7 +122,10 @@ fn respond(node: &Node, nav: Nav, r: PageResult) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 

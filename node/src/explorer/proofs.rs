@@ -6,32 +6,43 @@ use std::sync::Arc;
 
 use ledger_core::SignedEvent;
 
-use super::html::{esc, event_link, time_ms, Nav, Table};
+use super::html::{cert_link, esc, event_link, time_ms, Nav, Table};
 use super::{blocking, Page, PageError};
 use crate::service::Node;
 
 fn side(id: &ledger_core::EventId, e: &SignedEvent) -> String {
     let c = &e.content;
     let what = match &c.body {
-        ledger_core::EventBody::CertificateIssued(cert) => format!("issued {}", cert.number),
-        ledger_core::EventBody::ImportConfirmed(k) => format!("confirmed {}", k.certificate),
-        ledger_core::EventBody::CertificateVoided { certificate, .. } => format!("voided {certificate}"),
-        ledger_core::EventBody::CertificateCorrected { certificate, .. } => {
-            format!("corrected {certificate}")
+        ledger_core::EventBody::CertificateIssued(cert) => {
+            format!("issued {}", cert_link(&cert.number))
         }
-        other => other.kind().to_owned(),
+        ledger_core::EventBody::ImportConfirmed(k) => {
+            format!("confirmed {}", cert_link(&k.certificate))
+        }
+        ledger_core::EventBody::CertificateVoided { certificate, .. } => {
+            format!("voided {}", cert_link(certificate))
+        }
+        ledger_core::EventBody::CertificateCorrected { certificate, .. } => {
+            format!("corrected {}", cert_link(certificate))
+        }
+        other => esc(other.kind()),
     };
     format!(
         "{} <span class=\"sub\">{}</span><br>{}",
         event_link(id),
         esc(&time_ms(c.timestamp_ms)),
-        esc(&what)
+        what
     )
 }
 
 pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
     let ledger = node.ledger.clone();
-    let forks = blocking(move || ledger.fork_proofs().map_err(|e| PageError::internal(e.to_string()))).await?;
+    let forks = blocking(move || {
+        ledger
+            .fork_proofs()
+            .map_err(|e| PageError::internal(e.to_string()))
+    })
+    .await?;
     let splits = node.checkpoints.split_views();
     let mut body = String::from(
         "<p class=\"lead\">Evidence of equivocation, each checkable offline with nothing but the author's key \
@@ -46,7 +57,12 @@ pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
             let (a, b) = p.ids();
             t.row_class(
                 "finding",
-                vec![esc(&p.author().to_string()), p.seq().to_string(), side(&a, &p.first), side(&b, &p.second)],
+                vec![
+                    esc(&p.author().to_string()),
+                    p.seq().to_string(),
+                    side(&a, &p.first),
+                    side(&b, &p.second),
+                ],
             );
         }
         body.push_str(&t.render());
@@ -55,7 +71,10 @@ pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
     if splits.is_empty() {
         body.push_str("<p id=\"no-split-views\">No split-view proof: every checkpoint seen of each feed is consistent with the others.</p>");
     } else {
-        let mut t = Table::new("split-views", &["Author", "First checkpoint", "Second checkpoint", "Proof"]);
+        let mut t = Table::new(
+            "split-views",
+            &["Author", "First checkpoint", "Second checkpoint", "Proof"],
+        );
         for s in &splits {
             let cp = |c: &ledger_core::tlog::checkpoint::Checkpoint, note: &str| {
                 format!(

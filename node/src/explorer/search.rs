@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ledger_core::analysis::{CertificateQuery, CertificateStatus, CertificateSummary, Direction, Period};
+use ledger_core::analysis::{
+    CertificateQuery, CertificateStatus, CertificateSummary, Direction, Period,
+};
 use ledger_core::CountryCode;
 
 use super::html::{self, cert_link, esc, pct, Params, Table};
@@ -35,14 +37,19 @@ fn parse(p: &Params) -> Result<Search, PageError> {
     }
     let participant = p
         .get("participant")
-        .map(|c| CountryCode::new(&c.to_ascii_uppercase()).map_err(|e| PageError::bad(format!("participant: {e}"))))
+        .map(|c| {
+            CountryCode::new(&c.to_ascii_uppercase())
+                .map_err(|e| PageError::bad(format!("participant: {e}")))
+        })
         .transpose()?;
     let direction = match p.get("direction") {
         None | Some("any") => None,
         Some(d) => Some(d.parse::<Direction>().map_err(PageError::bad)?),
     };
     if direction.is_some() && participant.is_none() {
-        return Err(PageError::bad("a direction (exports or imports) needs a participant"));
+        return Err(PageError::bad(
+            "a direction (exports or imports) needs a participant",
+        ));
     }
     let status = p
         .get("status")
@@ -114,10 +121,16 @@ fn form(s: &Search) -> String {
     );
     out.push_str("<label>Quarter <select name=\"quarter\" id=\"quarter\"><option value=\"all\">whole year</option>");
     for q in 1..=4u8 {
-        let _ = write!(out, "<option value=\"{q}\"{}>Q{q}</option>", selected(s.quarter == Some(q)));
+        let _ = write!(
+            out,
+            "<option value=\"{q}\"{}>Q{q}</option>",
+            selected(s.quarter == Some(q))
+        );
     }
     out.push_str("</select></label>");
-    out.push_str("<label>Status <select name=\"status\" id=\"status\"><option value=\"\">any</option>");
+    out.push_str(
+        "<label>Status <select name=\"status\" id=\"status\"><option value=\"\">any</option>",
+    );
     for st in CertificateStatus::ALL {
         let _ = write!(
             out,
@@ -135,7 +148,16 @@ fn form(s: &Search) -> String {
 pub fn listing(rows: &[CertificateSummary]) -> Table {
     let mut t = Table::new(
         "certificates",
-        &["Certificate", "Exporter", "Importer", "Origin", "Carats", "Value", "Status", "Issued on"],
+        &[
+            "Certificate",
+            "Exporter",
+            "Importer",
+            "Origin",
+            "Carats",
+            "Value",
+            "Status",
+            "Issued on",
+        ],
     )
     .numeric(&[4, 5]);
     for r in rows {
@@ -189,10 +211,8 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, p: Params) -> Result<Page, P
     let (rows, hint, partial) = found;
     body.push_str(&partial);
     let total = rows.len();
-    let asked = s.number.is_some()
-        || s.participant.is_some()
-        || s.year.is_some()
-        || s.status.is_some();
+    let asked =
+        s.number.is_some() || s.participant.is_some() || s.year.is_some() || s.status.is_some();
     if let Some(h) = hint {
         let n = s.number.as_deref().unwrap_or("");
         let msg = if h == n {

@@ -161,7 +161,12 @@ pub fn svg(root: &TraceNode) -> (String, usize) {
         let title = {
             let mut t = n.certificate.clone();
             for f in &n.findings {
-                t.push_str(&format!("\n{} {}: {}", f.severity.as_str(), f.kind, f.explanation));
+                t.push_str(&format!(
+                    "\n{} {}: {}",
+                    f.severity.as_str(),
+                    f.kind,
+                    f.explanation
+                ));
             }
             t
         };
@@ -184,9 +189,9 @@ pub fn svg(root: &TraceNode) -> (String, usize) {
             y2 = y + 35,
             y3 = y + 52,
             y4 = y + 69,
-            trade = esc(&cut_text(&trade, 40)),
-            third = esc(&cut_text(&third, 40)),
-            fourth = esc(&cut_text(&fourth, 42)),
+            trade = esc(&cut_text(&trade, 44)),
+            third = esc(&cut_text(&third, 44)),
+            fourth = esc(&cut_text(&fourth, 41)),
             f4 = if kinds.is_empty() { "#555" } else { "#c62828" },
         );
     }
@@ -233,7 +238,10 @@ mod tests {
         let t = node(
             "IN-1",
             vec![
-                node("EU-1", vec![node("BW-1", vec![]), node("ZA-<script>x</script>", vec![])]),
+                node(
+                    "EU-1",
+                    vec![node("BW-1", vec![]), node("ZA-<script>x</script>", vec![])],
+                ),
                 node("CA-1", vec![]),
             ],
         );
@@ -248,7 +256,12 @@ mod tests {
 
     #[test]
     fn a_huge_tree_is_cut() {
-        let wide = node("IN-1", (0..MAX_DRAWN + 50).map(|i| node(&format!("BW-{i}"), vec![])).collect());
+        let wide = node(
+            "IN-1",
+            (0..MAX_DRAWN + 50)
+                .map(|i| node(&format!("BW-{i}"), vec![]))
+                .collect(),
+        );
         let (s, n) = svg(&wide);
         assert_eq!(n, MAX_DRAWN);
         assert!(s.contains("only the first"), "cut said");
