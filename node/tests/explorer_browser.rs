@@ -521,3 +521,25 @@ fn every_page_reads_right_in_a_real_browser() {
         "the uppercase form offered: {body}"
     );
 }
+
+/// `explorer = false` (here `--explorer false`) turns the pages off; the
+/// JSON API is unchanged. Needs no browser.
+#[test]
+fn the_explorer_can_be_turned_off() {
+    let mut net = TestNet::create(EXE, "kp-explorer-off", &members(&["BW", "ZA"], &[]));
+    net.start("BW");
+    net.start_with("ZA", &["--explorer", "false"]);
+    for (label, want) in [("BW", 200), ("ZA", 404)] {
+        for page in ["/explorer", "/explorer/feeds", "/explorer/style.css"] {
+            let (s, body) =
+                kpl_node::cluster::http("GET", &net.api(label), page, None, None).unwrap();
+            assert_eq!(s, want, "{label} {page}: {body}");
+        }
+        let (s, _) =
+            kpl_node::cluster::http("GET", &net.api(label), "/v1/feeds", None, None).unwrap();
+        assert_eq!(s, 200, "{label}: the API is served either way");
+    }
+    let (_, css) =
+        kpl_node::cluster::http("GET", &net.api("BW"), "/explorer/style.css", None, None).unwrap();
+    assert!(css.contains("font"), "the compiled-in stylesheet");
+}

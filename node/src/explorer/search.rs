@@ -17,6 +17,8 @@ use crate::service::{today, Node};
 
 /// Most rows one result page lists (the total is said).
 pub const MAX_ROWS: usize = 500;
+/// Rows the home page lists before any search: the latest issues.
+pub const LATEST: usize = 50;
 
 /// What was asked.
 struct Search {
@@ -233,7 +235,16 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, p: Params) -> Result<Page, P
     } else if total == 0 && asked {
         body.push_str(&html::note("hint", "No certificate matches this search."));
     }
-    if total > 0 {
+    if total > 0 && !asked {
+        // No search yet: the latest issues, newest first.
+        let latest: Vec<CertificateSummary> = rows.iter().rev().take(LATEST).cloned().collect();
+        let _ = write!(
+            body,
+            "<p class=\"count\" id=\"count\">The {} most recently issued of {total} certificates, newest first; search to see the others.</p>",
+            latest.len()
+        );
+        body.push_str(&listing(&latest).render());
+    } else if total > 0 {
         let shown = &rows[..total.min(MAX_ROWS)];
         let _ = write!(
             body,
