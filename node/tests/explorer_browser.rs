@@ -482,6 +482,18 @@ fn every_page_reads_right_in_a_real_browser() {
     assert!(br.find_all("#no-split-views").unwrap().len() == 1);
     shoot(&br, "proofs");
 
+    // ---- A number that the other fields exclude is said to be so.
+    let (s, body) = kpl_node::cluster::http(
+        "GET",
+        &api,
+        &format!("/explorer?number={}&participant=ZA", c1.number),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(s, 200);
+    assert!(body.contains("does not match the other fields"), "{body}");
+
     // ---- Outside input never breaks a page.
     for path in [
         "/explorer?year=99999",

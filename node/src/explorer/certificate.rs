@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use ledger_core::analysis::AuditParams;
-use ledger_core::{Certificate, Correction, EventBody};
+use ledger_core::{Certificate, Correction, EventBody, VoidReason};
 
 use super::html::{self, carats, cert_link, esc, event_link, time_ms, usd, Nav, Table};
 use super::{analysed, partial_note, tree, Page, PageError, MAX_NUMBER};
@@ -31,6 +31,15 @@ fn correction_value(c: &Correction) -> String {
             .join(", "),
         Correction::Origin(o) => html::origin_text(o),
         Correction::Destination(d) => d.to_string(),
+    }
+}
+
+fn void_reason(r: VoidReason) -> &'static str {
+    match r {
+        VoidReason::Cancelled => "cancelled",
+        VoidReason::Lost => "lost",
+        VoidReason::Stolen => "stolen",
+        VoidReason::Seized => "seized",
     }
 }
 
@@ -235,7 +244,7 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, number: String) -> Result<Pa
             ),
             EventBody::CertificateVoided { reason, note, .. } => format!(
                 "<strong>voided</strong>: {} <span class=\"sub\">“{}”</span>",
-                esc(&format!("{reason:?}").to_lowercase()),
+                void_reason(*reason),
                 esc(note)
             ),
             other => esc(other.kind()),

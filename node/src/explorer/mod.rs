@@ -9,6 +9,8 @@
 //! - [`feeds`]: feeds, latest checkpoints, their witnesses, verifier keys.
 //! - [`members`]: the membership timeline and the governance decisions.
 //! - [`proofs`]: fork proofs and split-view proofs.
+//! - [`html`]: escaping, the layout, tables, the bounded query parser;
+//!   [`tree`]: the provenance tree as inline SVG.
 //!
 //! Pages that run the analysis (search, certificate, audit, statistics)
 //! take their turn on the node's bounded analysis pool with the same limits

@@ -20,6 +20,16 @@ pub const MAX_ROWS: usize = 500;
 /// Rows the home page lists before any search: the latest issues.
 pub const LATEST: usize = 50;
 
+/// Why a number searched for is not listed.
+enum Hint {
+    /// It was issued, but the other fields exclude it.
+    Filtered(String),
+    /// Given in lowercase; the uppercase form is in the ledger.
+    Uppercase(String),
+    /// Events name it, but nobody issued it.
+    NeverIssued(String),
+}
+
 /// What was asked.
 struct Search {
     number: Option<String>,
@@ -193,18 +203,21 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, p: Params) -> Result<Page, P
     let number = s.number.clone();
     let found = analysed(node, client, move |_, v| {
         let mut rows = v.list_certificates(&query);
-        // Suggest the uppercase form of a number given in lowercase.
         let mut hint = None;
         if let Some(n) = &number {
             rows.retain(|r| &r.certificate == n);
+            let issued = |m: &str| v.certificate(m).is_some_and(|st| st.primary().is_some());
             let upper = n.to_ascii_uppercase();
-            if rows.is_empty() && upper != *n && v.certificate(&upper).is_some() {
-                hint = Some(upper);
-            }
-            if rows.is_empty() && hint.is_none() && v.certificate(n).is_some() {
-                // Named by events but never issued (a forged number):
-                // its page shows what names it.
-                hint = Some(n.clone());
+            if rows.is_empty() {
+                hint = if issued(n) {
+                    Some(Hint::Filtered(n.clone()))
+                } else if upper != *n && v.certificate(&upper).is_some() {
+                    Some(Hint::Uppercase(upper))
+                } else if v.certificate(n).is_some() {
+                    Some(Hint::NeverIssued(n.clone()))
+                } else {
+                    None
+                };
             }
         }
         Ok((rows, hint, partial_note(v)))
@@ -215,21 +228,26 @@ pub async fn page(node: &Arc<Node>, client: IpAddr, p: Params) -> Result<Page, P
     let total = rows.len();
     let asked =
         s.number.is_some() || s.participant.is_some() || s.year.is_some() || s.status.is_some();
+    let n = s.number.as_deref().unwrap_or("");
     if let Some(h) = hint {
-        let n = s.number.as_deref().unwrap_or("");
-        let msg = if h == n {
-            format!(
+        let msg = match h {
+            Hint::Filtered(m) => format!(
+                "Certificate {} does not match the other fields of this search.",
+                cert_link(&m)
+            ),
+            // Named by events, but never issued (a forged number): its
+            // page shows what names it.
+            Hint::NeverIssued(m) => format!(
                 "No certificate {} was issued, but events name it: {}.",
                 esc(n),
-                cert_link(&h)
-            )
-        } else {
-            format!(
+                cert_link(&m)
+            ),
+            Hint::Uppercase(m) => format!(
                 "No certificate {} was issued. Did you mean <a id=\"suggestion\" href=\"/explorer?number={}\">{}</a>?",
                 esc(n),
-                pct(&h),
-                esc(&h)
-            )
+                pct(&m),
+                esc(&m)
+            ),
         };
         body.push_str(&html::note("hint", &msg));
     } else if total == 0 && asked {
