@@ -407,6 +407,7 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
     );
     println!("  {kpl} devnet status --dir {devnet_dir}");
     println!("  {kpl} devnet down --dir {devnet_dir}");
+    println!("or open {bw}/explorer in a browser: BW's node's web explorer");
     Ok(OK)
 }
 

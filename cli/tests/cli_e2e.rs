@@ -1834,6 +1834,33 @@ fn devnet_end_to_end() {
         );
     }
 
+    // The web explorer `up` points to shows the seeded trade: a re-export's
+    // provenance drawn back through the hubs, and the anomalies found.
+    let explorer = text_up
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("or open "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no explorer address printed:\n{}", text_up.stdout))
+        .to_owned();
+    let base = explorer
+        .strip_suffix("/explorer")
+        .unwrap_or_else(|| panic!("{explorer}"));
+    let (status, page) = kpl_node::cluster::http(
+        "GET",
+        base,
+        "/explorer/certificates/IN-2026-000003",
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.matches("<g class=\"node").count() >= 3, "{page}");
+    let (status, page) =
+        kpl_node::cluster::http("GET", base, "/explorer/audit", None, None).unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("class=\"finding high\""), "{page}");
+
     // ---------------------------------------------------------- writes
     // Our own certificates: (number, destination, carats, cents), all BW's,
     // all issued in 2026 Q4; the voided ones are left out of the exports.

@@ -60,6 +60,9 @@ pub struct NodeConfig {
     pub sync_interval_secs: u64,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Serve the read-only web explorer at `/explorer` on the API address.
+    #[serde(default = "default_explorer")]
+    pub explorer: bool,
 }
 
 fn default_listen() -> Vec<String> {
@@ -74,6 +77,9 @@ fn default_cache() -> u64 {
 fn default_sync() -> u64 {
     30
 }
+fn default_explorer() -> bool {
+    true
+}
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -86,6 +92,7 @@ impl Default for NodeConfig {
             cache_mb: default_cache(),
             sync_interval_secs: default_sync(),
             log_format: LogFormat::Human,
+            explorer: default_explorer(),
         }
     }
 }
@@ -247,4 +254,19 @@ pub fn init(data_dir: &Path, config: &NodeConfig) -> Result<InitReport, String> 
         token_file: data_dir.join(TOKEN_FILE),
         config_file: data_dir.join(CONFIG_FILE),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NodeConfig;
+
+    #[test]
+    fn the_explorer_is_on_unless_turned_off() {
+        let on = NodeConfig::parse("api = \"127.0.0.1:7117\"\n").expect("parses");
+        assert!(on.explorer);
+        assert!(NodeConfig::default().explorer);
+        let off = NodeConfig::parse("explorer = false\n").expect("parses");
+        assert!(!off.explorer);
+        assert!(NodeConfig::parse("explorer = \"no\"\n").is_err());
+    }
 }

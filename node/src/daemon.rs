@@ -58,6 +58,9 @@ pub struct Overrides {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Serve the read-only web explorer at /explorer (default true).
+    #[arg(long)]
+    pub explorer: Option<bool>,
 }
 
 impl Overrides {
@@ -94,6 +97,9 @@ impl Overrides {
         }
         if let Some(f) = self.log_format {
             c.log_format = f;
+        }
+        if let Some(e) = self.explorer {
+            c.explorer = e;
         }
     }
 }
@@ -345,7 +351,11 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
             .collect::<String>(),
     );
 
-    let app = crate::api::router(node.clone());
+    let mut app = crate::api::router(node.clone());
+    if cfg.explorer {
+        app = app.merge(crate::explorer::router(node.clone()));
+        info!(explorer = %format!("http://{local}/explorer"), "web explorer served");
+    }
     // With each connection's address, for the per-client analysis limit.
     let server = axum::serve(
         listener,

@@ -9,6 +9,7 @@
 //!   cosignatures of the others' (checked against the replica), split-view
 //!   proofs, and the c2sp.org/tlog-witness `add-checkpoint` logic.
 //! - [`api`]: the HTTP API (JSON) and `/metrics`.
+//! - [`explorer`]: the read-only web explorer (HTML) at `/explorer`.
 //! - [`config`]: `node.toml`, `init`, key and token files.
 //! - [`daemon`]: `init` / `run`, signals, clean shutdown.
 //! - [`maintenance`]: `check` and `repair` of a stopped node's damaged store.
@@ -25,6 +26,7 @@ pub mod checkpoints;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod explorer;
 pub mod maintenance;
 pub mod metrics;
 pub mod net;

@@ -1,7 +1,8 @@
 //! The API's views over the whole replica never answer from partial data
 //! without saying so: a byte of a running node's log changed under it, its
 //! `audit`, `stats` and `trace` answers carry `partial` (how many records
-//! could not be read, and where), `verify` lists the damaged record, and a
+//! could not be read, and where), `verify` lists the damaged record, the
+//! web explorer's analysis pages say their answer is partial, and a
 //! replica that is whole answers without `partial`.
 
 use std::os::unix::fs::FileExt;
@@ -78,6 +79,26 @@ fn views_of_a_damaged_replica_are_marked_partial() {
     assert_eq!(v["failures"][0]["offset"], off, "{v}");
     assert_eq!(v["failures"][0]["author"], "BW/mme", "{v}");
     assert_eq!(v["failures"][0]["seq"], 6, "{v}");
+
+    // The explorer's pages that run the analysis say so too.
+    let pages = [
+        "/explorer".to_owned(),
+        "/explorer/audit".to_owned(),
+        format!("/explorer/stats?year={year}"),
+        format!("/explorer/certificates/{}", certs[0].number),
+    ];
+    for page in &pages {
+        let (s, body) = kpl_node::cluster::http("GET", &net.api("BW"), page, None, None).unwrap();
+        assert_eq!(s, 200, "{page}: {body}");
+        assert!(body.contains("Partial answer."), "{page}: {body}");
+        assert!(
+            body.contains(&format!("(the first at offset {off})")),
+            "{page}: {body}"
+        );
+        let (s, body) = kpl_node::cluster::http("GET", &net.api("ZA"), page, None, None).unwrap();
+        assert_eq!(s, 200, "{page}: {body}");
+        assert!(!body.contains("Partial answer."), "{page}: {body}");
+    }
 
     // ZA's replica is whole: no `partial`.
     let v = net.get("ZA", "/v1/audit");

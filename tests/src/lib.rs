@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod netns;
+pub mod webdriver;
 
 use kpl_node::cluster::{self, Cluster, ClusterNode, Launcher, MemberSpec, Running};
 use kpl_node::net::{
