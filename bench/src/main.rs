@@ -725,6 +725,14 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
             Row::plain("largest VmRSS sampled", max_rss, "MB"),
             Row::plain(
                 format!(
+                    "largest VmRSS sampled: of which heap (RssAnon; the rest, RssFile, is mapped files: {:.0} MB)",
+                    res.anon_file_mb.1
+                ),
+                res.anon_file_mb.0,
+                "MB",
+            ),
+            Row::plain(
+                format!(
                     "/v1/health p50 while audits run ({} requests)",
                     res.health_requests
                 ),

@@ -194,6 +194,9 @@ pub struct Resources {
     pub peak_rss_mb: f64,
     /// (seconds since the load started, VmRSS MB, VmHWM MB)
     pub rss: Vec<(f64, f64, f64)>,
+    /// RssAnon and RssFile (MB) at the largest VmRSS sampled: the heap
+    /// against mapped files.
+    pub anon_file_mb: (f64, f64),
     pub health_ms: [f64; 3],
     pub health_requests: usize,
     pub events_written: u64,
@@ -237,10 +240,14 @@ pub fn resources(
                 }
                 let cur = sys::proc_status_kb(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0;
                 let hwm = sys::proc_status_kb(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
+                let anon = sys::proc_status_kb(pid, "RssAnon").unwrap_or(0) as f64 / 1024.0;
+                let file = sys::proc_status_kb(pid, "RssFile").unwrap_or(0) as f64 / 1024.0;
                 rss.lock().unwrap_or_else(|p| p.into_inner()).push((
                     t0.elapsed().as_secs_f64(),
                     cur,
                     hwm,
+                    anon,
+                    file,
                 ));
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -322,10 +329,17 @@ pub fn resources(
     let peak = sys::proc_status_kb(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
     let mut h = health.into_inner().unwrap_or_else(|p| p.into_inner());
     let health_requests = h.len();
+    let samples: Vec<(f64, f64, f64, f64, f64)> =
+        rss.into_inner().unwrap_or_else(|p| p.into_inner());
+    let anon_file_mb = samples
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or((f64::NAN, f64::NAN), |s| (s.3, s.4));
     Ok(Resources {
         startup_secs,
         peak_rss_mb: peak,
-        rss: rss.into_inner().unwrap_or_else(|p| p.into_inner()),
+        anon_file_mb,
+        rss: samples.iter().map(|s| (s.0, s.1, s.2)).collect(),
         health_ms: p50_95_99(&mut h),
         health_requests,
         events_written: written.load(Ordering::Relaxed),

@@ -724,8 +724,8 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
 }
 
 /// Computes an analysis answer from the node's view of the whole replica,
-/// off the async runtime: on the blocking pool, at most
-/// [`crate::service::ANALYSIS_CONCURRENCY`] at once; with more than
+/// off the async runtime ([`Node::analyse`]: on a thread of lowered
+/// priority), at most [`crate::service::ANALYSIS_CONCURRENCY`] at once; with more than
 /// [`crate::service::ANALYSIS_MAX_WAITING`] requests already waiting, `503`
 /// (`busy`). The view is first brought up to date with the events stored
 /// since (one update at a time). A view built while records of the log
@@ -736,13 +736,12 @@ async fn analysed<T: Send + 'static>(
     client: std::net::IpAddr,
     f: impl FnOnce(&LedgerView) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit = node
-        .analysis
-        .admit_client(client)
+    use crate::service::{AnalysisError, NotAdmitted};
+    node.analyse(client, move |_, v| f(v))
         .await
         .map_err(|e| match e {
-            crate::service::NotAdmitted::Busy => ApiError::busy(),
-            crate::service::NotAdmitted::ClientLimit => ApiError::new(
+            AnalysisError::NotAdmitted(NotAdmitted::Busy) => ApiError::busy(),
+            AnalysisError::NotAdmitted(NotAdmitted::ClientLimit) => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",
                 format!(
@@ -750,21 +749,8 @@ async fn analysed<T: Send + 'static>(
                     crate::service::ANALYSIS_PER_CLIENT
                 ),
             ),
-        })?;
-    let n = node.clone();
-    crate::background::run_lowered(move || {
-        let _permit = permit;
-        let guard = n
-            .analysis
-            .fresh(&n.ledger)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let view = guard
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("the analysis view could not be built"))?;
-        f(view)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
+            AnalysisError::Failed(e) => ApiError::internal(e),
+        })?
 }
 
 /// A JSON answer serialised where it was computed, on the analysis

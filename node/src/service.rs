@@ -225,6 +225,48 @@ impl Analysis {
     }
 }
 
+/// Why an analysis answer was not computed.
+#[derive(Debug)]
+pub enum AnalysisError {
+    NotAdmitted(NotAdmitted),
+    /// The view could not be built or brought up to date, or the thread
+    /// computing the answer failed.
+    Failed(String),
+}
+
+impl Node {
+    /// Computes `f` on the node's one analysis view, for client `client`:
+    /// admitted under [`ANALYSIS_PER_CLIENT`] and the bound on waiting
+    /// requests, after the view is brought up to date, on a thread of its
+    /// own at a lower CPU priority ([`crate::background`]); never on the
+    /// async runtime. The one way the API and the explorer run analysis.
+    pub async fn analyse<T: Send + 'static>(
+        self: &Arc<Self>,
+        client: std::net::IpAddr,
+        f: impl FnOnce(&Node, &ledger_core::analysis::LedgerView) -> T + Send + 'static,
+    ) -> Result<T, AnalysisError> {
+        let permit = self
+            .analysis
+            .admit_client(client)
+            .await
+            .map_err(AnalysisError::NotAdmitted)?;
+        let n = self.clone();
+        crate::background::run_lowered(move || {
+            let _permit = permit;
+            let guard = n
+                .analysis
+                .fresh(&n.ledger)
+                .map_err(|e| AnalysisError::Failed(e.to_string()))?;
+            let view = guard.as_ref().ok_or_else(|| {
+                AnalysisError::Failed("the analysis view could not be built".into())
+            })?;
+            Ok(f(&n, view))
+        })
+        .await
+        .map_err(|e| AnalysisError::Failed(e.to_string()))?
+    }
+}
+
 /// The running node's shared state.
 pub struct Node {
     pub ledger: Arc<Ledger>,

@@ -143,52 +143,36 @@ async fn style() -> Response {
 }
 
 /// Runs `f` on the node's one analysis view, exactly as the API's audit,
-/// statistics and trace do: admitted under the per-client limit and the
-/// bound on waiting requests (`busy` pages otherwise), computed on the
-/// blocking pool (never on the async runtime), after the view is brought
-/// up to date.
+/// statistics and trace do ([`Node::analyse`]): admitted under the
+/// per-client limit and the bound on waiting requests (`busy` pages
+/// otherwise), on a thread of lowered priority, never on the async runtime,
+/// after the view is brought up to date.
 pub async fn analysed<T: Send + 'static>(
     node: &Arc<Node>,
     client: IpAddr,
     f: impl FnOnce(&Node, &LedgerView) -> Result<T, PageError> + Send + 'static,
 ) -> Result<T, PageError> {
-    let permit = node
-        .analysis
-        .admit_client(client)
-        .await
-        .map_err(|e| match e {
-            crate::service::NotAdmitted::Busy => PageError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                title: "Busy".into(),
-                message: esc(&format!(
-                    "{} analysis requests are already waiting for one of the {} computed at once; reload the page in a moment",
-                    crate::service::ANALYSIS_MAX_WAITING,
-                    crate::service::ANALYSIS_CONCURRENCY
-                )),
-            },
-            crate::service::NotAdmitted::ClientLimit => PageError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                title: "Too many requests".into(),
-                message: esc(&format!(
-                    "this client already has {} analysis requests computed or waiting; wait for their answers",
-                    crate::service::ANALYSIS_PER_CLIENT
-                )),
-            },
-        })?;
-    let n = node.clone();
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let guard = n
-            .analysis
-            .fresh(&n.ledger)
-            .map_err(|e| PageError::internal(e.to_string()))?;
-        let view = guard
-            .as_ref()
-            .ok_or_else(|| PageError::internal("the analysis view could not be built"))?;
-        f(&n, view)
-    })
-    .await
-    .map_err(|e| PageError::internal(e.to_string()))?
+    use crate::service::{AnalysisError, NotAdmitted};
+    node.analyse(client, f).await.map_err(|e| match e {
+        AnalysisError::NotAdmitted(NotAdmitted::Busy) => PageError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Busy".into(),
+            message: esc(&format!(
+                "{} analysis requests are already waiting for one of the {} computed at once; reload the page in a moment",
+                crate::service::ANALYSIS_MAX_WAITING,
+                crate::service::ANALYSIS_CONCURRENCY
+            )),
+        },
+        AnalysisError::NotAdmitted(NotAdmitted::ClientLimit) => PageError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too many requests".into(),
+            message: esc(&format!(
+                "this client already has {} analysis requests computed or waiting; wait for their answers",
+                crate::service::ANALYSIS_PER_CLIENT
+            )),
+        },
+        AnalysisError::Failed(e) => PageError::internal(e),
+    })?
 }
 
 /// Runs a store read on the blocking pool.
