@@ -354,6 +354,13 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/governance/{id}", get(governance_decision))
         .route("/v1/members", get(members))
         .route("/metrics", get(metrics))
+        .route(
+            &format!(
+                "{}/{{participant}}/{{authority}}/{{*path}}",
+                crate::tiles::TILES_PREFIX
+            ),
+            get(crate::tiles::serve),
+        )
         .merge(witness_routes())
         .merge(writes)
         .merge(batch)

@@ -24,3 +24,4 @@ pub mod maintenance;
 pub mod metrics;
 pub mod net;
 pub mod service;
+pub mod tiles;
