@@ -616,6 +616,31 @@ mod tests {
         assert!(parse_path("tile/7/000").is_some());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_path_parses_without_panic_and_accepted_ones_reencode(
+            s in "(tile|events|checkpoint|x|[0-9]|/|\\.p|entries|[a-z]){0,24}"
+        ) {
+            if let Some(TilePath::Tile(t)) = parse_path(&s) {
+                proptest::prop_assert_eq!(t.path(), s);
+            }
+        }
+
+        #[test]
+        fn every_tile_path_round_trips(level in 0u8..=7, raw: u64, width in 1u16..=256) {
+            let span = u32::from(level) * 8 + 8;
+            let hash_index = if span >= 64 { 0 } else { raw >> span };
+            for (kind, index) in [
+                (TileKind::Hash(level), hash_index),
+                (TileKind::Entries, raw >> 8),
+                (TileKind::Events, raw >> 8),
+            ] {
+                let t = Tile { kind, index, width };
+                proptest::prop_assert_eq!(parse_path(&t.path()), Some(TilePath::Tile(t)));
+            }
+        }
+    }
+
     #[test]
     fn widths_follow_the_tree_size() {
         assert_eq!(width_at(TileKind::Hash(0), 0, 0), 0);
