@@ -89,6 +89,7 @@ pub fn mirror(c: &Client, a: &MirrorArgs, json_out: bool) -> CmdResult {
             "FEED", "SIZE", "WAS", "FULL", "PARTIAL", "KEPT", "REMOVED", "BYTES",
         ])
         .right_align(&[1, 2, 3, 4, 5, 6, 7]);
+        let mut notes = Vec::new();
         for (author, r) in &rows {
             match r {
                 Ok(Some(f)) => t.row(vec![
@@ -101,12 +102,20 @@ pub fn mirror(c: &Client, a: &MirrorArgs, json_out: bool) -> CmdResult {
                     f.removed.to_string(),
                     f.bytes.to_string(),
                 ]),
-                Ok(None) => t.row(vec![author.clone(), "no checkpoint yet".into()]),
-                Err(e) => t.row(vec![author.clone(), format!("FAILED: {e}")]),
+                Ok(None) => notes.push(format!("{author}: no checkpoint yet, nothing to mirror")),
+                Err(e) => notes.push(format!("{author}: NOT MIRRORED (nothing written): {e}")),
             }
         }
-        print!("{}", t.render());
-        println!("\nmirror in {}", a.dir.display());
+        if !t.is_empty() {
+            print!("{}", t.render());
+        }
+        for n in &notes {
+            println!("{n}");
+        }
+        println!(
+            "\nmirror in {} (FULL, PARTIAL: files written; KEPT: already there)",
+            a.dir.display()
+        );
     }
     if failed > 0 {
         return Err(Failure::found(format!(

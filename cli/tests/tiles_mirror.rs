@@ -532,6 +532,21 @@ fn mirror_is_checked_by_an_independent_tiles_client() {
         (Some(0), Some(0))
     );
 
+    // The table: one row per feed mirrored.
+    let out = Command::new(KPL)
+        .args(["--node", &api, "mirror"])
+        .arg(&mirror)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(FEED))
+        .unwrap_or_else(|| panic!("{text}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..6], [FEED, "520", "520", "0", "0", "10"], "{text}");
+
     // Tampering is caught by the client, and by the mirror itself.
     for (file, at) in [
         ("tile/0/000", 5usize),
