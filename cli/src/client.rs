@@ -101,6 +101,27 @@ impl Client {
         self.finish(Ok(r)).map(Some)
     }
 
+    /// GET of raw bytes (a tile, a checkpoint): `None` on 404, an error
+    /// for any other status but 200.
+    pub fn get_bytes(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .map_err(|e| format!("cannot reach the node at {}: {e}", self.base))?;
+        match r.status().as_u16() {
+            404 => Ok(None),
+            200 => r
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024 * 1024)
+                .read_to_vec()
+                .map(Some)
+                .map_err(|e| format!("{path}: {e}")),
+            s => Err(format!("{path}: the node answered {s}")),
+        }
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         let mut req = self
             .agent

@@ -8,6 +8,7 @@ mod devnet;
 mod fmt;
 mod gov;
 mod listing;
+mod mirror;
 mod offline;
 mod online;
 
@@ -91,6 +92,8 @@ pub enum Command {
     Gov(gov::GovCmd),
     /// Who is a participant on a day: standing, zones, authorities, nodes; observers; the Chair.
     Members(gov::MembersArgs),
+    /// Write every feed's tiles (c2sp.org/tlog-tiles) to DIR as static files, verified, incrementally.
+    Mirror(mirror::MirrorArgs),
     /// Run a node (same as the kpl-node binary).
     #[command(subcommand)]
     Node(kpl_node::daemon::NodeCommand),
@@ -140,6 +143,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Gov(c) => gov::run(&client(), c, cli.json),
         Command::Members(a) => gov::members(&client(), a, cli.json),
         Command::Devnet(c) => devnet::run(c, cli.json),
+        Command::Mirror(a) => mirror::mirror(&client(), a, cli.json),
         Command::Node(_) => unreachable!("handled in main"),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "kpl", &mut std::io::stdout());

@@ -33,6 +33,7 @@ pub mod governance;
 pub mod hash;
 pub mod keys;
 pub mod lifecycle;
+pub mod mirror;
 pub mod model;
 pub mod precheck;
 pub mod replica;

@@ -354,6 +354,13 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/governance/{id}", get(governance_decision))
         .route("/v1/members", get(members))
         .route("/metrics", get(metrics))
+        .route(
+            &format!(
+                "{}/{{participant}}/{{authority}}/{{*path}}",
+                crate::tiles::TILES_PREFIX
+            ),
+            get(crate::tiles::serve),
+        )
         .merge(witness_routes())
         .merge(writes)
         .merge(batch)
@@ -1339,6 +1346,27 @@ async fn keys(State(node): State<AppState>) -> ApiResult {
         let witness_vkey = CosignatureVerifier::new(&wname, &key)
             .map(|v| v.verifier_key().to_string())
             .map_err(|e| ApiError::internal(e.to_string()))?;
+        // The node signs a checkpoint of size n with the key in force for
+        // event n + 1 (`Checkpoints::sign_own`): the epoch starting at
+        // `from_seq` signs sizes from `from_seq - 1` (the rotation event's
+        // own seq) up to the next epoch's.
+        let mut key_epochs = Vec::new();
+        for (i, e) in epochs.iter().enumerate() {
+            let vkey = Ed25519Verifier::new(&origin, &e.key)
+                .map(|v| v.verifier_key().to_string())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let wkey = CosignatureVerifier::new(&wname, &e.key)
+                .map(|v| v.verifier_key().to_string())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            key_epochs.push(json!({
+                "from_seq": e.from_seq,
+                "key": e.key.to_hex(),
+                "checkpoint_vkey": vkey,
+                "witness_vkey": wkey,
+                "checkpoint_sizes_from": e.from_seq.saturating_sub(1),
+                "checkpoint_sizes_below": epochs.get(i + 1).map(|n| n.from_seq - 1),
+            }));
+        }
         feeds.push(json!({
             "author": author.to_string(),
             "key": key.to_hex(),
@@ -1347,7 +1375,7 @@ async fn keys(State(node): State<AppState>) -> ApiResult {
             "checkpoint_vkey": checkpoint_vkey,
             "witness_name": wname,
             "witness_vkey": witness_vkey,
-            "key_epochs": epochs.iter().map(|e| json!({"from_seq": e.from_seq, "key": e.key.to_hex()})).collect::<Vec<_>>(),
+            "key_epochs": key_epochs,
         }));
     }
     let mut observers = Vec::new();

@@ -31,3 +31,4 @@ pub mod maintenance;
 pub mod metrics;
 pub mod net;
 pub mod service;
+pub mod tiles;

@@ -275,4 +275,25 @@ fn published_keys_verify_checkpoints_and_follow_a_rotation() {
         !opens(&old_vkey, cp["note"].as_str().unwrap()),
         "the genesis key still verifies"
     );
+    // Each epoch carries its own verifier keys and the checkpoint sizes it
+    // signs: the genesis key sizes 0..2, the new key from the rotation's
+    // own seq (2) on.
+    let epochs = k["key_epochs"].as_array().unwrap();
+    let (first, second) = (&epochs[0], &epochs[1]);
+    assert_eq!(first["from_seq"], 1, "{k}");
+    assert_eq!(first["key"], genesis, "{k}");
+    assert_eq!(first["checkpoint_vkey"], old_vkey.as_str(), "{k}");
+    assert_eq!(first["checkpoint_sizes_from"], 0, "{k}");
+    assert_eq!(first["checkpoint_sizes_below"], 2, "{k}");
+    assert_eq!(second["from_seq"], 3, "{k}");
+    assert_eq!(second["key"], k["key"], "{k}");
+    assert_eq!(second["checkpoint_vkey"], k["checkpoint_vkey"], "{k}");
+    assert_eq!(second["witness_vkey"], k["witness_vkey"], "{k}");
+    assert_eq!(first["witness_vkey"], bw["witness_vkey"], "{k}");
+    assert_ne!(first["witness_vkey"], second["witness_vkey"], "{k}");
+    assert_eq!(second["checkpoint_sizes_from"], 2, "{k}");
+    assert!(second["checkpoint_sizes_below"].is_null(), "{k}");
+    let note = cp["note"].as_str().unwrap();
+    assert!(opens(second["checkpoint_vkey"].as_str().unwrap(), note));
+    assert!(!opens(first["checkpoint_vkey"].as_str().unwrap(), note));
 }

@@ -232,6 +232,51 @@ impl Ledger {
         merkle::root_at(&self.feed_tree(author, size)?, size).map_err(|e| self.feed_file_failed(e))
     }
 
+    /// The ids of up to `max` events of a feed from `from_seq` on, in
+    /// order, from the feed's place file (one `pread`).
+    pub fn feed_ids(
+        &self,
+        author: &AuthorId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<EventId>, StoreError> {
+        Ok(self
+            .read_files()?
+            .places(&author.key_bytes(), from_seq, max)
+            .map_err(|e| self.feed_file_failed(e))?
+            .into_iter()
+            .map(|p| p.id)
+            .collect())
+    }
+
+    /// The stored Merkle nodes `(level, first .. first + count)` of a
+    /// feed's tree of `size` leaves (each complete at `size`): the hashes
+    /// of a c2sp.org/tlog-tiles hash tile.
+    pub fn tree_nodes(
+        &self,
+        author: &AuthorId,
+        size: u64,
+        level: u8,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<Digest>, StoreError> {
+        if level == 0 {
+            let ids = self.feed_ids(author, first.saturating_add(1), count as usize)?;
+            if (ids.len() as u64) < count || first.saturating_add(count) > size {
+                return Err(StoreError::OutOfRange(format!(
+                    "{author}'s feed has no leaves {first}..{} at size {size}",
+                    first.saturating_add(count)
+                )));
+            }
+            return Ok(ids.iter().map(merkle::event_leaf_hash).collect());
+        }
+        let tree = self.feed_tree(author, size)?;
+        (first..first.saturating_add(count))
+            .map(|i| tree.node(level, i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.feed_file_failed(e))
+    }
+
     /// The inclusion proof of the event at `seq` (leaf `seq - 1`) in the
     /// tree of the first `size` events of its feed.
     pub fn inclusion_proof(

@@ -17,6 +17,9 @@
 //! - [`witness`]: the pure state machine of c2sp.org/tlog-witness
 //!   `add-checkpoint`, and [`witness::SplitViewProof`], self-contained
 //!   evidence that a log signed two inconsistent checkpoints.
+//! - [`tiles`]: c2sp.org/tlog-tiles paths and encodings (hash tiles, entry
+//!   bundles, and the KP Ledger event bundles), and the check of a set of
+//!   tiles against a checkpoint.
 //!
 //! Everything here is pure: no I/O, no clock (timestamps are parameters), no
 //! panics on any input, and every parser is bounded in size before it looks
@@ -26,6 +29,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod merkle;
 pub mod note;
+pub mod tiles;
 pub mod witness;
 
 use base64::engine::general_purpose::STANDARD;
