@@ -722,6 +722,12 @@ fn size_run(r: &mut Run, a: &Args, exe: &Path, tmp: &Path, n: u64) -> Result<(),
                 "MB",
             )
             .target("< 250 MB at 10^6"),
+            Row::plain("VmRSS once started (store open)", res.started_mb, "MB"),
+            Row::plain(
+                "VmRSS after one audit (the analysis view built), before the load",
+                res.view_built_mb,
+                "MB",
+            ),
             Row::plain("largest VmRSS sampled", max_rss, "MB"),
             Row::plain(
                 format!(

@@ -197,6 +197,9 @@ pub struct Resources {
     /// RssAnon and RssFile (MB) at the largest VmRSS sampled: the heap
     /// against mapped files.
     pub anon_file_mb: (f64, f64),
+    /// VmRSS (MB) once started, and after one audit built the view.
+    pub started_mb: f64,
+    pub view_built_mb: f64,
     pub health_ms: [f64; 3],
     pub health_requests: usize,
     pub events_written: u64,
@@ -223,6 +226,12 @@ pub fn resources(
     let token = net.token(label);
     let code = net.author(label).participant.to_string();
     let pid = net.pid(label);
+    let mb = |field: &str| sys::proc_status_kb(pid, field).unwrap_or(0) as f64 / 1024.0;
+    let started_mb = mb("VmRSS");
+    // One audit before the load: the view is built, and the memory it
+    // adds is told apart from what the load adds.
+    timed_get(&api, "/v1/audit", LONG)?;
+    let view_built_mb = mb("VmRSS");
     let stop = AtomicBool::new(false);
     let written = AtomicU64::new(0);
     let audits = AtomicU64::new(0);
@@ -339,6 +348,8 @@ pub fn resources(
         startup_secs,
         peak_rss_mb: peak,
         anon_file_mb,
+        started_mb,
+        view_built_mb,
         rss: samples.iter().map(|s| (s.0, s.1, s.2)).collect(),
         health_ms: p50_95_99(&mut h),
         health_requests,

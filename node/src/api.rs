@@ -772,10 +772,10 @@ impl IntoResponse for JsonBytes {
 }
 
 /// [`analysed`], with the answer serialised on the analysis thread.
-async fn analysed_json(
+async fn analysed_json<S: serde::Serialize>(
     node: &Arc<Node>,
     client: std::net::IpAddr,
-    f: impl FnOnce(&LedgerView) -> Result<Value, ApiError> + Send + 'static,
+    f: impl FnOnce(&LedgerView) -> Result<S, ApiError> + Send + 'static,
 ) -> Result<JsonBytes, ApiError> {
     analysed(node, client, move |v| {
         let answer = f(v)?;
@@ -790,23 +790,47 @@ async fn analysed_json(
 /// first one's offset, and the first of them) to an answer computed from a
 /// partial view; a whole view's answer has no `partial` key.
 fn with_partial(v: &LedgerView, mut answer: Value) -> Value {
-    if let (Some(p), Some(obj)) = (v.partial(), answer.as_object_mut()) {
-        obj.insert(
-            "partial".into(),
-            json!({
-                "unreadable_records": p.unreadable_records,
-                "first_offset": p.first_offset,
-                "unreadable": p.unreadable.iter().map(|u| json!({
-                    "offset": u.offset,
-                    "to": u.to,
-                    "author": u.author.as_ref().map(AuthorId::to_string),
-                    "seq": u.seq,
-                    "reason": u.reason,
-                })).collect::<Vec<_>>(),
-            }),
-        );
+    if let (Some(p), Some(obj)) = (partial_json(v), answer.as_object_mut()) {
+        obj.insert("partial".into(), p);
     }
     answer
+}
+
+/// An answer and the view's `partial` key (absent from a whole view's
+/// answer), serialised without first making a JSON tree of the answer:
+/// an audit of a large ledger is megabytes.
+#[derive(serde::Serialize)]
+struct Answer<T: serde::Serialize> {
+    #[serde(flatten)]
+    answer: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial: Option<Value>,
+}
+
+impl<T: serde::Serialize> Answer<T> {
+    fn of(v: &LedgerView, answer: T) -> Answer<T> {
+        Answer {
+            answer,
+            partial: partial_json(v),
+        }
+    }
+}
+
+/// The `partial` key of an answer from view `v`, if it is partial.
+fn partial_json(v: &LedgerView) -> Option<Value> {
+    v.partial().map(|p| {
+        json!({
+            "unreadable_records": p.unreadable_records,
+            "first_offset": p.first_offset,
+            "unreadable": p.unreadable.iter().map(|u| json!({
+                "offset": u.offset,
+                "to": u.to,
+                "author": u.author.as_ref().map(AuthorId::to_string),
+                "seq": u.seq,
+                "reason": u.reason,
+            })).collect::<Vec<_>>(),
+        })
+    })
 }
 
 #[derive(Deserialize)]
@@ -887,9 +911,19 @@ async fn audit(
         waiting.grace_days = params.confirmation_grace_days;
         waiting.status = Some(CertificateStatus::AwaitingConfirmation);
         let awaiting = v.list_certificates(&waiting);
-        Ok(with_partial(
+        #[derive(serde::Serialize)]
+        struct Audit<P, F, A> {
+            params: P,
+            findings: F,
+            awaiting_confirmation: A,
+        }
+        Ok(Answer::of(
             v,
-            json!({"params": params, "findings": findings, "awaiting_confirmation": awaiting}),
+            Audit {
+                params,
+                findings,
+                awaiting_confirmation: awaiting,
+            },
         ))
     })
     .await?;
@@ -966,9 +1000,19 @@ async fn certificates(
         let mut all = v.list_certificates(&query);
         let total = all.len();
         all.truncate(limit);
-        Ok(with_partial(
+        #[derive(serde::Serialize)]
+        struct Listing<Q, C> {
+            query: Q,
+            total: usize,
+            certificates: C,
+        }
+        Ok(Answer::of(
             v,
-            json!({"query": query, "total": total, "certificates": all}),
+            Listing {
+                query,
+                total,
+                certificates: all,
+            },
         ))
     })
     .await?;
@@ -996,9 +1040,7 @@ async fn stats(
     // an empty one.
     ledger_core::analysis::Period::new(q.year, q.quarter).map_err(|e| ApiError::bad("year", e))?;
     let answer = analysed_json(&node, client.ip(), move |v| {
-        let stats = serde_json::to_value(v.stats(q.year, q.quarter))
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(with_partial(v, stats))
+        Ok(Answer::of(v, v.stats(q.year, q.quarter)))
     })
     .await?;
     Ok(answer)

@@ -15,9 +15,10 @@
 //! - [`maintenance`]: `check` and `repair` of a stopped node's damaged store.
 //! - [`cluster`]: a network of real node processes on loopback (devnet, tests).
 //! - [`background`]: the lowered-priority threads analysis answers run on.
+//! - [`os`]: a thread's CPU priority and glibc's heap bounds.
 //!
-//! No `unsafe` but the one call that lowers a thread's CPU priority
-//! (`background::lower_this_thread`, two syscalls on plain integers).
+//! No `unsafe` but in [`os`]: calls on plain integers that Rust's standard
+//! library does not offer (setpriority, mallopt, malloc_trim).
 #![deny(unsafe_code)]
 
 pub mod api;
@@ -30,5 +31,6 @@ pub mod explorer;
 pub mod maintenance;
 pub mod metrics;
 pub mod net;
+pub mod os;
 pub mod service;
 pub mod tiles;

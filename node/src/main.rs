@@ -17,6 +17,8 @@ struct Cli {
 }
 
 fn main() {
+    // Before any thread starts.
+    kpl_node::os::bound_malloc_arenas();
     let cli = Cli::parse();
     std::process::exit(kpl_node::daemon::main(cli.command, cli.json));
 }
