@@ -11,8 +11,7 @@
 //! whose nice value is raised by [`NICE`]: the scheduler runs the runtime's
 //! threads first whenever they have work, and the analysis gets every
 //! cycle nothing else wants. The same few threads serve every answer, so
-//! their heap arenas are reused, and each answer's free memory is given
-//! back to the system when it is done ([`crate::os::trim_heap`]).
+//! their heap arenas are reused ([`crate::os::bound_malloc_arenas`]).
 
 use std::io;
 use std::sync::mpsc;
@@ -47,7 +46,6 @@ fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
                         // A panicking answer drops its sender: the caller
                         // gets an error, the thread serves the next one.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                        crate::os::trim_heap();
                     }
                 });
             if let Err(e) = started {

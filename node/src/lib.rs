@@ -18,7 +18,7 @@
 //! - [`os`]: a thread's CPU priority and glibc's heap bounds.
 //!
 //! No `unsafe` but in [`os`]: calls on plain integers that Rust's standard
-//! library does not offer (setpriority, mallopt, malloc_trim).
+//! library does not offer (setpriority, mallopt).
 #![deny(unsafe_code)]
 
 pub mod api;
