@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
@@ -319,6 +320,30 @@ fn range(author: &AuthorId, from_seq: u64, max: u32) -> Vec<u8> {
     })
 }
 
+/// Size of a node's log file, in bytes.
+fn log_bytes(net: &TestNet, label: &str) -> u64 {
+    std::fs::metadata(net.node(label).data_dir.join("node.log"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// What an attack may add to an honest node's log: a few lines, not one
+/// per stream the member opens.
+const LOG_BOUND_BYTES: u64 = 64 * 1024;
+
+/// Checks no honest node's log grew by [`LOG_BOUND_BYTES`] or more since
+/// `before` (one size per node of [`HONEST`]).
+fn assert_log_bounded(net: &TestNet, attack: &str, before: &[u64]) {
+    for (l, b) in HONEST.iter().zip(before) {
+        let grew = log_bytes(net, l).saturating_sub(*b);
+        eprintln!("log: {attack}: {l}: +{grew} bytes");
+        assert!(
+            grew < LOG_BOUND_BYTES,
+            "{attack}: {l}'s log grew by {grew} bytes"
+        );
+    }
+}
+
 fn counter(net: &TestNet, label: &str, name: &str) -> u64 {
     net.status(label)["network_counters"][name]
         .as_u64()
@@ -366,6 +391,7 @@ fn absurd_sync_requests_get_bounded_answers() {
     }
     let before = net.wait_heads_equal(&HONEST, 3, WITHIN);
     let rss = PeakRss::now(&net, &HONEST);
+    let log_before: Vec<u64> = HONEST.iter().map(|l| log_bytes(&net, l)).collect();
     let bad_before: Vec<u64> = HONEST
         .iter()
         .map(|l| counter(&net, l, "bad_frames"))
@@ -435,43 +461,64 @@ fn absurd_sync_requests_get_bounded_answers() {
         .unwrap();
     }
 
-    // Bursts: 3 x 200 requests at once to every honest node, alternating
-    // the widest range and heads, while a genuine write goes round.
+    // Bursts of 200 requests at once to every honest node, alternating
+    // the widest range and heads, one after the other for as long as a
+    // genuine write takes to go round (at least 2 s, at most 100 bursts
+    // or 40 s).
     let started = Instant::now();
-    let (mut events, mut heads, mut busy, mut closed) = (0u32, 0u32, 0u32, 0u32);
-    let mut slowest = Duration::ZERO;
-    for round in 0..3 {
-        let mut pending = Vec::new();
-        for l in HONEST {
-            let peer = net.peer_id(l);
-            for k in 0..200 {
-                let w = if k % 2 == 0 {
-                    range(&bw, 1, u32::MAX)
-                } else {
-                    request(&SyncRequest::Heads)
-                };
-                pending.push(liar.send(&peer, Write::Bytes(w)));
-            }
-        }
-        if round == 1 {
-            assert_still_serving(&net, "ZA", &before, 700);
-        }
-        for o in liar.outcomes(pending, Duration::from_secs(60)) {
-            slowest = slowest.max(o.took);
-            match o.result {
-                Ok(SyncResponse::Events(e)) => {
-                    assert!(e.len() == 3 && e.len() <= MAX_RANGE_EVENTS, "{e:?}");
-                    events += 1;
+    let stop = AtomicBool::new(false);
+    let (events, heads, busy, closed, slowest, sent) = std::thread::scope(|s| {
+        let burst = s.spawn(|| {
+            let (mut events, mut heads, mut busy, mut closed) = (0u32, 0u32, 0u32, 0u32);
+            let mut slowest = Duration::ZERO;
+            let mut sent = 0u32;
+            for _ in 0..100 {
+                if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(40) {
+                    break;
                 }
-                Ok(SyncResponse::Heads(_)) => heads += 1,
-                Ok(SyncResponse::Busy) => busy += 1,
-                Err(_) => closed += 1,
+                let mut pending = Vec::new();
+                for l in HONEST {
+                    let peer = net.peer_id(l);
+                    for k in 0..200 {
+                        let w = if k % 2 == 0 {
+                            range(&bw, 1, u32::MAX)
+                        } else {
+                            request(&SyncRequest::Heads)
+                        };
+                        pending.push(liar.send(&peer, Write::Bytes(w)));
+                        sent += 1;
+                    }
+                }
+                for o in liar.outcomes(pending, Duration::from_secs(60)) {
+                    slowest = slowest.max(o.took);
+                    match o.result {
+                        Ok(SyncResponse::Events(e)) => {
+                            assert!(e.len() == 3 && e.len() <= MAX_RANGE_EVENTS, "{e:?}");
+                            events += 1;
+                        }
+                        Ok(SyncResponse::Heads(_)) => heads += 1,
+                        Ok(SyncResponse::Busy) => busy += 1,
+                        Err(_) => closed += 1,
+                    }
+                }
             }
+            (events, heads, busy, closed, slowest, sent)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_still_serving(&net, "ZA", &before, 700)
+        }));
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+        let tally = burst.join().expect("the bursts");
+        if let Err(p) = r {
+            std::panic::resume_unwind(p);
         }
-    }
+        tally
+    });
     let burst_secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "absurd ranges: 1,800 requests in {burst_secs:.1} s: {events} ranges answered (3 events each), {heads} heads answered, {busy} busy, {closed} streams refused or closed; slowest outcome {:.1} s",
+        "absurd ranges: {sent} requests in {burst_secs:.1} s: {events} ranges answered (3 events each), {heads} heads answered, {busy} busy, {closed} streams refused or closed; slowest outcome {:.1} s",
         slowest.as_secs_f64()
     );
     assert!(events > 0 && heads > 0, "nothing answered");
@@ -487,6 +534,7 @@ fn absurd_sync_requests_get_bounded_answers() {
         net.assert_verified(l);
     }
     rss.check(&net, "absurd ranges", SINGLE_ATTACK_RSS_KIB);
+    assert_log_bounded(&net, "absurd ranges", &log_before);
 }
 
 /// Slow-loris streams: a request written a byte at a time, too slowly to
@@ -501,6 +549,7 @@ fn slow_loris_sync_streams_are_dropped_at_the_deadline() {
     let net = network("kp-sync-loris");
     let before = net.heads("BW");
     let rss = PeakRss::now(&net, &HONEST);
+    let log_before: Vec<u64> = HONEST.iter().map(|l| log_bytes(&net, l)).collect();
     let liar = Liar::connect(&net);
     let deadline = NetLimits::default().request_timeout;
     let heads = request(&SyncRequest::Heads);
@@ -619,4 +668,5 @@ fn slow_loris_sync_streams_are_dropped_at_the_deadline() {
     }
     drop(liar);
     rss.check(&net, "slow-loris", SINGLE_ATTACK_RSS_KIB);
+    assert_log_bounded(&net, "slow-loris", &log_before);
 }
