@@ -9,6 +9,10 @@
 //!   on working (a later genuine write still propagates);
 //! - two different events for one sequence number, sent to different
 //!   nodes, leave every node holding the same fork proof.
+//!
+//! Each test prints every honest node's peak RSS before and after the
+//! attack and bounds its growth. Abuse of the sync protocol is in
+//! `cluster_sync_abuse.rs`.
 
 use std::time::Duration;
 
