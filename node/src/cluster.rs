@@ -239,8 +239,10 @@ impl Cluster {
             .stderr(Stdio::from(log2))
             .env(
                 "KPL_LOG",
-                std::env::var("KPL_LOG")
-                    .unwrap_or_else(|_| "info,libp2p_gossipsub=warn,libp2p_swarm=warn".into()),
+                std::env::var("KPL_LOG").unwrap_or_else(|_| {
+                    "info,libp2p_gossipsub=warn,libp2p_swarm=warn,libp2p_request_response=error"
+                        .into()
+                }),
             )
             .process_group(0);
         let mut child = cmd

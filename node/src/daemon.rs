@@ -184,7 +184,13 @@ fn init_logging(format: LogFormat) {
         // gossipsub warns of its own routine events (a verdict after its
         // cache expired, a publish it had seen): the node counts them
         // instead (`late_verdicts`), so its own warnings stay readable.
-        tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=error,libp2p_swarm=warn")
+        // request-response warns once per sync stream it drops at a
+        // connection's stream limit, which a member can make happen
+        // thousands of times a second: a log line per stream would let it
+        // fill the disk.
+        tracing_subscriber::EnvFilter::new(
+            "info,libp2p_gossipsub=error,libp2p_swarm=warn,libp2p_request_response=error",
+        )
     });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

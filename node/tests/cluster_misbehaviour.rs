@@ -9,36 +9,24 @@
 //!   on working (a later genuine write still propagates);
 //! - two different events for one sequence number, sent to different
 //!   nodes, leave every node holding the same fork proof.
+//!
+//! Each test prints every honest node's peak RSS before and after the
+//! attack and bounds its growth. Abuse of the sync protocol is in
+//! `cluster_sync_abuse.rs`.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use kpl_node::net::{Keypair, Multiaddr};
-use kpl_tests::{certificate, members, sign_event, wait_until, Ghost, Heads, TestNet};
+use kpl_tests::{
+    certificate, peak_rss_kib, sign_event, wait_until, Ghost, Heads, PeakRss, TestNet,
+};
 use ledger_core::hash::sha256;
 use ledger_core::{AuthorityKey, Digest, EventBody, SignedEvent};
 use libp2p::gossipsub;
 
-const EXE: &str = env!("CARGO_BIN_EXE_kpl-node");
-
-const WITHIN: Duration = Duration::from_secs(30);
-
-/// The honest nodes of every scenario; EU misbehaves.
-const HONEST: [&str; 3] = ["BW", "ZA", "wdc"];
-
-fn network(name: &str) -> TestNet {
-    let mut net = TestNet::create(EXE, name, &members(&["BW", "ZA", "EU"], &["wdc"]));
-    net.start_all(&HONEST, WITHIN);
-    net
-}
-
-fn honest_ids(net: &TestNet) -> Vec<String> {
-    HONEST.iter().map(|l| net.peer_id(l)).collect()
-}
-
-fn honest_addrs(net: &TestNet) -> Vec<Multiaddr> {
-    HONEST.iter().flat_map(|l| net.p2p_addrs(l)).collect()
-}
+mod lying;
+use lying::{honest_addrs, honest_ids, network, HONEST, SINGLE_ATTACK_RSS_KIB, WITHIN};
 
 /// EU's next genuine certificate event at `seq` after `prev`.
 fn eu_event(net: &TestNet, seq: u64, prev: Option<Digest>, n: u64) -> SignedEvent {
@@ -154,6 +142,7 @@ fn assert_refused(net: &TestNet, reason: &str, before: &Heads, ids: &[String]) {
 #[test]
 fn forged_signature_is_refused() {
     let net = network("kp-cluster-forged");
+    let rss = PeakRss::now(&net, &HONEST);
     let before = net.heads("BW");
     let g = eu_ghost(&net, &[]);
     assert_refused_publish(&net, &g, "bad_signature", &before, |k| {
@@ -165,11 +154,13 @@ fn forged_signature_is_refused() {
             .signature;
         ev
     });
+    rss.check(&net, "forged signature", SINGLE_ATTACK_RSS_KIB);
 }
 
 #[test]
 fn broken_chain_link_is_refused() {
     let net = network("kp-cluster-link");
+    let rss = PeakRss::now(&net, &HONEST);
     // A genuine first event, stored by everyone (served to anti-entropy
     // too, should a node miss the gossip)...
     let first = eu_event(&net, 1, None, 1);
@@ -186,11 +177,13 @@ fn broken_chain_link_is_refused() {
             1 + k,
         )
     });
+    rss.check(&net, "broken link", SINGLE_ATTACK_RSS_KIB);
 }
 
 #[test]
 fn wrong_network_event_is_refused() {
     let net = network("kp-cluster-wrongnet");
+    let rss = PeakRss::now(&net, &HONEST);
     let before = net.heads("BW");
     let g = eu_ghost(&net, &[]);
     // EU's own key, EU's place, but another network's id.
@@ -204,6 +197,7 @@ fn wrong_network_event_is_refused() {
             EventBody::CertificateIssued(certificate("EU", "BW", k)),
         )
     });
+    rss.check(&net, "wrong network", SINGLE_ATTACK_RSS_KIB);
 }
 
 /// A genuinely signed EU event over the 64 KiB event limit (but under the
@@ -213,6 +207,7 @@ fn wrong_network_event_is_refused() {
 #[test]
 fn oversized_event_is_refused() {
     let net = network("kp-cluster-oversized");
+    let rss = PeakRss::now(&net, &HONEST);
     let before = net.heads("BW");
     let mut c = certificate("EU", "BW", 1);
     c.exporter.address = "x".repeat(70 * 1024);
@@ -255,6 +250,7 @@ fn oversized_event_is_refused() {
     assert_refused(&net, "decode", &before, &[ev.id().to_hex()]);
     let _ = stop_tx.send(());
     rt.shutdown_timeout(Duration::from_secs(2));
+    rss.check(&net, "oversized", SINGLE_ATTACK_RSS_KIB);
 }
 
 /// A bare gossipsub swarm (signed messages, large transmit limit): dials
@@ -348,6 +344,7 @@ async fn raw_publisher(
 #[test]
 fn equivocation_ends_with_the_same_fork_proof_everywhere() {
     let net = network("kp-cluster-fork");
+    let rss = PeakRss::now(&net, &HONEST);
     let a = eu_event(&net, 1, None, 1);
     let b = eu_event(&net, 1, None, 2);
     assert_ne!(a.id(), b.id());
@@ -446,19 +443,7 @@ fn equivocation_ends_with_the_same_fork_proof_everywhere() {
         },
     )
     .unwrap();
-}
-
-/// Peak resident memory of a process (VmHWM), in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    rss.check(&net, "equivocation", SINGLE_ATTACK_RSS_KIB);
 }
 
 /// A member floods the event topic with valid-looking garbage: events with

@@ -689,6 +689,56 @@ impl Drop for TestNet {
     }
 }
 
+// ------------------------------------------------------------ memory
+
+/// Peak resident memory of a process so far (VmHWM), in KiB; 0 when it
+/// cannot be read.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The peak RSS of some nodes of a [`TestNet`] at one moment, to compare
+/// with later (VmHWM only grows, so the difference is what happened since).
+pub struct PeakRss {
+    labels: Vec<String>,
+    before: Vec<u64>,
+}
+
+impl PeakRss {
+    /// Reads the peak RSS of every node of `labels` now.
+    pub fn now(net: &TestNet, labels: &[&str]) -> PeakRss {
+        PeakRss {
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            before: labels.iter().map(|l| peak_rss_kib(net.pid(l))).collect(),
+        }
+    }
+
+    /// Prints each node's peak RSS before and now under `attack`, and
+    /// panics if one grew by `bound_kib` or more (or cannot be read).
+    pub fn check(&self, net: &TestNet, attack: &str, bound_kib: u64) {
+        for (l, before) in self.labels.iter().zip(&self.before) {
+            let after = peak_rss_kib(net.pid(l));
+            let grew = after.saturating_sub(*before);
+            eprintln!(
+                "rss: {attack}: {l}: peak {before} KiB before, {after} KiB after (+{grew} KiB)"
+            );
+            assert!(*before > 0 && after > 0, "{l}: VmHWM unreadable");
+            assert!(
+                grew < bound_kib,
+                "{attack}: {l}: peak RSS grew by {grew} KiB (bound {bound_kib} KiB)"
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------------ a misbehaving member
 
 /// Serves a fixed list of events (of any feeds) to anti-entropy.

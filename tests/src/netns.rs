@@ -311,8 +311,10 @@ impl Lab {
             .stderr(Stdio::from(log2))
             .env(
                 "KPL_LOG",
-                std::env::var("KPL_LOG")
-                    .unwrap_or_else(|_| "info,libp2p_gossipsub=warn,libp2p_swarm=warn".into()),
+                std::env::var("KPL_LOG").unwrap_or_else(|_| {
+                    "info,libp2p_gossipsub=warn,libp2p_swarm=warn,libp2p_request_response=error"
+                        .into()
+                }),
             );
         let child = cmd.spawn().expect("ip netns exec kpl-node");
         self.nodes[i].child = Some(child);
