@@ -911,18 +911,16 @@ impl LedgerView {
     /// as (timestamp, author index); `u32::MAX` for no author.
     fn latest_two(&self) -> [(u64, u32); 2] {
         let mut top = [(0u64, u32::MAX); 2];
-        for e in &self.events {
-            if e.author == top[0].1 {
-                top[0].0 = top[0].0.max(e.timestamp_ms);
-            } else if e.author == top[1].1 {
-                top[1].0 = top[1].0.max(e.timestamp_ms);
-            } else if top[1].1 == u32::MAX || e.timestamp_ms > top[1].0 {
-                top[1] = (e.timestamp_ms, e.author);
-            } else {
+        for (a, &t) in self.latest_ms.iter().enumerate() {
+            if self.feeds[a].is_empty() {
                 continue;
             }
-            if top[1].1 != u32::MAX && (top[0].1 == u32::MAX || top[1].0 > top[0].0) {
-                top.swap(0, 1);
+            let a = a as u32;
+            if top[0].1 == u32::MAX || t > top[0].0 {
+                top[1] = top[0];
+                top[0] = (t, a);
+            } else if top[1].1 == u32::MAX || t > top[1].0 {
+                top[1] = (t, a);
             }
         }
         top

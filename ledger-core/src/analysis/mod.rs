@@ -462,6 +462,9 @@ pub struct LedgerView {
     events: Vec<Ev>,
     /// Per author: its events sorted by (seq, id).
     feeds: Vec<Vec<u32>>,
+    /// Per author index: the latest timestamp of its events here (for the
+    /// clock checks, without a pass over every event).
+    latest_ms: Vec<u64>,
     /// Events whose predecessor (by `prev`) is not in the view yet.
     pending_prev: HashMap<EventId, Vec<u32>>,
     /// (predecessor, event) pairs of one feed where the event is
@@ -590,6 +593,7 @@ impl LedgerView {
             author_index: HashMap::new(),
             events: Vec::new(),
             feeds: Vec::new(),
+            latest_ms: Vec::new(),
             pending_prev: HashMap::new(),
             backwards: BTreeSet::new(),
             issues: Vec::new(),
@@ -806,6 +810,7 @@ impl LedgerView {
         self.authors.push(a.clone());
         self.author_index.insert(a.clone(), i);
         self.feeds.push(Vec::new());
+        self.latest_ms.push(0);
         i
     }
 
@@ -949,6 +954,8 @@ impl LedgerView {
             kind: Kind::Other,
         });
         self.feeds[author as usize].insert(pos, idx);
+        let latest = &mut self.latest_ms[author as usize];
+        *latest = (*latest).max(c.timestamp_ms);
         self.link(idx, c.prev);
         if let Err(e) = self
             .timeline
