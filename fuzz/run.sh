@@ -28,13 +28,19 @@ work=${KPL_FUZZ_WORK:-$(mktemp -d)}
 
 # No sanitizer: ledger-core forbids unsafe code, and the targets look for
 # panics and wrong round trips. Debug assertions stay on (cargo-fuzz's default).
-cargo fuzz build -s none
+# KPL_FUZZ_DEV=1 builds without optimisation: half the build time, fewer
+# executions per second; for CI's short runs.
+profile=()
+if [ "${KPL_FUZZ_DEV:-0}" = 1 ]; then
+    profile=(--dev)
+fi
+cargo fuzz build "${profile[@]}" -s none
 
 printf '%-18s %12s %8s\n' target executions seconds
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t" "corpus/$t"
     log="$work/$t.log"
-    if ! cargo fuzz run -s none "$t" "$work/$t" "corpus/$t" -- \
+    if ! cargo fuzz run "${profile[@]}" -s none "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         >"$log" 2>&1; then
         tail -40 "$log"
