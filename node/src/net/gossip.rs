@@ -46,9 +46,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ledger_core::codec::{MAX_EVENT_BYTES, MAX_FORK_PROOF_BYTES};
+use ledger_core::codec::{FORMAT_VERSION, MAX_EVENT_BYTES, MAX_FORK_PROOF_BYTES};
+use ledger_core::event::EVENT_CONTEXT;
 use ledger_core::hash::sha256;
-use ledger_core::{Digest, SignedEvent};
+use ledger_core::Digest;
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
     TopicHash, TopicScoreParams, ValidationMode,
@@ -99,14 +100,26 @@ pub fn split_views_topic(network: &Digest) -> IdentTopic {
     IdentTopic::new(format!("kp-ledger/{}/split-views/1", network.to_hex()))
 }
 
-/// The message id of `data` published on the events topic: the event id
-/// when `data` is an event, else `SHA-256("kp-ledger:gossip\0" || data)`.
+/// The message id of `data` published on the events topic, computed from
+/// the bytes alone, with no decoder: when `data` has the form of an encoded
+/// event (its version byte `0x01`, at most [`MAX_EVENT_BYTES`], longer
+/// than the 64 signature bytes that end it), `SHA-256("kp-ledger:event\0"
+/// || data without its last 64 bytes)`, which for an event is its id (an
+/// encoded event is its content then its signature: docs/FORMAT.md §5);
+/// else `SHA-256("kp-ledger:gossip\0" || data)`.
 pub fn event_message_id(data: &[u8]) -> MessageId {
-    match SignedEvent::decode(data) {
-        Ok(ev) => MessageId::new(ev.id().as_bytes()),
-        Err(_) => other_message_id(data),
+    match data.len().checked_sub(SIGNATURE_BYTES) {
+        Some(content)
+            if content > 0 && data.len() <= MAX_EVENT_BYTES && data[0] == FORMAT_VERSION =>
+        {
+            MessageId::new(sha256(&[EVENT_CONTEXT, &data[..content]]).as_bytes())
+        }
+        _ => other_message_id(data),
     }
 }
+
+/// The signature that ends an encoded event.
+const SIGNATURE_BYTES: usize = 64;
 
 /// The message id of non-event data (fork proofs, garbage).
 pub fn other_message_id(data: &[u8]) -> MessageId {
@@ -252,5 +265,55 @@ impl TopicKind {
             TopicKind::Checkpoints => MAX_CHECKPOINT_MESSAGE_BYTES,
             TopicKind::SplitViews => MAX_SPLIT_VIEW_MESSAGE_BYTES,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_core::testkit::{sample_certificate, test_charter, FeedWriter};
+    use ledger_core::{AuthorId, CountryCode, EventBody};
+
+    #[test]
+    fn an_events_message_id_is_its_event_id_computed_without_decoding() {
+        let charter = test_charter(&["BW", "ZA"]);
+        let mut w = FeedWriter::new(charter.network_id(), AuthorId::new("BW", "mme").unwrap());
+        for n in 1..=5 {
+            let code = |c| CountryCode::new(c).unwrap();
+            let ev = w.next(
+                EventBody::CertificateIssued(sample_certificate(code("BW"), code("ZA"), n)),
+                1_800_000_000_000 + n,
+            );
+            let bytes = ev.encode();
+            assert_eq!(event_message_id(&bytes), MessageId::new(ev.id().as_bytes()));
+            // The same content under another signature is the same message.
+            let mut resigned = bytes.clone();
+            let last = resigned.len() - 1;
+            resigned[last] ^= 1;
+            assert_eq!(event_message_id(&resigned), event_message_id(&bytes));
+        }
+    }
+
+    #[test]
+    fn bytes_not_in_the_form_of_an_event_get_the_gossip_hash() {
+        let gossip = |d: &[u8]| MessageId::new(sha256(&[GOSSIP_ID_CONTEXT, d]).as_bytes());
+        let other_version = [[2u8].as_slice(), &[0u8; 100]].concat();
+        let too_large = vec![FORMAT_VERSION; MAX_EVENT_BYTES + 1];
+        for d in [
+            &[][..],
+            &[FORMAT_VERSION][..],
+            &[FORMAT_VERSION; 64][..],
+            &other_version[..],
+            &too_large[..],
+        ] {
+            assert_eq!(event_message_id(d), gossip(d), "{} bytes", d.len());
+        }
+        // The form alone decides: 65 bytes starting with the version byte
+        // are hashed as an event's content, whether they decode or not.
+        let short = [FORMAT_VERSION; 65];
+        assert_eq!(
+            event_message_id(&short),
+            MessageId::new(sha256(&[EVENT_CONTEXT, &short[..1]]).as_bytes())
+        );
     }
 }
