@@ -5,7 +5,7 @@ use clap::Args;
 use ledger_core::analysis::{
     CertificateQuery, CertificateStatus, CertificateSummary, Direction, LedgerView,
 };
-use ledger_core::{CountryCode, Date, Origin};
+use ledger_core::{CountryCode, Date};
 use serde_json::{json, Value};
 
 use crate::analysis::{finish, now_ms, open_view, partial_json, with_partial, Offline};
@@ -61,22 +61,6 @@ fn day(field: &str, v: &Option<String>) -> Result<Option<Date>, Failure> {
                 .map_err(|e| Failure::usage(format!("--{field}: {e} (a day is YYYY-MM-DD)")))
         })
         .transpose()
-}
-
-/// An origin as people write it: `BW`, `CD (Kasai)`, `mixed (BW, ZA)`.
-pub fn origin_text(o: &Origin) -> String {
-    match o {
-        Origin::Single {
-            country,
-            zone: Some(z),
-        } => format!("{country} ({z})"),
-        Origin::Single { country, .. } => country.to_string(),
-        Origin::Mixed { countries } if countries.is_empty() => "mixed".into(),
-        Origin::Mixed { countries } => {
-            let c: Vec<&str> = countries.iter().map(CountryCode::as_str).collect();
-            format!("mixed ({})", c.join(", "))
-        }
-    }
 }
 
 /// Where a certificate stands, in words.
@@ -167,7 +151,7 @@ pub fn certificates(c: &Client, a: &CertificatesArgs, json_out: bool) -> CmdResu
             s.certificate.clone(),
             s.issuer.to_string(),
             s.destination.to_string(),
-            origin_text(&s.origin),
+            s.origin.to_string(),
             amount(s.carat_hundredths),
             amount(s.value_usd_cents),
             s.issued_on.to_string(),
@@ -223,22 +207,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origins_as_people_write_them() {
-        let bw = CountryCode::new("BW").unwrap();
-        let za = CountryCode::new("ZA").unwrap();
-        assert_eq!(
-            origin_text(&Origin::Single {
-                country: bw,
-                zone: None
-            }),
-            "BW"
-        );
-        assert_eq!(
-            origin_text(&Origin::Mixed {
-                countries: vec![bw, za]
-            }),
-            "mixed (BW, ZA)"
-        );
+    fn amounts_and_plurals_as_people_write_them() {
         assert_eq!(plain(1_234_567), "12345.67");
         assert_eq!(plural(1, "a", "b"), "a");
     }

@@ -428,7 +428,7 @@ fn correction_text(c: &Correction) -> (&'static str, String) {
         Correction::Parcels(v) => ("parcels", parcels(*v)),
         Correction::ExpiresOn(d) => ("expires", d.to_string()),
         Correction::HsCodes(h) => ("HS codes", hs_text(h)),
-        Correction::Origin(o) => ("origin", crate::listing::origin_text(o)),
+        Correction::Origin(o) => ("origin", o.to_string()),
         Correction::Destination(d) => ("destination", d.to_string()),
     }
 }
@@ -561,7 +561,7 @@ pub fn print_certificate(k: &Corrected, status: &str) {
     println!("certificate {}", cert.number);
     println!(
         "  origin       {}{}",
-        crate::listing::origin_text(&cert.origin),
+        cert.origin.to_string(),
         changed("origin")
     );
     println!(

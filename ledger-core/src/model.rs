@@ -593,6 +593,25 @@ pub enum Origin {
     Mixed { countries: Vec<CountryCode> },
 }
 
+/// An origin as people write it: `BW`, `CD (Kasai)`, `mixed (BW, ZA)`,
+/// `mixed`.
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Single {
+                country,
+                zone: Some(z),
+            } => write!(f, "{country} ({z})"),
+            Origin::Single { country, .. } => write!(f, "{country}"),
+            Origin::Mixed { countries } if countries.is_empty() => f.write_str("mixed"),
+            Origin::Mixed { countries } => {
+                let c: Vec<&str> = countries.iter().map(CountryCode::as_str).collect();
+                write!(f, "mixed ({})", c.join(", "))
+            }
+        }
+    }
+}
+
 /// A KP certificate: the KPCS Annex I minimum elements. The issuing
 /// participant and authority are the event's author; the authority's
 /// signature is the "validation by the exporting authority" (element 12).
@@ -776,5 +795,25 @@ impl EventBody {
             }
             EventBody::AuthorityKeyRotated { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_as_people_write_them() {
+        let bw = CountryCode::new("BW").unwrap();
+        let za = CountryCode::new("ZA").unwrap();
+        let single = |zone: Option<&str>| Origin::Single {
+            country: bw,
+            zone: zone.map(str::to_owned),
+        };
+        assert_eq!(single(None).to_string(), "BW");
+        assert_eq!(single(Some("Orapa")).to_string(), "BW (Orapa)");
+        let mixed = |countries| Origin::Mixed { countries };
+        assert_eq!(mixed(vec![bw, za]).to_string(), "mixed (BW, ZA)");
+        assert_eq!(mixed(vec![]).to_string(), "mixed");
     }
 }

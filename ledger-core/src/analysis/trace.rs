@@ -208,24 +208,6 @@ impl LedgerView {
     }
 }
 
-fn origin_text(o: &Origin) -> String {
-    match o {
-        Origin::Single {
-            country,
-            zone: Some(z),
-        } => format!("{country} ({z})"),
-        Origin::Single {
-            country,
-            zone: None,
-        } => country.to_string(),
-        Origin::Mixed { countries } if countries.is_empty() => "mixed".to_owned(),
-        Origin::Mixed { countries } => {
-            let c: Vec<&str> = countries.iter().map(CountryCode::as_str).collect();
-            format!("mixed ({})", c.join(", "))
-        }
-    }
-}
-
 /// The carats of one origin in a shipment's provenance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OriginShare {
@@ -300,7 +282,7 @@ impl TraceNode {
                 let label = n
                     .origin
                     .as_ref()
-                    .map_or_else(|| "unknown".to_owned(), origin_text);
+                    .map_or_else(|| "unknown".to_owned(), Origin::to_string);
                 let e = by.entry(label).or_insert(0);
                 *e = e.saturating_add(amount);
                 continue;
@@ -375,7 +357,7 @@ impl TraceNode {
                     format_usd(usd)
                 ));
                 if let Some(o) = &self.origin {
-                    s.push_str(&format!("  origin {}", origin_text(o)));
+                    s.push_str(&format!("  origin {o}"));
                 }
                 if let Some(d) = self.issued_on {
                     s.push_str(&format!("  issued {d}"));

@@ -29,7 +29,7 @@ fn correction_value(c: &Correction) -> String {
             .map(|c| c.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        Correction::Origin(o) => html::origin_text(o),
+        Correction::Origin(o) => o.to_string(),
         Correction::Destination(d) => d.to_string(),
     }
 }
@@ -64,7 +64,7 @@ fn fields(c: &Certificate, issuer: &str) -> String {
         ("Number", esc(&c.number)),
         ("Issuer", esc(issuer)),
         ("Issuing authority", esc(&c.issuing_authority)),
-        ("Origin", esc(&html::origin_text(&c.origin))),
+        ("Origin", esc(&c.origin.to_string())),
         (
             "Exporter",
             format!(

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use ledger_core::analysis::{format_carats, format_usd, CertificateStatus};
-use ledger_core::{CountryCode, Date, Origin};
+use ledger_core::Date;
 
 /// `s` as HTML text or a double- or single-quoted attribute value.
 pub fn esc(s: &str) -> String {
@@ -207,25 +207,6 @@ pub fn status_badge(s: CertificateStatus) -> String {
         CertificateStatus::Voided => "voided",
     };
     format!("<span class=\"badge {}\">{words}</span>", s.as_str())
-}
-
-/// An origin for people: `BW`, `CF (Berberati)`, `mixed (BW, ZA)`.
-pub fn origin_text(o: &Origin) -> String {
-    match o {
-        Origin::Single {
-            country,
-            zone: Some(z),
-        } => format!("{country} ({z})"),
-        Origin::Single {
-            country,
-            zone: None,
-        } => country.to_string(),
-        Origin::Mixed { countries } if countries.is_empty() => "mixed".to_owned(),
-        Origin::Mixed { countries } => {
-            let c: Vec<&str> = countries.iter().map(CountryCode::as_str).collect();
-            format!("mixed ({})", c.join(", "))
-        }
-    }
 }
 
 /// Unix milliseconds as `2026-11-28 14:03:07 UTC`.

@@ -177,7 +177,7 @@ pub fn listing(rows: &[CertificateSummary]) -> Table {
             cert_link(&r.certificate),
             r.issuer.to_string(),
             r.destination.to_string(),
-            esc(&html::origin_text(&r.origin)),
+            esc(&r.origin.to_string()),
             html::carats(r.carat_hundredths),
             html::usd(r.value_usd_cents),
             html::status_badge(r.status),

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use ledger_core::analysis::TraceNode;
 
-use super::html::{carats, esc, origin_text, pct};
+use super::html::{carats, esc, pct};
 
 /// Most boxes drawn; a larger tree is cut (and says so).
 pub const MAX_DRAWN: usize = 400;
@@ -129,7 +129,7 @@ pub fn svg(root: &TraceNode) -> (String, usize) {
             _ => "never issued in this ledger".to_owned(),
         };
         let mut third = match &n.origin {
-            Some(o) => format!("origin {}", origin_text(o)),
+            Some(o) => format!("origin {o}"),
             None => String::new(),
         };
         if n.voided.is_some() {
