@@ -58,22 +58,9 @@ fn store_failure(dir: &std::path::Path, e: StoreError) -> Failure {
     }
 }
 
-/// An offline view's partial-data mark, in the form the node's API gives it.
-pub(crate) fn partial_json(v: &LedgerView) -> Option<Value> {
-    v.partial().map(|p| {
-        json!({
-            "unreadable_records": p.unreadable_records,
-            "first_offset": p.first_offset,
-            "unreadable": p.unreadable.iter().map(|u| json!({
-                "offset": u.offset,
-                "to": u.to,
-                "author": u.author.as_ref().map(|a| a.to_string()),
-                "seq": u.seq,
-                "reason": u.reason,
-            })).collect::<Vec<_>>(),
-        })
-    })
-}
+/// An offline view's partial-data mark, in the form the node's API gives
+/// it (the node's own function, so the two cannot drift apart).
+pub(crate) use kpl_node::api::partial_json;
 
 /// How to list every damaged record behind a partial answer.
 fn check_hint(offline: &Offline) -> String {

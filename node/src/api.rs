@@ -817,7 +817,7 @@ impl<T: serde::Serialize> Answer<T> {
 }
 
 /// The `partial` key of an answer from view `v`, if it is partial.
-fn partial_json(v: &LedgerView) -> Option<Value> {
+pub fn partial_json(v: &LedgerView) -> Option<Value> {
     v.partial().map(|p| {
         json!({
             "unreadable_records": p.unreadable_records,
