@@ -559,11 +559,7 @@ pub fn print_certificate(k: &Corrected, status: &str) {
             .unwrap_or_default()
     };
     println!("certificate {}", cert.number);
-    println!(
-        "  origin       {}{}",
-        cert.origin.to_string(),
-        changed("origin")
-    );
+    println!("  origin       {}{}", cert.origin, changed("origin"));
     println!(
         "  issued       {} by {}",
         cert.issued_on, cert.issuing_authority
