@@ -370,6 +370,16 @@ fn stamp(p: &Path) -> (u64, i64, i64) {
     (m.ino(), m.mtime(), m.mtime_nsec())
 }
 
+/// The entry of [`FEED`] in an answer's `feeds` list.
+fn the_feed(v: &Value) -> &Value {
+    v["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["author"] == FEED)
+        .unwrap()
+}
+
 #[test]
 fn mirror_is_checked_by_an_independent_tiles_client() {
     let mut net = TestNet::create(KPL, "kp-tiles", &members(&["BW", "ZA"], &[]));
@@ -380,13 +390,7 @@ fn mirror_is_checked_by_an_independent_tiles_client() {
     wait_checkpoint(&net, 300);
 
     let keys = net.get("BW", "/v1/keys");
-    let feed = keys["feeds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["author"] == FEED)
-        .unwrap()
-        .clone();
+    let feed = the_feed(&keys).clone();
     let vkey = parse_vkey(feed["checkpoint_vkey"].as_str().unwrap());
 
     let mirror = net.dir().join("mirror");
@@ -500,12 +504,7 @@ fn mirror_is_checked_by_an_independent_tiles_client() {
         .map(|p| stamp(p))
         .collect();
     assert_eq!(before, after, "full tiles were rewritten");
-    let f = v["feeds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["author"] == FEED)
-        .unwrap();
+    let f = the_feed(&v);
     assert_eq!(f["previous_size"], 300, "{v}");
     assert_eq!(f["size"], 520, "{v}");
     // tile/0/001, entries/001, events/001 full now; tile/0/002.p/8 and its
@@ -520,13 +519,7 @@ fn mirror_is_checked_by_an_independent_tiles_client() {
     // A third run with nothing new writes no tile.
     let (code, v, _) = kpl_mirror(&api, &mirror);
     assert_eq!(code, 0);
-    let f = &v["feeds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["author"] == FEED)
-        .unwrap()
-        .clone();
+    let f = the_feed(&v);
     assert_eq!(
         (f["full_written"].as_u64(), f["partial_written"].as_u64()),
         (Some(0), Some(0))

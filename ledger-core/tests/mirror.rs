@@ -6,15 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod common;
+
 use ledger_core::mirror::mirror_feed;
 use ledger_core::testkit::{sample_certificate, test_charter, FeedWriter};
 use ledger_core::tlog::checkpoint::{feed_origin, Checkpoint};
-use ledger_core::tlog::merkle::{event_leaf_hash, MemoryTree, NodeReader};
 use ledger_core::tlog::note::{Ed25519Signer, Ed25519Verifier};
-use ledger_core::tlog::tiles::{
-    bundles, encode_entry_bundle, encode_event_bundle, encode_hash_tile, encoded_event_id,
-    hash_tiles, Tile, TileKind,
-};
 use ledger_core::{AuthorId, AuthorityKey, CountryCode, EventBody};
 
 struct Feed {
@@ -50,28 +47,8 @@ fn feed(n: u64, variant: u64) -> Feed {
 
 /// Every file of the first `size` events of `f`, signed by `key`.
 fn files(f: &Feed, size: u64, key: &AuthorityKey) -> BTreeMap<String, Vec<u8>> {
-    let ev = &f.events[..size as usize];
-    let ids: Vec<_> = ev.iter().map(|e| encoded_event_id(e).unwrap()).collect();
-    let leaves: Vec<_> = ids.iter().map(event_leaf_hash).collect();
-    let tree = MemoryTree::from_leaf_hashes(&leaves).unwrap();
-    let mut out = BTreeMap::new();
-    for t in hash_tiles(size) {
-        let TileKind::Hash(l) = t.kind else { continue };
-        let h: Vec<_> = (0..u64::from(t.width))
-            .map(|i| tree.node(l * 8, t.first() + i).unwrap())
-            .collect();
-        out.insert(t.path(), encode_hash_tile(&h));
-    }
-    for t in bundles(TileKind::Entries, size) {
-        let r = t.first() as usize..(t.first() + u64::from(t.width)) as usize;
-        out.insert(t.path(), encode_entry_bundle(&ids[r.clone()]));
-        let e = Tile {
-            kind: TileKind::Events,
-            ..t
-        };
-        out.insert(e.path(), encode_event_bundle(&ev[r]));
-    }
-    let cp = Checkpoint::new(&f.origin, size, tree.root()).unwrap();
+    let (mut out, root) = common::tile_files(&f.events[..size as usize]);
+    let cp = Checkpoint::new(&f.origin, size, root).unwrap();
     let signer = Ed25519Signer::from_authority_key(&f.origin, key).unwrap();
     out.insert(
         "checkpoint".into(),

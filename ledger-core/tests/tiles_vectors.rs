@@ -7,20 +7,17 @@
 //! The key is the insecure, publicly derivable test key of BW/mme
 //! (`ledger_core::testkit::test_key`). Never use it for anything else.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+mod common;
+
 use ledger_core::testkit::{sample_certificate, test_charter, FeedWriter};
 use ledger_core::tlog::checkpoint::{feed_origin, Checkpoint};
-use ledger_core::tlog::merkle::{event_leaf_hash, MemoryTree, NodeReader};
 use ledger_core::tlog::note::{Ed25519Signer, Ed25519Verifier};
-use ledger_core::tlog::tiles::{
-    bundles, encode_entry_bundle, encode_event_bundle, encode_hash_tile, hash_tiles, TileKind,
-};
 use ledger_core::{AuthorId, CountryCode, EventBody};
 
 const UPDATE_ENV: &str = "KPL_UPDATE_VECTORS";
@@ -49,14 +46,9 @@ fn generate() -> String {
             .encode()
         })
         .collect();
-    let ids: Vec<_> = events
-        .iter()
-        .map(|e| ledger_core::tlog::tiles::encoded_event_id(e).unwrap())
-        .collect();
-    let leaves: Vec<_> = ids.iter().map(event_leaf_hash).collect();
-    let tree = MemoryTree::from_leaf_hashes(&leaves).unwrap();
+    let (files, root) = common::tile_files(&events);
     let origin = feed_origin(&charter.network, &network, &author).unwrap();
-    let cp = Checkpoint::new(&origin, SIZE, tree.root()).unwrap();
+    let cp = Checkpoint::new(&origin, SIZE, root).unwrap();
     let signer = Ed25519Signer::from_authority_key(&origin, &w.key).unwrap();
     let note = cp.sign(&signer).unwrap().encode();
     let vkey = Ed25519Verifier::new(&origin, &w.key.public())
@@ -64,23 +56,6 @@ fn generate() -> String {
         .verifier_key()
         .to_string();
 
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for t in hash_tiles(SIZE) {
-        let TileKind::Hash(l) = t.kind else { continue };
-        let hashes: Vec<_> = (0..u64::from(t.width))
-            .map(|i| tree.node(l * 8, t.first() + i).unwrap())
-            .collect();
-        files.insert(t.path(), encode_hash_tile(&hashes));
-    }
-    for t in bundles(TileKind::Entries, SIZE) {
-        let r = t.first() as usize..(t.first() + u64::from(t.width)) as usize;
-        files.insert(t.path(), encode_entry_bundle(&ids[r.clone()]));
-        let e = ledger_core::tlog::tiles::Tile {
-            kind: TileKind::Events,
-            ..t
-        };
-        files.insert(e.path(), encode_event_bundle(&events[r]));
-    }
     let mut inline = serde_json::Map::new();
     let mut digests = serde_json::Map::new();
     for (p, b) in &files {
@@ -103,7 +78,7 @@ fn generate() -> String {
         "origin": origin,
         "checkpoint_vkey": vkey,
         "size": SIZE,
-        "root": tree.root().to_hex(),
+        "root": root.to_hex(),
         "checkpoint": note,
         "files": inline,
         "sha256": digests,

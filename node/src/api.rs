@@ -737,7 +737,7 @@ async fn verify(State(node): State<AppState>) -> ApiResult {
 /// (`busy`). The view is first brought up to date with the events stored
 /// since (one update at a time). A view built while records of the log
 /// could not be read is partial: every answer from it carries `partial`
-/// ([`with_partial`]).
+/// ([`Answer`]).
 async fn analysed<T: Send + 'static>(
     node: &Arc<Node>,
     client: std::net::IpAddr,
@@ -786,18 +786,9 @@ async fn analysed_json<S: serde::Serialize>(
     .await
 }
 
-/// Adds `"partial"` (how many records of the log could not be read, the
-/// first one's offset, and the first of them) to an answer computed from a
-/// partial view; a whole view's answer has no `partial` key.
-fn with_partial(v: &LedgerView, mut answer: Value) -> Value {
-    if let (Some(p), Some(obj)) = (partial_json(v), answer.as_object_mut()) {
-        obj.insert("partial".into(), p);
-    }
-    answer
-}
-
-/// An answer and the view's `partial` key (absent from a whole view's
-/// answer), serialised without first making a JSON tree of the answer:
+/// An answer and the view's `partial` key (how many records of the log
+/// could not be read, the first one's offset, and each of them; absent from
+/// a whole view's answer), serialised without first making a JSON tree of the answer:
 /// an audit of a large ledger is megabytes.
 #[derive(serde::Serialize)]
 struct Answer<T: serde::Serialize> {
@@ -1053,7 +1044,7 @@ async fn trace(
 ) -> Result<JsonBytes, ApiError> {
     let now = now_ms();
     let answer = analysed_json(&node, client.ip(), move |v| match v.trace_at(&number, &AuditParams::new(now)) {
-        Some(t) => Ok(with_partial(
+        Some(t) => Ok(Answer::of(
             v,
             json!({"trace": t, "tree": t.render_tree(), "by_origin": t.carats_by_origin()}),
         )),

@@ -26,8 +26,8 @@ pub const NICE: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
-    static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+fn pool() -> &'static mpsc::Sender<Job> {
+    static POOL: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     POOL.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = std::sync::Arc::new(Mutex::new(rx));
@@ -52,7 +52,7 @@ fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
                 tracing::error!(error = %e, "could not start an analysis thread");
             }
         }
-        Mutex::new(tx)
+        tx
     })
 }
 
@@ -66,8 +66,6 @@ pub async fn run_lowered<T: Send + 'static>(
         let _ = tx.send(f());
     });
     pool()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
         .send(job)
         .map_err(|_| io::Error::other("no analysis thread is running"))?;
     rx.await

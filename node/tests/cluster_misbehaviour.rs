@@ -295,31 +295,24 @@ async fn raw_publisher(
             return;
         }
     };
-    for a in addrs {
-        if let Err(e) = swarm.dial(a) {
-            let _ = sent.send(Err(e.to_string()));
-            return;
-        }
-    }
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    let mut subscribed = std::collections::HashSet::new();
-    for _ in 0..10_000 {
-        if ids.iter().all(|i| subscribed.contains(i)) {
-            break;
-        }
-        match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
-            Ok(libp2p::swarm::SwarmEvent::Behaviour(gossipsub::Event::Subscribed {
+    let hash = topic.hash();
+    let ready = lying::dial_and_await(
+        &mut swarm,
+        addrs,
+        &ids,
+        "subscriptions seen",
+        |ev| match ev {
+            libp2p::swarm::SwarmEvent::Behaviour(gossipsub::Event::Subscribed {
                 peer_id,
-                topic: t,
-            })) if t == topic.hash() => {
-                subscribed.insert(peer_id.to_string());
-            }
-            Ok(_) => {}
-            Err(_) => {
-                let _ = sent.send(Err(format!("subscriptions seen: {subscribed:?}")));
-                return;
-            }
-        }
+                topic,
+            }) if *topic == hash => Some(*peer_id),
+            _ => None,
+        },
+    )
+    .await;
+    if let Err(e) = ready {
+        let _ = sent.send(Err(e));
+        return;
     }
     let r = swarm
         .behaviour_mut()

@@ -242,28 +242,14 @@ async fn drive(
             return;
         }
     };
-    for a in addrs {
-        if let Err(e) = swarm.dial(a) {
-            let _ = up.send(Err(e.to_string()));
-            return;
-        }
-    }
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    let mut connected = std::collections::HashSet::new();
-    for _ in 0..10_000 {
-        if ids.iter().all(|i| connected.contains(i)) {
-            break;
-        }
-        match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
-            Ok(libp2p::swarm::SwarmEvent::ConnectionEstablished { peer_id, .. }) => {
-                connected.insert(peer_id.to_string());
-            }
-            Ok(_) => {}
-            Err(_) => {
-                let _ = up.send(Err(format!("connected to {connected:?} only")));
-                return;
-            }
-        }
+    let ready = lying::dial_and_await(&mut swarm, addrs, &ids, "connected to", |ev| match ev {
+        libp2p::swarm::SwarmEvent::ConnectionEstablished { peer_id, .. } => Some(*peer_id),
+        _ => None,
+    })
+    .await;
+    if let Err(e) = ready {
+        let _ = up.send(Err(e));
+        return;
     }
     let _ = up.send(Ok(()));
     let mut pending: HashMap<OutboundRequestId, (Reply, Instant)> = HashMap::new();

@@ -223,25 +223,22 @@ impl Browser {
 
     /// Every element matching a CSS selector.
     pub fn find_all(&self, css: &str) -> Result<Vec<Element>, String> {
-        let v = self.call(
-            "POST",
-            &self.session_path("/elements"),
-            Some(&json!({"using": "css selector", "value": css})),
-        )?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e[ELEMENT].as_str().map(|s| Element(s.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default())
+        self.elements(&self.session_path("/elements"), css)
     }
 
     /// Every element matching a CSS selector inside `e`.
     pub fn find_all_in(&self, e: &Element, css: &str) -> Result<Vec<Element>, String> {
+        self.elements(
+            &self.session_path(&format!("/element/{}/elements", e.0)),
+            css,
+        )
+    }
+
+    /// The elements a "find elements" command at `path` answers.
+    fn elements(&self, path: &str, css: &str) -> Result<Vec<Element>, String> {
         let v = self.call(
             "POST",
-            &self.session_path(&format!("/element/{}/elements", e.0)),
+            path,
             Some(&json!({"using": "css selector", "value": css})),
         )?;
         Ok(v.as_array()
