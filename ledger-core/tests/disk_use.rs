@@ -1,5 +1,5 @@
 //! Disk use of a store per event, by part (the log, sled, the feed
-//! files), for the record: not a benchmark (nothing is timed) and not run
+//! files and the lookup table), for the record: not a benchmark (nothing is timed) and not run
 //! by default. `KPL_DISK_EVENTS` events (default 100,000) are appended
 //! to five feeds, 256 bodies per call, then the store is closed and its
 //! directory measured (apparent bytes and allocated blocks):
@@ -73,6 +73,7 @@ fn disk_use_per_event() {
     let d = dir.path();
     let log = usage(&d.join("events.log"));
     let feeds = usage(&d.join("index").join("feeds"));
+    let lookup = usage(&d.join("index").join("feeds").join("lookup.table"));
     let index = usage(&d.join("index"));
     let sled = (index.0 - feeds.0, index.1 - feeds.1);
     let all = usage(d);
@@ -84,6 +85,7 @@ fn disk_use_per_event() {
         ("events.log", log),
         ("index/ sled", sled),
         ("index/feeds", feeds),
+        ("  of it lookup.table", lookup),
         ("store dir", all),
     ] {
         println!(

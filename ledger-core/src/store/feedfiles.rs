@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::FileExt;
 
+use super::lookup::{Location, LookupTable, Tag};
 use super::*;
 
 /// Width of a seq file record.
@@ -32,6 +33,8 @@ pub(super) const SEQ_WIDTH: u64 = 48;
 pub(super) const NODE_WIDTH: u64 = 36;
 /// The directory of the feed files, inside the index's.
 pub(super) const FEEDS_DIR: &str = "feeds";
+/// The lookup table's file, beside the feed files.
+pub(super) const LOOKUP_FILE: &str = "lookup.table";
 /// Records read at once when a whole file is checked.
 const CHUNK: u64 = 4096;
 
@@ -261,23 +264,42 @@ impl NodeReader for FeedTree {
     }
 }
 
-/// The feed files of one index, and the head each feed's files are
-/// complete to (as of the last index batch applied).
+/// The lookup table of an index, or why it is not there.
+enum Lookups {
+    /// A stand-in index (while one is replaced): nothing to look up.
+    None,
+    Open(Arc<LookupTable>),
+    /// It did not open (damaged): the index is rebuilt.
+    Failed(String),
+}
+
+/// The feed files of one index and its lookup table, and the head each
+/// feed's files are complete to (as of the last index batch applied).
 pub(super) struct FeedFiles {
     /// `None`: a stand-in that holds nothing (while an index is replaced).
     dir: Option<PathBuf>,
     files: Mutex<HashMap<Vec<u8>, Arc<FeedFile>>>,
     heads: Mutex<HashMap<Vec<u8>, u64>>,
+    lookups: Mutex<Lookups>,
+}
+
+fn open_lookups(dir: &Path) -> Lookups {
+    match LookupTable::open(dir.join(LOOKUP_FILE)) {
+        Ok(t) => Lookups::Open(Arc::new(t)),
+        Err(e) => Lookups::Failed(e.to_string()),
+    }
 }
 
 impl FeedFiles {
     /// The feed files in `dir` (created if missing).
     pub(super) fn open(dir: PathBuf) -> Result<Arc<FeedFiles>, StoreError> {
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        let lookups = open_lookups(&dir);
         Ok(Arc::new(FeedFiles {
             dir: Some(dir),
             files: Mutex::new(HashMap::new()),
             heads: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(lookups),
         }))
     }
 
@@ -287,20 +309,34 @@ impl FeedFiles {
             dir: None,
             files: Mutex::new(HashMap::new()),
             heads: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(Lookups::None),
         })
     }
 
-    /// Removes every feed file (the index is rebuilt from the log).
+    /// Removes every feed file and the lookup table (the index is rebuilt
+    /// from the log).
     pub(super) fn reset(&self) -> Result<(), StoreError> {
         lock(&self.files).clear();
         lock(&self.heads).clear();
+        let mut lookups = lock(&self.lookups);
+        *lookups = Lookups::None;
         if let Some(dir) = &self.dir {
             if dir.exists() {
                 std::fs::remove_dir_all(dir).map_err(|e| io_err(dir, e))?;
             }
             std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+            *lookups = Lookups::Open(Arc::new(LookupTable::open(dir.join(LOOKUP_FILE))?));
         }
         Ok(())
+    }
+
+    /// The lookup table.
+    pub(super) fn lookups(&self) -> Result<Arc<LookupTable>, StoreError> {
+        match &*lock(&self.lookups) {
+            Lookups::Open(t) => Ok(Arc::clone(t)),
+            Lookups::None => Err(StoreError::Corrupt("the index is being replaced".into())),
+            Lookups::Failed(why) => Err(StoreError::Corrupt(why.clone())),
+        }
     }
 
     /// A feed's files; `create`: made if missing, else `None` then.
@@ -411,7 +447,10 @@ impl FeedFiles {
         reader: &File,
         log_path: &Path,
         applied: u64,
+        log_end: u64,
     ) -> Result<(), String> {
+        let lookups = self.lookups().map_err(|e| e.to_string())?;
+        lookups.check(log_end)?;
         for (author, f) in heads {
             if f.head_seq == 0 {
                 continue;
@@ -436,6 +475,15 @@ impl FeedFiles {
                     "{author}: the head's place does not hold the head's event in the log"
                 ));
             }
+            // The table was synced with the feed files of every batch that
+            // holds events: it covers each head's record.
+            if lookups.covered() <= p.offset {
+                return Err(format!(
+                    "the lookup table covers the log to offset {}, before the head of {author} at {} (a lost or replaced file)",
+                    lookups.covered(),
+                    p.offset
+                ));
+            }
             self.set_head(&key, f.head_seq);
         }
         Ok(())
@@ -449,8 +497,11 @@ impl FeedFiles {
 pub(super) struct FileBatch {
     seqs: BTreeMap<Vec<u8>, Vec<(u64, [u8; 48])>>,
     nodes: BTreeMap<Vec<u8>, Vec<(u64, [u8; 36])>>,
+    lookups: Vec<(Tag, Location)>,
     /// Feeds written since the last sync.
     touched: BTreeSet<Vec<u8>>,
+    /// The lookup table was written since the last sync.
+    lookups_touched: bool,
     held: usize,
 }
 
@@ -475,6 +526,12 @@ impl FileBatch {
         self.held += 1;
     }
 
+    /// A slot of the lookup table: where the record of an event (for its
+    /// id) or of an event or fork proof naming a number is.
+    pub(super) fn lookup(&mut self, tag: Tag, loc: Location) {
+        self.lookups.push((tag, loc));
+    }
+
     /// Events gathered and not yet written.
     pub(super) fn len(&self) -> usize {
         self.held
@@ -492,18 +549,31 @@ impl FileBatch {
             write_runs(&f.nodes, &f.nodes_path, recs)?;
             self.touched.insert(key);
         }
+        if !self.lookups.is_empty() {
+            files.lookups()?.insert(&self.lookups)?;
+            self.lookups.clear();
+            self.lookups_touched = true;
+        }
         self.held = 0;
         Ok(())
     }
 
     /// Writes what was gathered and makes every file written since the
-    /// last sync durable.
-    pub(super) fn write_and_sync(&mut self, files: &FeedFiles) -> Result<(), StoreError> {
+    /// last sync durable; the lookup table, if written, then covers the log
+    /// up to `covered`.
+    pub(super) fn write_and_sync(
+        &mut self,
+        files: &FeedFiles,
+        covered: u64,
+    ) -> Result<(), StoreError> {
         self.write(files)?;
         for key in std::mem::take(&mut self.touched) {
             let f = files.get(&key, true)?.ok_or_else(|| files.missing(&key))?;
             f.seq.sync_data().map_err(|e| io_err(&f.seq_path, e))?;
             f.nodes.sync_data().map_err(|e| io_err(&f.nodes_path, e))?;
+        }
+        if std::mem::take(&mut self.lookups_touched) {
+            files.lookups()?.sync(covered)?;
         }
         Ok(())
     }

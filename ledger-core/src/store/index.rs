@@ -2,11 +2,10 @@
 //! Each feed's places and Merkle nodes are not in sled but in its feed
 //! files (`feedfiles.rs`), written in the same apply.
 
+use super::lookup::{Location, Tag};
 use super::*;
 
 // Index key prefixes (one sled tree, so every batch is atomic).
-pub(super) const P_ID: u8 = b'I'; //    I id                 -> offset(8) len(4)
-pub(super) const P_CERT: u8 = b'C'; //  C n(1) number id     -> kind(1) offset(8) len(4)
 pub(super) const P_HEAD: u8 = b'H'; //  H author             -> FeedState (canonical)
 pub(super) const P_FORK: u8 = b'F'; //  F author seq id id   -> offset(8) len(4)
 pub(super) const P_HELD: u8 = b'P'; //  P author seq id      -> encoded event
@@ -14,11 +13,13 @@ pub(super) const P_GOV: u8 = b'G'; //   G id                 -> offset(8) len(4)
 pub(super) const META_APPLIED: &[u8] = b"M:applied";
 pub(super) const META_NETWORK: &[u8] = b"M:network";
 /// The index's key layout: an index of another layout is rebuilt from the
-/// log on open. Layout 3 keeps places and Merkle nodes in the feed files
+/// log on open. Layout 4 keeps the by-id and by-number lookups in the
+/// lookup table (layout 3 had an `I` entry per event and a `C` entry per
+/// number in sled); layout 3 put places and Merkle nodes in the feed files
 /// (layout 2 had an `E` entry per event holding its nodes, layout 1 a `T`
 /// entry per node).
 pub(super) const META_LAYOUT: &[u8] = b"M:layout";
-pub(super) const INDEX_LAYOUT: u8 = 3;
+pub(super) const INDEX_LAYOUT: u8 = 4;
 
 /// Adds an event's leaf to its feed's Merkle tree; returns the hashes of
 /// the nodes above the leaf that it completes, lowest first: the node at
@@ -66,11 +67,6 @@ pub(super) fn parse_loc(v: &[u8]) -> Result<(u64, u32), StoreError> {
     Ok((u64::from_be_bytes(o), u32::from_be_bytes(l)))
 }
 
-pub(super) fn cert_key(number: &str, id: &Digest) -> Vec<u8> {
-    let n = number.as_bytes();
-    key(P_CERT, &[&[n.len() as u8], n, id.as_bytes()])
-}
-
 pub(super) fn fork_key(proof: &ForkProof) -> Vec<u8> {
     let (a, b) = proof.ids();
     key(
@@ -85,7 +81,8 @@ pub(super) fn fork_key(proof: &ForkProof) -> Vec<u8> {
 }
 
 /// The index entries of an event: its place and the Merkle nodes it
-/// completes (see [`tree_nodes`]) in its feed files, the rest in sled.
+/// completes (see [`tree_nodes`]) in its feed files, its id and number in
+/// the lookup table, a governance event's location in sled.
 pub(super) fn index_event(
     batch: &mut sled::Batch,
     files: &mut FileBatch,
@@ -101,30 +98,31 @@ pub(super) fn index_event(
         id: *id,
     };
     files.event(&ev.author().key_bytes(), ev.content.seq, &place, nodes);
-    batch.insert(key(P_ID, &[id.as_bytes()]), &loc(offset, len)[..]);
+    let at = Location { offset, len };
+    files.lookup(Tag::of_digest(id.as_bytes()), at);
     if ev.content.body.is_governance() {
         batch.insert(key(P_GOV, &[id.as_bytes()]), &loc(offset, len)[..]);
     }
     if let Some(n) = ev.content.body.certificate_number() {
-        if n.len() <= 255 {
-            let mut v = vec![KIND_EVENT];
-            v.extend_from_slice(&loc(offset, len));
-            batch.insert(cert_key(n, id), v);
-        }
+        files.lookup(Tag::of_number(n), at);
     }
 }
 
-pub(super) fn index_fork(batch: &mut sled::Batch, offset: u64, len: u32, proof: &ForkProof) {
+pub(super) fn index_fork(
+    batch: &mut sled::Batch,
+    files: &mut FileBatch,
+    offset: u64,
+    len: u32,
+    proof: &ForkProof,
+) {
     batch.insert(fork_key(proof), &loc(offset, len)[..]);
-    let tag = crate::hash::sha256(&[&fork_key(proof)]);
-    for side in [&proof.first, &proof.second] {
-        if let Some(n) = side.content.body.certificate_number() {
-            if n.len() <= 255 {
-                let mut v = vec![KIND_FORK_PROOF];
-                v.extend_from_slice(&loc(offset, len));
-                batch.insert(cert_key(n, &tag), v);
-            }
-        }
+    let mut named: Vec<&str> = [&proof.first, &proof.second]
+        .into_iter()
+        .filter_map(|side| side.content.body.certificate_number())
+        .collect();
+    named.dedup();
+    for n in named {
+        files.lookup(Tag::of_number(n), Location { offset, len });
     }
 }
 

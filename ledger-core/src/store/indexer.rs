@@ -189,12 +189,14 @@ fn apply(job: IndexJob) -> Result<(), String> {
                 let n = nodes.next().map_or(&[][..], |n| &n[..]);
                 index_event(&mut batch, &mut files, *offset, *len, id, event, n)
             }
-            Pending::Fork { offset, len, proof } => index_fork(&mut batch, *offset, *len, proof),
+            Pending::Fork { offset, len, proof } => {
+                index_fork(&mut batch, &mut files, *offset, *len, proof)
+            }
             Pending::Unhold { key } => batch.remove(key.as_slice()),
         }
     }
     files
-        .write_and_sync(&job.files)
+        .write_and_sync(&job.files, job.end)
         .map_err(|e| format!("feed index files: {e}"))?;
     for (a, f) in &job.heads {
         batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));

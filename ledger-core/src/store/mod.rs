@@ -30,6 +30,7 @@ mod files;
 mod index;
 mod indexer;
 mod log;
+mod lookup;
 mod read;
 mod rebuild;
 mod recovery;
@@ -357,7 +358,7 @@ impl Ledger {
         // sled index names, and agree with the log there.
         let files_bad = if consistent && applied > 0 {
             files
-                .check_all(&read_heads(&tree)?, &reader, &log_path, applied)
+                .check_all(&read_heads(&tree)?, &reader, &log_path, applied, log.end)
                 .err()
         } else {
             None

@@ -1,5 +1,6 @@
 //! Reads: events by place, id and certificate, heads, Merkle proofs.
 
+use super::lookup::Tag;
 use super::*;
 
 impl Ledger {
@@ -127,14 +128,26 @@ impl Ledger {
 
     /// The event with this id.
     pub fn event_by_id(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        let Some(v) = self.read_tree()?.get(key(P_ID, &[id.as_bytes()]))? else {
-            return Ok(None);
-        };
-        let (offset, len) = parse_loc(&v)?;
-        Ok(Some(StoredEvent {
-            id: *id,
-            event: self.read_event(offset, len)?,
-        }))
+        let files = self.read_files()?;
+        let found = files
+            .lookups()
+            .and_then(|t| t.find(Tag::of_digest(id.as_bytes())))
+            .map_err(|e| self.feed_file_failed(e))?;
+        for at in found {
+            // A slot names where to look; the record says whether it is.
+            let (kind, payload) = read_record(&self.reader, &self.log_path, at.offset, at.len)?;
+            if kind != KIND_EVENT {
+                continue;
+            }
+            let event = SignedEvent::decode(&payload).map_err(|e| StoreError::CorruptLog {
+                offset: at.offset,
+                reason: format!("the event at a lookup slot does not decode ({e})"),
+            })?;
+            if event.id() == *id {
+                return Ok(Some(StoredEvent { id: *id, event }));
+            }
+        }
+        Ok(None)
     }
 
     /// Up to `max` events of `author` from `from_seq` on, in order.
@@ -312,21 +325,39 @@ impl Ledger {
 
     /// Everything known about a certificate number.
     pub fn certificate(&self, number: &str) -> Result<CertificateRecord, StoreError> {
-        let n = number.as_bytes();
-        if n.len() > 255 {
-            return Ok(CertificateRecord::default());
-        }
-        let prefix = key(P_CERT, &[&[n.len() as u8], n]);
+        let files = self.read_files()?;
+        let mut found = files
+            .lookups()
+            .and_then(|t| t.find(Tag::of_number(number)))
+            .map_err(|e| self.feed_file_failed(e))?;
+        // An event's id slot may share the number's tag: each record once.
+        found.sort_by_key(|l| l.offset);
+        found.dedup();
         let mut rec = CertificateRecord::default();
-        for item in self.read_tree()?.scan_prefix(prefix) {
-            let (_, v) = item?;
-            let kind = v.first().copied().unwrap_or(0);
-            let (offset, len) = parse_loc(&v[1..])?;
+        for at in found {
+            // A slot names where to look; the record says whether it is.
+            let (kind, payload) = read_record(&self.reader, &self.log_path, at.offset, at.len)?;
+            let undecodable = |what: &str, e: String| StoreError::CorruptLog {
+                offset: at.offset,
+                reason: format!("the {what} at a lookup slot does not decode ({e})"),
+            };
             if kind == KIND_FORK_PROOF {
-                rec.fork_proofs.push(self.read_fork(offset, len)?);
+                let proof = ForkProof::decode(&payload)
+                    .map_err(|e| undecodable("fork proof", e.to_string()))?;
+                let names = |e: &SignedEvent| e.content.body.certificate_number() == Some(number);
+                if names(&proof.first) || names(&proof.second) {
+                    rec.fork_proofs.push(proof);
+                }
                 continue;
             }
-            let event = self.read_event(offset, len)?;
+            if kind != KIND_EVENT {
+                continue;
+            }
+            let event =
+                SignedEvent::decode(&payload).map_err(|e| undecodable("event", e.to_string()))?;
+            if event.content.body.certificate_number() != Some(number) {
+                continue;
+            }
             let stored = StoredEvent {
                 id: event.id(),
                 event,

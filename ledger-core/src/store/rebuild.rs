@@ -239,7 +239,7 @@ impl Ledger {
                 batch.insert(key(P_HEAD, &[&a.key_bytes()]), codec::encode(f));
             }
             batch.insert(META_APPLIED, &synced.to_be_bytes());
-            file_batch.write_and_sync(&files)?;
+            file_batch.write_and_sync(&files, synced)?;
             tree.apply_batch(batch)?;
             for (a, f) in &feeds {
                 files.set_head(&a.key_bytes(), f.head_seq);

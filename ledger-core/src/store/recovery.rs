@@ -271,7 +271,7 @@ impl Ledger {
             batch.insert(META_APPLIED, &end.to_be_bytes());
         }
         // The feed files' bytes are durable before the heads that cover them.
-        file_batch.write_and_sync(&files)?;
+        file_batch.write_and_sync(&files, end)?;
         self.tree().apply_batch(batch)?;
         for (a, f) in st.feeds.iter() {
             files.set_head(&a.key_bytes(), f.head_seq);
@@ -396,7 +396,7 @@ impl Replay<'_> {
             KIND_FORK_PROOF => {
                 let proof = ForkProof::decode(payload)
                     .map_err(|e| format!("fork proof record does not decode: {e}"))?;
-                index_fork(batch, offset, len, &proof);
+                index_fork(batch, self.files, offset, len, &proof);
                 Ok(None)
             }
             k => Err(format!("unknown record kind {k}")),
