@@ -627,3 +627,47 @@ mod tests {
         assert!(t.find(tag(1)).unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+mod damaged_files {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Whatever bytes the file holds (a valid header over random
+        /// slots, or random bytes), opening, looking up, checking and
+        /// inserting answer or fail; none panics or loops.
+        #[test]
+        fn any_file_is_read_without_a_panic(
+            slots in proptest::collection::vec(any::<u8>(), 0..2048),
+            capacity in 1u64..160,
+            raw in any::<bool>(),
+            tags in proptest::collection::vec(any::<u32>(), 1..8),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t");
+            let mut bytes = if raw {
+                Vec::new()
+            } else {
+                encode_header(&Header { capacity, entries: capacity / 2, covered: 99 }).to_vec()
+            };
+            bytes.extend_from_slice(&slots);
+            if !raw {
+                bytes.resize((HEADER + capacity * SLOT) as usize, 0);
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(t) = LookupTable::open(path) {
+                for &tg in &tags {
+                    let _ = t.find(Tag(tg));
+                }
+                let _ = t.check(1 << 20);
+                let items: Vec<_> = tags
+                    .iter()
+                    .map(|&tg| (Tag(tg), Location { offset: 7, len: 9 }))
+                    .collect();
+                let _ = t.insert(&items);
+            }
+        }
+    }
+}
