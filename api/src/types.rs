@@ -1,0 +1,293 @@
+//! The request and response bodies, and the API form of core types.
+//!
+//! Ids, digests and signatures are lower-case hex strings; authors are
+//! written `participant/authority`. Fields are declared in alphabetical
+//! order (see the crate documentation).
+
+use ledger_core::charter::Charter;
+use ledger_core::lifecycle::Corrected;
+use ledger_core::replica::{BrokenFeed, VerifyFailure, VerifyReport};
+use ledger_core::{Digest, EventBody, ForkProof, SignedEvent};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A core type written with its object keys in alphabetical order at every
+/// depth, as every other object of the API is.
+fn sorted<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(value)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
+/// One signed event as the API shows it: its id, its place, and its body
+/// (the body in the ledger's own JSON form).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    pub author: String,
+    #[serde(serialize_with = "sorted")]
+    pub body: EventBody,
+    pub id: String,
+    pub kind: String,
+    pub prev: Option<String>,
+    pub seq: u64,
+    pub signature: String,
+    pub timestamp_ms: u64,
+}
+
+impl EventView {
+    /// The view of `event`, whose id the caller already knows.
+    pub fn of(id: &Digest, event: &SignedEvent) -> EventView {
+        let c = &event.content;
+        EventView {
+            author: c.author.to_string(),
+            body: c.body.clone(),
+            id: id.to_string(),
+            kind: c.body.kind().to_owned(),
+            prev: c.prev.as_ref().map(Digest::to_string),
+            seq: c.seq,
+            signature: event.signature.to_string(),
+            timestamp_ms: c.timestamp_ms,
+        }
+    }
+}
+
+impl From<&SignedEvent> for EventView {
+    fn from(event: &SignedEvent) -> EventView {
+        EventView::of(&event.id(), event)
+    }
+}
+
+/// The head of one feed: its author, last seq and last event id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedHead {
+    pub author: String,
+    pub id: String,
+    pub seq: u64,
+}
+
+/// A fork proof in short: the author, the place, the two event ids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkSummary {
+    pub author: String,
+    pub first: String,
+    pub second: String,
+    pub seq: u64,
+}
+
+impl From<&ForkProof> for ForkSummary {
+    fn from(p: &ForkProof) -> ForkSummary {
+        let (a, b) = p.ids();
+        ForkSummary {
+            author: p.author().to_string(),
+            first: a.to_string(),
+            second: b.to_string(),
+            seq: p.seq(),
+        }
+    }
+}
+
+/// A fork proof in full: both events, and the proof's canonical encoding
+/// in hex (what `kpl verify-fork` checks offline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForkProofView {
+    pub author: String,
+    pub first: String,
+    pub first_event: EventView,
+    pub proof_hex: String,
+    pub second: String,
+    pub second_event: EventView,
+    pub seq: u64,
+}
+
+impl From<&ForkProof> for ForkProofView {
+    fn from(p: &ForkProof) -> ForkProofView {
+        let (a, b) = p.ids();
+        ForkProofView {
+            author: p.author().to_string(),
+            first: a.to_string(),
+            first_event: EventView::of(&a, &p.first),
+            proof_hex: hex::encode(p.encode()),
+            second: b.to_string(),
+            second_event: EventView::of(&b, &p.second),
+            seq: p.seq(),
+        }
+    }
+}
+
+/// `GET /v1/feeds`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedsResponse {
+    pub feeds: Vec<FeedHead>,
+    pub fork_proofs: Vec<ForkSummary>,
+}
+
+/// `GET /v1/feed`: a page of events, as JSON views or (`encoding=hex`) as
+/// their canonical encodings in hex.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FeedPage {
+    Events { events: Vec<EventView> },
+    Hex { events_hex: Vec<String> },
+}
+
+/// `GET /v1/forks`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForksResponse {
+    pub fork_proofs: Vec<ForkProofView>,
+}
+
+/// `GET /v1/charter`: the charter in its own JSON form, and its hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CharterResponse {
+    #[serde(serialize_with = "sorted")]
+    pub charter: Charter,
+    pub network_id: String,
+}
+
+/// `GET /v1/health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub network_id: String,
+    pub own_feed: Option<OwnFeedView>,
+    pub reasons: Vec<String>,
+    /// `ok`, or `degraded` while writes are refused or failing.
+    pub status: String,
+}
+
+/// Whether this node confirmed its own feed's head since it started:
+/// confirmed (`seq`, by `peers` members or by the operator), or refused
+/// (`reason`, `message`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnFeedView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_operator: Option<bool>,
+    pub confirmed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// The answer to one write: the event's id and seq once durable; whether
+/// it had been signed before (a retry); the refusal it was signed despite
+/// (`?force=true`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteReceipt {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub already_signed: Option<bool>,
+    pub durable: bool,
+    pub id: String,
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_despite: Option<SignedDespite>,
+}
+
+/// The rule a forced write broke, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedDespite {
+    pub message: String,
+    pub rule: String,
+}
+
+/// The answer to a write that names its author (key rotations,
+/// governance proposals and approvals).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Created {
+    pub author: String,
+    pub durable: bool,
+    pub id: String,
+    pub seq: u64,
+}
+
+/// `GET /v1/verify`: the replica checked from its log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    pub broken_feeds: Vec<BrokenFeedView>,
+    pub elapsed_ms: u64,
+    pub events: u64,
+    pub failure: Option<VerifyFailureView>,
+    pub failure_count: u64,
+    pub failures: Vec<VerifyFailureView>,
+    pub feeds: u64,
+    pub fork_proofs: u64,
+    pub log_bytes: u64,
+    pub ok: bool,
+    pub unverified: u64,
+}
+
+impl VerifyResponse {
+    pub fn of(r: &VerifyReport, elapsed_ms: u64) -> VerifyResponse {
+        VerifyResponse {
+            broken_feeds: r.broken_feeds.iter().map(BrokenFeedView::from).collect(),
+            elapsed_ms,
+            events: r.events,
+            failure: r.failure().map(VerifyFailureView::from),
+            failure_count: r.failure_count,
+            failures: r.failures.iter().map(VerifyFailureView::from).collect(),
+            feeds: r.feeds,
+            fork_proofs: r.fork_proofs,
+            log_bytes: r.log_bytes,
+            ok: r.is_ok(),
+            unverified: r.unverified,
+        }
+    }
+}
+
+/// One record that failed verification, placed as far as it can be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyFailureView {
+    pub author: Option<String>,
+    pub event_id: Option<String>,
+    pub offset: Option<u64>,
+    pub reason: String,
+    pub seq: Option<u64>,
+}
+
+impl From<&VerifyFailure> for VerifyFailureView {
+    fn from(f: &VerifyFailure) -> VerifyFailureView {
+        VerifyFailureView {
+            author: f.author.as_ref().map(|a| a.to_string()),
+            event_id: f.id.as_ref().map(Digest::to_string),
+            offset: f.offset,
+            reason: f.reason.clone(),
+            seq: f.seq,
+        }
+    }
+}
+
+/// A feed whose events from `from_seq` on could not be verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenFeedView {
+    pub author: String,
+    pub from_seq: u64,
+    pub unverified: u64,
+}
+
+impl From<&BrokenFeed> for BrokenFeedView {
+    fn from(b: &BrokenFeed) -> BrokenFeedView {
+        BrokenFeedView {
+            author: b.author.to_string(),
+            from_seq: b.from_seq,
+            unverified: b.unverified,
+        }
+    }
+}
+
+/// `GET /v1/certificates/{number}`: every event naming one certificate,
+/// and the status they give it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificateView {
+    pub confirmations: Vec<EventView>,
+    #[serde(serialize_with = "sorted")]
+    pub corrected: Option<Corrected>,
+    pub corrections: Vec<EventView>,
+    pub fork_proofs: Vec<ForkProofView>,
+    pub issued: Vec<EventView>,
+    pub number: String,
+    /// `issued`, `confirmed`, `voided`, `forked` or `never_issued`.
+    pub status: String,
+    pub voids: Vec<EventView>,
+}
