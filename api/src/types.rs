@@ -60,8 +60,19 @@ impl From<&SignedEvent> for EventView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedHead {
     pub author: String,
-    pub id: String,
+    /// `null` for a feed with no event yet.
+    pub id: Option<String>,
     pub seq: u64,
+}
+
+impl From<&ledger_core::store::FeedHead> for FeedHead {
+    fn from(h: &ledger_core::store::FeedHead) -> FeedHead {
+        FeedHead {
+            author: h.author.to_string(),
+            id: h.id.as_ref().map(Digest::to_string),
+            seq: h.seq,
+        }
+    }
 }
 
 /// A fork proof in short: the author, the place, the two event ids.
@@ -178,11 +189,48 @@ pub struct OwnFeedView {
 pub struct WriteReceipt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub already_signed: Option<bool>,
+    /// The signing author, on a governance proposal's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     pub durable: bool,
     pub id: String,
     pub seq: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_despite: Option<SignedDespite>,
+}
+
+/// `POST /v1/certificates/batch`: one result per certificate, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub results: Vec<BatchResult>,
+}
+
+/// A certificate of a batch: written, or refused with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BatchResult {
+    Refused { error: BatchRefusal },
+    Written(WriteReceipt),
+}
+
+/// Why one certificate of a batch was not written: the ledger rule (absent
+/// when the certificate itself is malformed), the field, the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRefusal {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// `POST /v1/keys/rotate`: the rotation's place and the new key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateReceipt {
+    pub durable: bool,
+    pub id: String,
+    pub new_public_key: String,
+    pub next_key_digest: String,
+    pub seq: u64,
 }
 
 /// The rule a forced write broke, and why.
