@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"error": {"code", "field", "message"}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
@@ -11,7 +11,7 @@ pub struct ErrorBody {
 /// What was refused: a stable snake_case code (one of [`codes`], or the
 /// name of the ledger rule a write broke), the field at fault if one is,
 /// and the reason in words.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: String,
     pub field: Option<String>,

@@ -12,7 +12,9 @@
 //! declared in that order.
 #![forbid(unsafe_code)]
 
+pub mod endpoints;
 pub mod error;
+pub mod openapi;
 pub mod paths;
 pub mod types;
 

@@ -34,6 +34,8 @@ pub const GOVERNANCE_DECISION: &str = "/v1/governance/{id}";
 pub const GOVERNANCE_PROPOSALS: &str = "/v1/governance/proposals";
 pub const GOVERNANCE_APPROVALS: &str = "/v1/governance/approvals";
 pub const MEMBERS: &str = "/v1/members";
+/// The OpenAPI 3 document of this API.
+pub const OPENAPI: &str = "/v1/openapi.json";
 pub const METRICS: &str = "/metrics";
 /// c2sp.org/tlog-witness: a log's new checkpoint, to cosign (plain text).
 pub const WITNESS_ADD_CHECKPOINT: &str = "/witness/add-checkpoint";

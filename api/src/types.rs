@@ -20,10 +20,11 @@ fn sorted<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Erro
 
 /// One signed event as the API shows it: its id, its place, and its body
 /// (the body in the ledger's own JSON form).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
     pub author: String,
     #[serde(serialize_with = "sorted")]
+    #[schema(value_type = Object)]
     pub body: EventBody,
     pub id: String,
     pub kind: String,
@@ -57,7 +58,7 @@ impl From<&SignedEvent> for EventView {
 }
 
 /// The head of one feed: its author, last seq and last event id.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedHead {
     pub author: String,
     /// `null` for a feed with no event yet.
@@ -76,7 +77,7 @@ impl From<&ledger_core::store::FeedHead> for FeedHead {
 }
 
 /// A fork proof in short: the author, the place, the two event ids.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForkSummary {
     pub author: String,
     pub first: String,
@@ -98,7 +99,7 @@ impl From<&ForkProof> for ForkSummary {
 
 /// A fork proof in full: both events, and the proof's canonical encoding
 /// in hex (what `kpl verify-fork` checks offline).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForkProofView {
     pub author: String,
     pub first: String,
@@ -125,7 +126,7 @@ impl From<&ForkProof> for ForkProofView {
 }
 
 /// `GET /v1/feeds`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedsResponse {
     pub feeds: Vec<FeedHead>,
     pub fork_proofs: Vec<ForkSummary>,
@@ -133,7 +134,7 @@ pub struct FeedsResponse {
 
 /// `GET /v1/feed`: a page of events, as JSON views or (`encoding=hex`) as
 /// their canonical encodings in hex.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum FeedPage {
     Events { events: Vec<EventView> },
@@ -141,21 +142,22 @@ pub enum FeedPage {
 }
 
 /// `GET /v1/forks`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForksResponse {
     pub fork_proofs: Vec<ForkProofView>,
 }
 
 /// `GET /v1/charter`: the charter in its own JSON form, and its hash.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CharterResponse {
     #[serde(serialize_with = "sorted")]
+    #[schema(value_type = Object)]
     pub charter: Charter,
     pub network_id: String,
 }
 
 /// `GET /v1/health`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthResponse {
     pub network_id: String,
     pub own_feed: Option<OwnFeedView>,
@@ -167,7 +169,7 @@ pub struct HealthResponse {
 /// Whether this node confirmed its own feed's head since it started:
 /// confirmed (`seq`, by `peers` members or by the operator), or refused
 /// (`reason`, `message`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OwnFeedView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by_operator: Option<bool>,
@@ -185,7 +187,7 @@ pub struct OwnFeedView {
 /// The answer to one write: the event's id and seq once durable; whether
 /// it had been signed before (a retry); the refusal it was signed despite
 /// (`?force=true`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WriteReceipt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub already_signed: Option<bool>,
@@ -200,13 +202,13 @@ pub struct WriteReceipt {
 }
 
 /// `POST /v1/certificates/batch`: one result per certificate, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchResponse {
     pub results: Vec<BatchResult>,
 }
 
 /// A certificate of a batch: written, or refused with the reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum BatchResult {
     Refused { error: BatchRefusal },
@@ -215,7 +217,7 @@ pub enum BatchResult {
 
 /// Why one certificate of a batch was not written: the ledger rule (absent
 /// when the certificate itself is malformed), the field, the reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchRefusal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
@@ -224,7 +226,7 @@ pub struct BatchRefusal {
 }
 
 /// `POST /v1/keys/rotate`: the rotation's place and the new key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RotateReceipt {
     pub durable: bool,
     pub id: String,
@@ -234,7 +236,7 @@ pub struct RotateReceipt {
 }
 
 /// The rule a forced write broke, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedDespite {
     pub message: String,
     pub rule: String,
@@ -242,7 +244,7 @@ pub struct SignedDespite {
 
 /// The answer to a write that names its author (key rotations,
 /// governance proposals and approvals).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Created {
     pub author: String,
     pub durable: bool,
@@ -251,7 +253,7 @@ pub struct Created {
 }
 
 /// `GET /v1/verify`: the replica checked from its log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyResponse {
     pub broken_feeds: Vec<BrokenFeedView>,
     pub elapsed_ms: u64,
@@ -285,7 +287,7 @@ impl VerifyResponse {
 }
 
 /// One record that failed verification, placed as far as it can be.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyFailureView {
     pub author: Option<String>,
     pub event_id: Option<String>,
@@ -307,7 +309,7 @@ impl From<&VerifyFailure> for VerifyFailureView {
 }
 
 /// A feed whose events from `from_seq` on could not be verified.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenFeedView {
     pub author: String,
     pub from_seq: u64,
@@ -326,10 +328,11 @@ impl From<&BrokenFeed> for BrokenFeedView {
 
 /// `GET /v1/certificates/{number}`: every event naming one certificate,
 /// and the status they give it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateView {
     pub confirmations: Vec<EventView>,
     #[serde(serialize_with = "sorted")]
+    #[schema(value_type = Option<Object>)]
     pub corrected: Option<Corrected>,
     pub corrections: Vec<EventView>,
     pub fork_proofs: Vec<ForkProofView>,

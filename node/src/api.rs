@@ -1,7 +1,7 @@
 //! The HTTP API (JSON). Reads are open; writes need the bearer token from
 //! the node's token file, and are refused on observer nodes. A write is
 //! answered only after its event is durable. Every endpoint is documented in
-//! `node/API.md`.
+//! `node/API.md`; the types, paths and codes are those of `kpl-api`.
 
 use std::sync::Arc;
 
@@ -9,8 +9,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Json, Router};
+use kpl_api::endpoints::Method;
 use kpl_api::error::codes;
 use kpl_api::paths;
 use kpl_api::types::{
@@ -321,52 +322,113 @@ type AppState = Arc<Node>;
 type ApiResult = Result<Json<Value>, ApiError>;
 type Receipt = Result<Json<WriteReceipt>, ApiError>;
 
+/// How a route is guarded, which decides the sub-router it joins.
+enum Access {
+    /// Open reads.
+    Open,
+    /// A write: the token before the body, bodies up to [`MAX_BODY`].
+    Write,
+    /// The batch write: the token first, bodies up to [`MAX_BATCH_BODY`].
+    Batch,
+    /// The c2sp.org/tlog-witness endpoint: open, its own body limit.
+    Witness,
+}
+
+/// Every route the node serves, with its handler: the one list the router
+/// is built from, and which [`served`] gives out (the OpenAPI document must
+/// name the same routes; a test holds them to it).
+fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
+    use Access::{Batch, Open, Witness, Write};
+    use Method::{Get, Post};
+    vec![
+        (Post, paths::CERTIFICATES, Write, post(issue)),
+        (Post, paths::CONFIRMATIONS, Write, post(confirm)),
+        (Post, paths::VOIDS, Write, post(void)),
+        (Post, paths::CORRECTIONS, Write, post(correct)),
+        (Post, paths::KEYS_ROTATE, Write, post(rotate)),
+        (Post, paths::GOVERNANCE_PROPOSALS, Write, post(propose)),
+        (Post, paths::GOVERNANCE_APPROVALS, Write, post(approve)),
+        (Post, paths::CERTIFICATES_BATCH, Batch, post(issue_batch)),
+        (Get, paths::HEALTH, Open, get(health)),
+        (Get, paths::CHARTER, Open, get(charter)),
+        (Get, paths::STATUS, Open, get(status)),
+        (Get, paths::FEEDS, Open, get(feeds)),
+        (Get, paths::FEED, Open, get(feed_range)),
+        (Get, paths::EVENT, Open, get(event_by_id)),
+        (Get, paths::CERTIFICATES, Open, get(certificates)),
+        (Get, paths::CERTIFICATE, Open, get(certificate)),
+        (Get, paths::FORKS, Open, get(forks)),
+        (Get, paths::VERIFY, Open, get(verify)),
+        (Get, paths::AUDIT, Open, get(audit)),
+        (Get, paths::STATS, Open, get(stats)),
+        (Get, paths::TRACE, Open, get(trace)),
+        (Get, paths::BUNDLE, Open, get(bundle)),
+        (Get, paths::CHECKPOINT, Open, get(checkpoint)),
+        (Get, paths::CHECKPOINTS, Open, get(checkpoints_all)),
+        (Get, paths::KEYS, Open, get(keys)),
+        (Get, paths::PROOFS_INCLUSION, Open, get(inclusion_proof)),
+        (Get, paths::PROOFS_CONSISTENCY, Open, get(consistency_proof)),
+        (Get, paths::SPLIT_VIEWS, Open, get(split_views)),
+        (Get, paths::GOVERNANCE, Open, get(governance)),
+        (
+            Get,
+            paths::GOVERNANCE_DECISION,
+            Open,
+            get(governance_decision),
+        ),
+        (Get, paths::MEMBERS, Open, get(members)),
+        (Get, paths::OPENAPI, Open, get(openapi)),
+        (Get, paths::METRICS, Open, get(metrics)),
+        (Get, paths::TILES, Open, get(crate::tiles::serve)),
+        (
+            Post,
+            paths::WITNESS_ADD_CHECKPOINT,
+            Witness,
+            post(add_checkpoint),
+        ),
+    ]
+}
+
+/// The method and route of everything [`router`] serves.
+pub fn served() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|(m, p, _, _)| (m, p)).collect()
+}
+
 /// Builds the router.
 pub fn router(node: Arc<Node>) -> Router {
-    let writes = Router::new()
-        .route(paths::CERTIFICATES, post(issue))
-        .route(paths::CONFIRMATIONS, post(confirm))
-        .route(paths::VOIDS, post(void))
-        .route(paths::CORRECTIONS, post(correct))
-        .route(paths::KEYS_ROTATE, post(rotate))
-        .route(paths::GOVERNANCE_PROPOSALS, post(propose))
-        .route(paths::GOVERNANCE_APPROVALS, post(approve))
+    let (mut open, mut writes, mut batch, mut witness) =
+        (Router::new(), Router::new(), Router::new(), Router::new());
+    for (_, path, access, handler) in table() {
+        match access {
+            Access::Open => open = open.route(path, handler),
+            Access::Write => writes = writes.route(path, handler),
+            Access::Batch => batch = batch.route(path, handler),
+            Access::Witness => witness = witness.route(path, handler),
+        }
+    }
+    let writes = writes
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(middleware::from_fn_with_state(node.clone(), token_first));
-    let batch = Router::new()
-        .route(paths::CERTIFICATES_BATCH, post(issue_batch))
+    let batch = batch
         .layer(DefaultBodyLimit::max(MAX_BATCH_BODY))
         .route_layer(middleware::from_fn_with_state(node.clone(), token_first));
-    Router::new()
-        .route(paths::HEALTH, get(health))
-        .route(paths::CHARTER, get(charter))
-        .route(paths::STATUS, get(status))
-        .route(paths::FEEDS, get(feeds))
-        .route(paths::FEED, get(feed_range))
-        .route(paths::EVENT, get(event_by_id))
-        .route("/v1/certificates", get(certificates))
-        .route(paths::CERTIFICATE, get(certificate))
-        .route(paths::FORKS, get(forks))
-        .route(paths::VERIFY, get(verify))
-        .route(paths::AUDIT, get(audit))
-        .route(paths::STATS, get(stats))
-        .route(paths::TRACE, get(trace))
-        .route(paths::BUNDLE, get(bundle))
-        .route(paths::CHECKPOINT, get(checkpoint))
-        .route(paths::CHECKPOINTS, get(checkpoints_all))
-        .route(paths::KEYS, get(keys))
-        .route(paths::PROOFS_INCLUSION, get(inclusion_proof))
-        .route(paths::PROOFS_CONSISTENCY, get(consistency_proof))
-        .route(paths::SPLIT_VIEWS, get(split_views))
-        .route(paths::GOVERNANCE, get(governance))
-        .route(paths::GOVERNANCE_DECISION, get(governance_decision))
-        .route(paths::MEMBERS, get(members))
-        .route(paths::METRICS, get(metrics))
-        .route(paths::TILES, get(crate::tiles::serve))
-        .merge(witness_routes())
+    let witness = witness.layer(DefaultBodyLimit::max(
+        ledger_core::tlog::witness::MAX_REQUEST_BYTES,
+    ));
+    open.merge(witness)
         .merge(writes)
         .merge(batch)
         .with_state(node)
+}
+
+/// `GET /v1/openapi.json`: the OpenAPI 3 document of this API, open like
+/// every read.
+async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT
+        .get_or_init(kpl_api::openapi::document_json)
+        .clone();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Constant-time comparison of the bearer token.
@@ -1600,14 +1662,6 @@ async fn split_views(State(node): State<AppState>) -> ApiResult {
 }
 
 // ------------------------------------------------------------ witness
-
-fn witness_routes() -> Router<AppState> {
-    Router::new()
-        .route(paths::WITNESS_ADD_CHECKPOINT, post(add_checkpoint))
-        .layer(DefaultBodyLimit::max(
-            ledger_core::tlog::witness::MAX_REQUEST_BYTES,
-        ))
-}
 
 /// `POST /witness/add-checkpoint` (c2sp.org/tlog-witness): plain-text body
 /// and answers with the spec's status codes.
