@@ -3,7 +3,8 @@
 //! body with its codes ([`error`]). The node serves these types, and clients
 //! read them back.
 //!
-//! This crate never does I/O: no networking, no files, no clock. It depends
+//! This crate never does I/O (no networking, no files, no clock) but in
+//! `client`, the blocking HTTP client behind the cargo feature `client`. It depends
 //! on `ledger-core` only to convert core types into their API form
 //! (`From` conversions at this boundary), never on the node.
 //!
@@ -12,6 +13,8 @@
 //! declared in that order.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod endpoints;
 pub mod error;
 pub mod openapi;

@@ -342,3 +342,49 @@ pub struct CertificateView {
     pub status: String,
     pub voids: Vec<EventView>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_are_written_as_the_node_always_wrote_them() {
+        let r = WriteReceipt {
+            already_signed: None,
+            author: None,
+            durable: true,
+            id: "ab".into(),
+            seq: 7,
+            signed_despite: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"durable":true,"id":"ab","seq":7}"#
+        );
+        let forced = WriteReceipt {
+            signed_despite: Some(SignedDespite {
+                message: "m".into(),
+                rule: "r".into(),
+            }),
+            ..r
+        };
+        assert_eq!(
+            serde_json::to_string(&forced).unwrap(),
+            r#"{"durable":true,"id":"ab","seq":7,"signed_despite":{"message":"m","rule":"r"}}"#
+        );
+    }
+
+    #[test]
+    fn a_batch_result_reads_back_as_what_it_is() {
+        let written: BatchResult =
+            serde_json::from_str(r#"{"durable":true,"id":"ab","seq":1}"#).unwrap();
+        assert!(matches!(written, BatchResult::Written(_)));
+        let refused: BatchResult =
+            serde_json::from_str(r#"{"error":{"field":"number","message":"twice"}}"#).unwrap();
+        assert!(matches!(refused, BatchResult::Refused { .. }));
+        assert_eq!(
+            serde_json::to_string(&refused).unwrap(),
+            r#"{"error":{"field":"number","message":"twice"}}"#
+        );
+    }
+}

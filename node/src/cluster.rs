@@ -415,9 +415,8 @@ pub fn http(
     http_within(method, base, path, token, body, Duration::from_secs(60))
 }
 
-/// [`http`] with `timeout` for each read and write. One exchange with
-/// `Connection: close`; the answer is bounded to 256 MiB, 200 header lines
-/// and (chunked) 10 million chunks.
+/// [`http`] with `timeout` for the whole exchange, through the API's one
+/// client (`kpl_api::client`); the answer is bounded to 256 MiB.
 pub fn http_within(
     method: &str,
     base: &str,
@@ -426,16 +425,24 @@ pub fn http_within(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let hostport = base
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{base}: only http:// is supported"))?
-        .trim_end_matches('/');
-    let s = TcpStream::connect(hostport).map_err(|e| format!("{base}: {e}"))?;
-    http_over(s, hostport, method, path, token, body, timeout)
+    use kpl_api::endpoints::Method;
+    if !base.starts_with("http://") {
+        return Err(format!("{base}: only http:// is supported"));
+    }
+    let method = match method {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        other => return Err(format!("{other}: the API has GET and POST only")),
+    };
+    kpl_api::client::Client::new(base, token.map(str::to_owned), timeout)
+        .exchange(method, path, body, kpl_api::client::MAX_ANSWER)
+        .map_err(|e| format!("{base}: {e}"))
 }
 
-/// [`http_within`] over a connected stream `s` (e.g. one opened in another
-/// network namespace); `hostport` goes in the `Host` header.
+/// One exchange over a connected stream `s` (one opened in another network
+/// namespace, which no URL reaches); `hostport` goes in the `Host` header.
+/// `Connection: close`; the answer is bounded to 256 MiB, 200 header lines
+/// and (chunked) 10 million chunks.
 pub fn http_over(
     mut s: TcpStream,
     hostport: &str,
