@@ -252,7 +252,7 @@ impl Cluster {
         loop {
             if let Ok(api) = std::fs::read_to_string(n.data_dir.join("api.addr")) {
                 let api = api.trim().to_owned();
-                if http_get(&api, "/v1/health").is_ok() {
+                if http_get(&api, kpl_api::paths::HEALTH).is_ok() {
                     return Ok(Running {
                         label: label.to_owned(),
                         child,
@@ -283,7 +283,7 @@ pub fn wait_healthy(api: &str, timeout: Duration) -> Result<serde_json::Value, S
     let deadline = Instant::now() + timeout;
     let mut last = String::from("no answer");
     for _ in 0..1_000_000 {
-        match http_get(api, "/v1/health") {
+        match http_get(api, kpl_api::paths::HEALTH) {
             Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
                 Ok(v) if v["status"] == "ok" => return Ok(v),
                 Ok(v) => last = v["reasons"].to_string(),
