@@ -43,6 +43,9 @@ use crate::types::*;
     VerifyFailureView,
     BrokenFeedView,
     CertificateView,
+    CheckpointView,
+    CosignatureView,
+    CheckpointsResponse,
 )))]
 struct Schemas;
 

@@ -343,6 +343,32 @@ pub struct CertificateView {
     pub voids: Vec<EventView>,
 }
 
+/// The latest checkpoint held of one feed: its note (the signed text, as
+/// c2sp.org/tlog-checkpoint writes it) and the witnesses' cosignatures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckpointView {
+    pub author: String,
+    pub cosignatures: Vec<CosignatureView>,
+    pub note: String,
+    pub origin: String,
+    pub root: String,
+    pub size: u64,
+}
+
+/// One witness's cosignature of a checkpoint: its name and when it signed
+/// (seconds since the Unix epoch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CosignatureView {
+    pub timestamp: u64,
+    pub witness: String,
+}
+
+/// `GET /v1/checkpoints`: the latest checkpoint of every feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckpointsResponse {
+    pub checkpoints: Vec<CheckpointView>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

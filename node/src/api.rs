@@ -15,9 +15,10 @@ use kpl_api::endpoints::Method;
 use kpl_api::error::codes;
 use kpl_api::paths;
 use kpl_api::types::{
-    BatchRefusal, BatchResponse, BatchResult, CertificateView, CharterResponse, Created, EventView,
-    FeedHead, FeedPage, FeedsResponse, ForkProofView, ForkSummary, ForksResponse, HealthResponse,
-    RotateReceipt, SignedDespite, VerifyResponse, WriteReceipt,
+    BatchRefusal, BatchResponse, BatchResult, CertificateView, CharterResponse, CheckpointView,
+    CheckpointsResponse, CosignatureView, Created, EventView, FeedHead, FeedPage, FeedsResponse,
+    ForkProofView, ForkSummary, ForksResponse, HealthResponse, RotateReceipt, SignedDespite,
+    VerifyResponse, WriteReceipt,
 };
 use kpl_api::ErrorBody;
 use ledger_core::analysis::{
@@ -1345,19 +1346,19 @@ async fn rotate(
 // ------------------------------------------------------------ checkpoints
 
 /// The JSON view of a checkpoint held for `author`.
-fn checkpoint_json(author: &AuthorId, s: &crate::checkpoints::Signed) -> Value {
+fn checkpoint_view(author: &AuthorId, s: &crate::checkpoints::Signed) -> CheckpointView {
     let cp = &s.checkpoint;
-    json!({
-        "author": author.to_string(),
-        "origin": cp.origin,
-        "size": cp.size,
-        "root": cp.root,
-        "note": s.note.encode(),
-        "cosignatures": crate::checkpoints::cosignatures(&s.note, &cp.origin)
+    CheckpointView {
+        author: author.to_string(),
+        cosignatures: crate::checkpoints::cosignatures(&s.note, &cp.origin)
             .into_iter()
-            .map(|(witness, timestamp)| json!({"witness": witness, "timestamp": timestamp}))
-            .collect::<Vec<_>>(),
-    })
+            .map(|(witness, timestamp)| CosignatureView { timestamp, witness })
+            .collect(),
+        note: s.note.encode(),
+        origin: cp.origin.clone(),
+        root: cp.root.to_string(),
+        size: cp.size,
+    }
 }
 
 /// An author given in a query: 422 when malformed, 404 when neither in the
@@ -1379,11 +1380,14 @@ struct AuthorQuery {
     author: String,
 }
 
-async fn checkpoint(State(node): State<AppState>, q: QueryResult<AuthorQuery>) -> ApiResult {
+async fn checkpoint(
+    State(node): State<AppState>,
+    q: QueryResult<AuthorQuery>,
+) -> Result<Json<CheckpointView>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let author = query_author(&node, "author", &q.author)?;
     match node.checkpoints.latest(&author) {
-        Some(s) => Ok(Json(checkpoint_json(&author, &s))),
+        Some(s) => Ok(Json(checkpoint_view(&author, &s))),
         None => Err(ApiError::not_found(format!(
             "no checkpoint of {author}'s feed yet"
         ))),
@@ -1483,11 +1487,11 @@ async fn keys(State(node): State<AppState>) -> ApiResult {
     ))
 }
 
-async fn checkpoints_all(State(node): State<AppState>) -> ApiResult {
+async fn checkpoints_all(State(node): State<AppState>) -> Json<CheckpointsResponse> {
     let all = node.checkpoints.all_latest();
-    Ok(Json(json!({
-        "checkpoints": all.iter().map(|(a, s)| checkpoint_json(a, s)).collect::<Vec<_>>(),
-    })))
+    Json(CheckpointsResponse {
+        checkpoints: all.iter().map(|(a, s)| checkpoint_view(a, s)).collect(),
+    })
 }
 
 fn hex_list(hashes: &[Digest]) -> Vec<String> {
