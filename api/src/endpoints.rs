@@ -175,7 +175,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "A consistency proof between two sizes",
         AnyJson,
     ),
-    get(paths::SPLIT_VIEWS, "Split-view proofs", AnyJson),
+    get(
+        paths::SPLIT_VIEWS,
+        "Split-view proofs",
+        Json("SplitViewsResponse"),
+    ),
     get(paths::GOVERNANCE, "Every governance decision", AnyJson),
     get(
         paths::GOVERNANCE_DECISION,

@@ -46,6 +46,9 @@ use crate::types::*;
     CheckpointView,
     CosignatureView,
     CheckpointsResponse,
+    TreeHead,
+    SplitViewView,
+    SplitViewsResponse,
 )))]
 struct Schemas;
 

@@ -369,6 +369,45 @@ pub struct CheckpointsResponse {
     pub checkpoints: Vec<CheckpointView>,
 }
 
+/// One side of a split view: the tree size and root a signed checkpoint
+/// claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TreeHead {
+    pub root: String,
+    pub size: u64,
+}
+
+impl From<&ledger_core::tlog::checkpoint::Checkpoint> for TreeHead {
+    fn from(c: &ledger_core::tlog::checkpoint::Checkpoint) -> TreeHead {
+        TreeHead {
+            root: c.root.to_string(),
+            size: c.size,
+        }
+    }
+}
+
+/// A proof that one log signed two checkpoints that cannot both be true:
+/// both notes, the consistency path that fails between them, and the
+/// proof's canonical encoding in hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SplitViewView {
+    pub author: String,
+    pub first: TreeHead,
+    pub first_note: String,
+    pub hash: String,
+    pub origin: String,
+    pub path: Vec<String>,
+    pub proof_hex: String,
+    pub second: TreeHead,
+    pub second_note: String,
+}
+
+/// `GET /v1/split-views`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SplitViewsResponse {
+    pub split_views: Vec<SplitViewView>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

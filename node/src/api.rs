@@ -18,7 +18,7 @@ use kpl_api::types::{
     BatchRefusal, BatchResponse, BatchResult, CertificateView, CharterResponse, CheckpointView,
     CheckpointsResponse, CosignatureView, Created, EventView, FeedHead, FeedPage, FeedsResponse,
     ForkProofView, ForkSummary, ForksResponse, HealthResponse, RotateReceipt, SignedDespite,
-    VerifyResponse, WriteReceipt,
+    SplitViewView, SplitViewsResponse, TreeHead, VerifyResponse, WriteReceipt,
 };
 use kpl_api::ErrorBody;
 use ledger_core::analysis::{
@@ -1646,23 +1646,24 @@ async fn consistency_proof(
     })))
 }
 
-async fn split_views(State(node): State<AppState>) -> ApiResult {
+async fn split_views(State(node): State<AppState>) -> Json<SplitViewsResponse> {
     let all = node.checkpoints.split_views();
-    let side =
-        |c: &ledger_core::tlog::checkpoint::Checkpoint| json!({"size": c.size, "root": c.root});
-    Ok(Json(json!({
-        "split_views": all.iter().map(|s| json!({
-            "author": s.author.to_string(),
-            "origin": s.view.origin,
-            "first": side(&s.view.first),
-            "second": side(&s.view.second),
-            "first_note": s.proof.first,
-            "second_note": s.proof.second,
-            "path": hex_list(&s.proof.path),
-            "hash": s.hash,
-            "proof_hex": hex::encode(s.proof.encode()),
-        })).collect::<Vec<_>>(),
-    })))
+    Json(SplitViewsResponse {
+        split_views: all
+            .iter()
+            .map(|s| SplitViewView {
+                author: s.author.to_string(),
+                first: TreeHead::from(&s.view.first),
+                first_note: s.proof.first.clone(),
+                hash: s.hash.to_string(),
+                origin: s.view.origin.clone(),
+                path: hex_list(&s.proof.path),
+                proof_hex: hex::encode(s.proof.encode()),
+                second: TreeHead::from(&s.view.second),
+                second_note: s.proof.second.clone(),
+            })
+            .collect(),
+    })
 }
 
 // ------------------------------------------------------------ witness
