@@ -318,7 +318,7 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
         let running = previous
             .as_ref()
             .and_then(|s| s.nodes.iter().find(|x| x.label == n.label))
-            .filter(|x| alive(x.pid) && http_get(&x.api, "/v1/health").is_ok())
+            .filter(|x| alive(x.pid) && http_get(&x.api, kpl_api::paths::HEALTH).is_ok())
             .cloned();
         let node = match running {
             Some(x) => x,
@@ -414,7 +414,7 @@ fn up(dir: &Path, json_out: bool) -> CmdResult {
 fn print_nodes(state: &DevnetState) {
     let mut t = Table::new(&["NODE", "MEMBER", "API", "PID", "STATE"]);
     for n in &state.nodes {
-        let up = alive(n.pid) && http_get(&n.api, "/v1/health").is_ok();
+        let up = alive(n.pid) && http_get(&n.api, kpl_api::paths::HEALTH).is_ok();
         t.row(vec![
             n.label.clone(),
             n.member.clone(),
@@ -436,7 +436,7 @@ fn wait_connected(state: &DevnetState, timeout: Duration) -> Result<(), Failure>
     loop {
         let mut all = true;
         for n in &state.nodes {
-            let peers = http_get(&n.api, "/v1/status")
+            let peers = http_get(&n.api, kpl_api::paths::STATUS)
                 .ok()
                 .and_then(|b| serde_json::from_str::<Value>(&b).ok())
                 .and_then(|v| v["peers"].as_array().map(Vec::len))
@@ -477,7 +477,7 @@ fn wait_healthy(state: &DevnetState, timeout: Duration) -> Result<(), Failure> {
 }
 
 fn heads(api: &str) -> Option<Value> {
-    let v: Value = serde_json::from_str(&http_get(api, "/v1/feeds").ok()?).ok()?;
+    let v: Value = serde_json::from_str(&http_get(api, kpl_api::paths::FEEDS).ok()?).ok()?;
     Some(v["feeds"].clone())
 }
 
@@ -730,9 +730,10 @@ fn certificate_json(c: &SeedCertificate, i: usize) -> Value {
 /// events, saying on stderr what it writes, month by month.
 fn seed_if_empty(state: &DevnetState) -> Result<u64, Failure> {
     let first = &state.nodes[0];
-    let status: Value =
-        serde_json::from_str(&http_get(&first.api, "/v1/status").map_err(Failure::usage)?)
-            .map_err(|e| Failure::usage(e.to_string()))?;
+    let status: Value = serde_json::from_str(
+        &http_get(&first.api, kpl_api::paths::STATUS).map_err(Failure::usage)?,
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
     if status["events"].as_u64().unwrap_or(0) > 0 {
         return Ok(0);
     }
@@ -847,7 +848,7 @@ fn status(dir: &Path, json_out: bool) -> CmdResult {
             .nodes
             .iter()
             .map(|n| {
-                let running = alive(n.pid) && http_get(&n.api, "/v1/health").is_ok();
+                let running = alive(n.pid) && http_get(&n.api, kpl_api::paths::HEALTH).is_ok();
                 json!({"node": n.label, "member": n.member, "api": n.api, "pid": n.pid, "running": running, "data_dir": n.data_dir, "token_file": n.token_file})
             })
             .collect();

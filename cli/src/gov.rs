@@ -456,7 +456,7 @@ see `kpl gov propose --help`) or --decision-file FILE.json",
         "effective_on": proposal.effective_on,
         "reference": proposal.reference,
     });
-    let r = c.post(&a.force.path("/v1/governance/proposals"), &body)?;
+    let r = c.post(&a.force.path(kpl_api::paths::GOVERNANCE_PROPOSALS), &body)?;
     if json_out {
         println!("{r}");
         return Ok(OK);
@@ -530,7 +530,7 @@ pub fn approve(c: &Client, a: &ApproveArgs, json_out: bool) -> CmdResult {
         IdArg::Prefix(p) => by_prefix(&fetch_governance(c)?.decisions, &p)?.proposal.id,
     };
     let r = c.post(
-        "/v1/governance/approvals",
+        kpl_api::paths::GOVERNANCE_APPROVALS,
         &json!({"proposal": id.to_hex(), "note": a.note}),
     )?;
     if json_out {
@@ -614,7 +614,7 @@ fn timeline_view(t: &Timeline) -> GovView {
 }
 
 fn fetch_governance(c: &Client) -> Result<GovView, Failure> {
-    serde_json::from_value(c.get("/v1/governance")?).map_err(bad_answer)
+    serde_json::from_value(c.get(kpl_api::paths::GOVERNANCE)?).map_err(bad_answer)
 }
 
 fn status_text(s: &DecisionStatus) -> String {
@@ -868,7 +868,7 @@ pub fn members(c: &Client, a: &MembersArgs, json_out: bool) -> CmdResult {
         None => {
             let q = match at {
                 Some(d) => format!("/v1/members?at={d}"),
-                None => "/v1/members".to_owned(),
+                None => kpl_api::paths::MEMBERS.to_owned(),
             };
             c.get(&q)?
         }

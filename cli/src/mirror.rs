@@ -45,7 +45,7 @@ fn epochs(feed: &Value, origin: &str) -> Result<Vec<(u64, Ed25519Verifier)>, Str
 }
 
 pub fn mirror(c: &Client, a: &MirrorArgs, json_out: bool) -> CmdResult {
-    let keys = c.get("/v1/keys")?;
+    let keys = c.get(kpl_api::paths::KEYS)?;
     std::fs::create_dir_all(&a.dir)
         .map_err(|e| Failure::usage(format!("{}: {e}", a.dir.display())))?;
     let mut rows: Vec<(String, Result<Option<FeedReport>, String>)> = Vec::new();

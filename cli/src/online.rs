@@ -136,7 +136,7 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<kpl::import::Row>, Failu
 pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     let Some(file) = &a.file else {
         let cert = certificate_from_flags(a)?;
-        let r = c.post(&a.force.path("/v1/certificates"), &cert)?;
+        let r = c.post(&a.force.path(kpl_api::paths::CERTIFICATES), &cert)?;
         print_written(
             &r,
             &format!("issued {}", cert["number"].as_str().unwrap_or("")),
@@ -164,7 +164,7 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     let mut sent = 0u64;
     for chunk in good.chunks(500) {
         let r = match c.post(
-            &a.force.path("/v1/certificates/batch"),
+            &a.force.path(kpl_api::paths::CERTIFICATES_BATCH),
             &Value::Array(chunk.to_vec()),
         ) {
             Ok(r) => r,
@@ -296,7 +296,7 @@ pub fn confirm(c: &Client, a: &ConfirmArgs, json_out: bool) -> CmdResult {
         "value_usd_cents": parse_hundredths("--value", &a.value)?,
         "received_on": a.received.clone().unwrap_or_else(today),
     });
-    let r = c.post(&a.force.path("/v1/confirmations"), &body)?;
+    let r = c.post(&a.force.path(kpl_api::paths::CONFIRMATIONS), &body)?;
     print_written(
         &r,
         &format!("confirmed import under {}", a.certificate),
@@ -320,7 +320,7 @@ pub struct VoidArgs {
 pub fn void(c: &Client, a: &VoidArgs, json_out: bool) -> CmdResult {
     capitals(&a.certificate)?;
     let body = json!({"certificate": a.certificate, "reason": a.reason, "note": a.note});
-    let r = c.post(&a.force.path("/v1/voids"), &body)?;
+    let r = c.post(&a.force.path(kpl_api::paths::VOIDS), &body)?;
     print_written(&r, &format!("voided {}", a.certificate), json_out);
     Ok(OK)
 }
@@ -388,7 +388,7 @@ pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
         "correction": correction,
         "note": a.note,
     });
-    let r = c.post(&a.force.path("/v1/corrections"), &body)?;
+    let r = c.post(&a.force.path(kpl_api::paths::CORRECTIONS), &body)?;
     print_written(
         &r,
         &format!("corrected {} of {}", a.field, a.certificate),
@@ -398,7 +398,7 @@ pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
 }
 
 pub fn rotate_key(c: &Client, json_out: bool) -> CmdResult {
-    let r = c.post("/v1/keys/rotate", &json!({}))?;
+    let r = c.post(kpl_api::paths::KEYS_ROTATE, &json!({}))?;
     if json_out {
         println!("{r}");
     } else {
@@ -672,7 +672,7 @@ pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
 }
 
 pub fn feeds(c: &Client, json_out: bool) -> CmdResult {
-    let v = c.get("/v1/feeds")?;
+    let v = c.get(kpl_api::paths::FEEDS)?;
     if json_out {
         println!("{v}");
     } else {
@@ -706,7 +706,7 @@ pub fn feeds(c: &Client, json_out: bool) -> CmdResult {
 }
 
 pub fn status(c: &Client, json_out: bool) -> CmdResult {
-    let v = c.get("/v1/status")?;
+    let v = c.get(kpl_api::paths::STATUS)?;
     if json_out {
         println!("{v}");
         return Ok(OK);
@@ -751,7 +751,7 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
     use ledger_core::Charter;
 
     let started = std::time::Instant::now();
-    let v = c.get("/v1/charter")?;
+    let v = c.get(kpl_api::paths::CHARTER)?;
     let served: Charter = serde_json::from_value(v["charter"].clone())
         .map_err(|e| Failure::usage(format!("the node's charter does not parse: {e}")))?;
     served
@@ -813,7 +813,7 @@ impl ledger_core::replica::ReplicaSource for NodeReplica<'_> {
     type Error = Failure;
 
     fn heads(&mut self) -> Result<Vec<ledger_core::replica::AnnouncedHead>, Failure> {
-        let feeds = self.client.get("/v1/feeds")?;
+        let feeds = self.client.get(kpl_api::paths::FEEDS)?;
         Ok(feeds["feeds"]
             .as_array()
             .into_iter()
@@ -848,7 +848,7 @@ impl ledger_core::replica::ReplicaSource for NodeReplica<'_> {
     }
 
     fn fork_proofs(&mut self) -> Result<Vec<Result<Vec<u8>, String>>, Failure> {
-        let forks = self.client.get("/v1/forks")?;
+        let forks = self.client.get(kpl_api::paths::FORKS)?;
         Ok(hex_items(&forks, "fork_proofs", Some("proof_hex")))
     }
 }

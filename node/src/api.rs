@@ -1,7 +1,7 @@
 //! The HTTP API (JSON). Reads are open; writes need the bearer token from
 //! the node's token file, and are refused on observer nodes. A write is
 //! answered only after its event is durable. Every endpoint is documented in
-//! `node/API.md`.
+//! `node/API.md`; the types, paths and codes are those of `kpl-api`.
 
 use std::sync::Arc;
 
@@ -9,8 +9,18 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Json, Router};
+use kpl_api::endpoints::Method;
+use kpl_api::error::codes;
+use kpl_api::paths;
+use kpl_api::types::{
+    BatchRefusal, BatchResponse, BatchResult, CertificateView, CharterResponse, CheckpointView,
+    CheckpointsResponse, CosignatureView, Created, EventView, FeedHead, FeedPage, FeedsResponse,
+    ForkProofView, ForkSummary, ForksResponse, HealthResponse, RotateReceipt, SignedDespite,
+    SplitViewView, SplitViewsResponse, TreeHead, VerifyResponse, WriteReceipt,
+};
+use kpl_api::ErrorBody;
 use ledger_core::analysis::{
     AuditParams, CertificateQuery, CertificateStatus, Direction, FindingKind, LedgerView, Severity,
 };
@@ -18,8 +28,8 @@ use ledger_core::error::{BodyError, EventError, StoreError};
 use ledger_core::governance::Proposal;
 use ledger_core::store::{CertificateRecord, StoredEvent};
 use ledger_core::{
-    AuthorId, Certificate, Correction, CountryCode, Date, Digest, EventBody, ForkProof,
-    ImportConfirmation, SignedEvent, VoidReason,
+    AuthorId, Certificate, Correction, CountryCode, Date, Digest, EventBody, ImportConfirmation,
+    VoidReason,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -56,22 +66,22 @@ impl ApiError {
     fn bad(field: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid",
+            code: codes::INVALID,
             field: Some(field.to_owned()),
             message: message.into(),
         }
     }
     fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
     }
     fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, message)
     }
     /// Too many analysis requests are already waiting.
     fn busy() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            codes::BUSY,
             format!(
                 "{} analysis requests are already waiting for one of the {} computed at once; retry later",
                 crate::service::ANALYSIS_MAX_WAITING,
@@ -83,8 +93,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "field": self.field, "message": self.message}});
+        let body = ErrorBody::new(self.code, self.field, self.message);
         (self.status, Json(body)).into_response()
     }
 }
@@ -99,7 +108,7 @@ impl From<JsonRejection> for ApiError {
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             },
-            code: "invalid_json",
+            code: codes::INVALID_JSON,
             field,
             message: rejection_message(&text),
         }
@@ -255,21 +264,21 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::ReadOnly => ApiError::new(
                 StatusCode::FORBIDDEN,
-                "read_only",
+                codes::READ_ONLY,
                 "this is an observer node: observers are read-only and cannot write events",
             ),
             WriteError::Store(StoreError::Event(EventError::Body { source, .. })) => {
                 ApiError::bad(&body_field(&source), source.to_string())
             }
             WriteError::Store(StoreError::Event(e @ EventError::MissingRole { .. })) => {
-                ApiError::new(StatusCode::FORBIDDEN, "missing_role", e.to_string())
+                ApiError::new(StatusCode::FORBIDDEN, codes::MISSING_ROLE, e.to_string())
             }
             // Always this node's own authority: what the store refused is
             // judged by the charter and the decisions this node holds.
             WriteError::Store(StoreError::Event(EventError::UnknownAuthor(author))) => {
                 ApiError::new(
                     StatusCode::FORBIDDEN,
-                    "not_a_member",
+                    codes::NOT_A_MEMBER,
                     format!(
                         "this node's authority {author} is not (yet) a member of the network according to what this node holds (the charter and the governance decisions in its store). If a decision admitting it was adopted, wait until this node has synced it from its peers (GET /v1/governance, /v1/members) and retry; otherwise ask the Chair to propose its admission"
                     ),
@@ -278,30 +287,30 @@ impl From<WriteError> for ApiError {
             WriteError::Store(StoreError::Event(e @ EventError::NotAMember { .. })) => {
                 ApiError::new(
                     StatusCode::FORBIDDEN,
-                    "not_a_member",
+                    codes::NOT_A_MEMBER,
                     format!(
                         "{e} (by the governance decisions this node holds; see GET /v1/members)"
                     ),
                 )
             }
             WriteError::OwnFeedUnconfirmed(m) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "own_feed_unconfirmed", m)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::OWN_FEED_UNCONFIRMED, m)
             }
             // The store's own check, behind the node's: its head is below
             // the place it acknowledged last.
             WriteError::Store(e @ StoreError::OwnFeedBehind { .. }) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "own_feed_unconfirmed",
+                codes::OWN_FEED_UNCONFIRMED,
                 e.to_string(),
             ),
             WriteError::StoreDegraded(m) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store_degraded",
+                codes::STORE_DEGRADED,
                 format!("the store could not keep this write after an I/O error (disk full, EIO): nothing of it was written. Free disk space or fix the device, then retry: {m}"),
             ),
             WriteError::Clock(e) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "clock_implausible",
+                codes::CLOCK_IMPLAUSIBLE,
                 e.to_string(),
             ),
             WriteError::Store(e) => ApiError::internal(e.to_string()),
@@ -312,59 +321,115 @@ impl From<WriteError> for ApiError {
 
 type AppState = Arc<Node>;
 type ApiResult = Result<Json<Value>, ApiError>;
+type Receipt = Result<Json<WriteReceipt>, ApiError>;
+
+/// How a route is guarded, which decides the sub-router it joins.
+enum Access {
+    /// Open reads.
+    Open,
+    /// A write: the token before the body, bodies up to [`MAX_BODY`].
+    Write,
+    /// The batch write: the token first, bodies up to [`MAX_BATCH_BODY`].
+    Batch,
+    /// The c2sp.org/tlog-witness endpoint: open, its own body limit.
+    Witness,
+}
+
+/// Every route the node serves, with its handler: the one list the router
+/// is built from, and which [`served`] gives out (the OpenAPI document must
+/// name the same routes; a test holds them to it).
+fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
+    use Access::{Batch, Open, Witness, Write};
+    use Method::{Get, Post};
+    vec![
+        (Post, paths::CERTIFICATES, Write, post(issue)),
+        (Post, paths::CONFIRMATIONS, Write, post(confirm)),
+        (Post, paths::VOIDS, Write, post(void)),
+        (Post, paths::CORRECTIONS, Write, post(correct)),
+        (Post, paths::KEYS_ROTATE, Write, post(rotate)),
+        (Post, paths::GOVERNANCE_PROPOSALS, Write, post(propose)),
+        (Post, paths::GOVERNANCE_APPROVALS, Write, post(approve)),
+        (Post, paths::CERTIFICATES_BATCH, Batch, post(issue_batch)),
+        (Get, paths::HEALTH, Open, get(health)),
+        (Get, paths::CHARTER, Open, get(charter)),
+        (Get, paths::STATUS, Open, get(status)),
+        (Get, paths::FEEDS, Open, get(feeds)),
+        (Get, paths::FEED, Open, get(feed_range)),
+        (Get, paths::EVENT, Open, get(event_by_id)),
+        (Get, paths::CERTIFICATES, Open, get(certificates)),
+        (Get, paths::CERTIFICATE, Open, get(certificate)),
+        (Get, paths::FORKS, Open, get(forks)),
+        (Get, paths::VERIFY, Open, get(verify)),
+        (Get, paths::AUDIT, Open, get(audit)),
+        (Get, paths::STATS, Open, get(stats)),
+        (Get, paths::TRACE, Open, get(trace)),
+        (Get, paths::BUNDLE, Open, get(bundle)),
+        (Get, paths::CHECKPOINT, Open, get(checkpoint)),
+        (Get, paths::CHECKPOINTS, Open, get(checkpoints_all)),
+        (Get, paths::KEYS, Open, get(keys)),
+        (Get, paths::PROOFS_INCLUSION, Open, get(inclusion_proof)),
+        (Get, paths::PROOFS_CONSISTENCY, Open, get(consistency_proof)),
+        (Get, paths::SPLIT_VIEWS, Open, get(split_views)),
+        (Get, paths::GOVERNANCE, Open, get(governance)),
+        (
+            Get,
+            paths::GOVERNANCE_DECISION,
+            Open,
+            get(governance_decision),
+        ),
+        (Get, paths::MEMBERS, Open, get(members)),
+        (Get, paths::OPENAPI, Open, get(openapi)),
+        (Get, paths::METRICS, Open, get(metrics)),
+        (Get, paths::TILES, Open, get(crate::tiles::serve)),
+        (
+            Post,
+            paths::WITNESS_ADD_CHECKPOINT,
+            Witness,
+            post(add_checkpoint),
+        ),
+    ]
+}
+
+/// The method and route of everything [`router`] serves.
+pub fn served() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|(m, p, _, _)| (m, p)).collect()
+}
 
 /// Builds the router.
 pub fn router(node: Arc<Node>) -> Router {
-    let writes = Router::new()
-        .route("/v1/certificates", post(issue))
-        .route("/v1/confirmations", post(confirm))
-        .route("/v1/voids", post(void))
-        .route("/v1/corrections", post(correct))
-        .route("/v1/keys/rotate", post(rotate))
-        .route("/v1/governance/proposals", post(propose))
-        .route("/v1/governance/approvals", post(approve))
+    let (mut open, mut writes, mut batch, mut witness) =
+        (Router::new(), Router::new(), Router::new(), Router::new());
+    for (_, path, access, handler) in table() {
+        match access {
+            Access::Open => open = open.route(path, handler),
+            Access::Write => writes = writes.route(path, handler),
+            Access::Batch => batch = batch.route(path, handler),
+            Access::Witness => witness = witness.route(path, handler),
+        }
+    }
+    let writes = writes
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(middleware::from_fn_with_state(node.clone(), token_first));
-    let batch = Router::new()
-        .route("/v1/certificates/batch", post(issue_batch))
+    let batch = batch
         .layer(DefaultBodyLimit::max(MAX_BATCH_BODY))
         .route_layer(middleware::from_fn_with_state(node.clone(), token_first));
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/charter", get(charter))
-        .route("/v1/status", get(status))
-        .route("/v1/feeds", get(feeds))
-        .route("/v1/feed", get(feed_range))
-        .route("/v1/events/{id}", get(event_by_id))
-        .route("/v1/certificates", get(certificates))
-        .route("/v1/certificates/{number}", get(certificate))
-        .route("/v1/forks", get(forks))
-        .route("/v1/verify", get(verify))
-        .route("/v1/audit", get(audit))
-        .route("/v1/stats", get(stats))
-        .route("/v1/trace/{number}", get(trace))
-        .route("/v1/bundle/{number}", get(bundle))
-        .route("/v1/checkpoint", get(checkpoint))
-        .route("/v1/checkpoints", get(checkpoints_all))
-        .route("/v1/keys", get(keys))
-        .route("/v1/proofs/inclusion", get(inclusion_proof))
-        .route("/v1/proofs/consistency", get(consistency_proof))
-        .route("/v1/split-views", get(split_views))
-        .route("/v1/governance", get(governance))
-        .route("/v1/governance/{id}", get(governance_decision))
-        .route("/v1/members", get(members))
-        .route("/metrics", get(metrics))
-        .route(
-            &format!(
-                "{}/{{participant}}/{{authority}}/{{*path}}",
-                crate::tiles::TILES_PREFIX
-            ),
-            get(crate::tiles::serve),
-        )
-        .merge(witness_routes())
+    let witness = witness.layer(DefaultBodyLimit::max(
+        ledger_core::tlog::witness::MAX_REQUEST_BYTES,
+    ));
+    open.merge(witness)
         .merge(writes)
         .merge(batch)
         .with_state(node)
+}
+
+/// `GET /v1/openapi.json`: the OpenAPI 3 document of this API, open like
+/// every read.
+async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT
+        .get_or_init(kpl_api::openapi::document_json)
+        .clone();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Constant-time comparison of the bearer token.
@@ -379,7 +444,7 @@ fn authorised(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorised",
+            codes::UNAUTHORISED,
             "writes need `Authorization: Bearer <token>` with the token from the node's api.token file",
         ))
     }
@@ -431,39 +496,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// The JSON view of an event.
-pub fn event_json(id: &Digest, e: &SignedEvent) -> Value {
-    let c = &e.content;
-    json!({
-        "id": id,
-        "author": c.author.to_string(),
-        "seq": c.seq,
-        "prev": c.prev,
-        "timestamp_ms": c.timestamp_ms,
-        "kind": c.body.kind(),
-        "body": c.body,
-        "signature": e.signature,
-    })
+fn stored_view(s: &StoredEvent) -> EventView {
+    EventView::of(&s.id, &s.event)
 }
 
-fn stored_json(s: &StoredEvent) -> Value {
-    event_json(&s.id, &s.event)
-}
-
-pub fn fork_json(p: &ForkProof) -> Value {
-    let (a, b) = p.ids();
-    json!({
-        "author": p.author().to_string(),
-        "seq": p.seq(),
-        "first": a,
-        "second": b,
-        "first_event": event_json(&a, &p.first),
-        "second_event": event_json(&b, &p.second),
-        "proof_hex": hex::encode(p.encode()),
-    })
-}
-
-fn certificate_json(number: &str, r: &CertificateRecord) -> Value {
+fn certificate_view(number: &str, r: &CertificateRecord) -> CertificateView {
     let status = if !r.fork_proofs.is_empty() {
         "forked"
     } else if r.issued.is_empty() {
@@ -475,16 +512,16 @@ fn certificate_json(number: &str, r: &CertificateRecord) -> Value {
     } else {
         "issued"
     };
-    json!({
-        "number": number,
-        "status": status,
-        "issued": r.issued.iter().map(stored_json).collect::<Vec<_>>(),
-        "confirmations": r.confirmations.iter().map(stored_json).collect::<Vec<_>>(),
-        "voids": r.voids.iter().map(stored_json).collect::<Vec<_>>(),
-        "corrections": r.corrections.iter().map(stored_json).collect::<Vec<_>>(),
-        "fork_proofs": r.fork_proofs.iter().map(fork_json).collect::<Vec<_>>(),
-        "corrected": ledger_core::lifecycle::corrected(r),
-    })
+    CertificateView {
+        confirmations: r.confirmations.iter().map(stored_view).collect(),
+        corrected: ledger_core::lifecycle::corrected(r),
+        corrections: r.corrections.iter().map(stored_view).collect(),
+        fork_proofs: r.fork_proofs.iter().map(ForkProofView::from).collect(),
+        issued: r.issued.iter().map(stored_view).collect(),
+        number: number.to_owned(),
+        status: status.to_owned(),
+        voids: r.voids.iter().map(stored_view).collect(),
+    }
 }
 
 /// `?force=true` on a write: sign it even though the check before signing
@@ -506,16 +543,28 @@ fn force_of(
 /// The answer for one checked write: its place, whether it had been signed
 /// before (a retry), and the refusal it was signed despite; a refusal is
 /// `409` (a conflict with the ledger) or `422` with the rule as its code.
-fn checked_json(c: Checked) -> Result<Value, ApiError> {
+fn checked_receipt(c: Checked) -> Result<WriteReceipt, ApiError> {
+    let receipt = |id: Digest, seq| WriteReceipt {
+        already_signed: None,
+        author: None,
+        durable: true,
+        id: id.to_string(),
+        seq,
+        signed_despite: None,
+    };
     match c {
-        Checked::Signed(id, seq) => Ok(json!({"id": id, "seq": seq, "durable": true})),
-        Checked::AlreadySigned(id, seq) => {
-            Ok(json!({"id": id, "seq": seq, "durable": true, "already_signed": true}))
-        }
-        Checked::SignedAnyway(id, seq, r) => Ok(json!({
-            "id": id, "seq": seq, "durable": true,
-            "signed_despite": {"rule": r.rule, "message": r.message},
-        })),
+        Checked::Signed(id, seq) => Ok(receipt(id, seq)),
+        Checked::AlreadySigned(id, seq) => Ok(WriteReceipt {
+            already_signed: Some(true),
+            ..receipt(id, seq)
+        }),
+        Checked::SignedAnyway(id, seq, r) => Ok(WriteReceipt {
+            signed_despite: Some(SignedDespite {
+                message: r.message,
+                rule: r.rule.to_owned(),
+            }),
+            ..receipt(id, seq)
+        }),
         Checked::Refused(r) => Err(refusal_error(r)),
     }
 }
@@ -529,33 +578,40 @@ fn refusal_error(r: Refusal) -> ApiError {
 }
 
 /// Checks, signs and answers one body.
-async fn write_one(node: &Arc<Node>, body: EventBody, force: bool) -> Result<Value, ApiError> {
+async fn write_one(
+    node: &Arc<Node>,
+    body: EventBody,
+    force: bool,
+) -> Result<WriteReceipt, ApiError> {
     let mut out = node.write_checked(vec![body], force).await?;
     match out.pop() {
-        Some(c) => checked_json(c),
+        Some(c) => checked_receipt(c),
         None => Err(ApiError::internal("a write lost its outcome")),
     }
 }
 
 // ------------------------------------------------------------------ reads
 
-async fn charter(State(node): State<AppState>) -> Json<Value> {
-    Json(json!({"network_id": node.ledger.network_id(), "charter": node.ledger.charter()}))
+async fn charter(State(node): State<AppState>) -> Json<CharterResponse> {
+    Json(CharterResponse {
+        charter: node.ledger.charter().clone(),
+        network_id: node.ledger.network_id().to_string(),
+    })
 }
 
 /// `GET /v1/health`: always 200 while the API answers (reads are served);
 /// `status` is `degraded`, with the reasons, while writes are refused or
 /// failing: the store's last write failed after an I/O error, or this node
 /// has not confirmed its own feed's head since it started.
-async fn health(State(node): State<AppState>) -> Json<Value> {
+async fn health(State(node): State<AppState>) -> Json<HealthResponse> {
     let reasons = node.health_reasons();
     let status = if reasons.is_empty() { "ok" } else { "degraded" };
-    Json(json!({
-        "status": status,
-        "network_id": node.ledger.network_id(),
-        "reasons": reasons,
-        "own_feed": node.own_feed.state().json(),
-    }))
+    Json(HealthResponse {
+        network_id: node.ledger.network_id().to_string(),
+        own_feed: node.own_feed.state().view(),
+        reasons,
+        status: status.to_owned(),
+    })
 }
 
 async fn status(State(node): State<AppState>) -> ApiResult {
@@ -598,7 +654,7 @@ async fn status(State(node): State<AppState>) -> ApiResult {
         "read_only": matches!(node.identity, Identity::Observer { .. }),
         "listen_addrs": net.as_ref().map(|s| s.listen_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>()).unwrap_or_default(),
         "events": heads.iter().map(|h| h.seq).sum::<u64>(),
-        "feeds": heads.iter().map(|h| json!({"author": h.author.to_string(), "seq": h.seq, "id": h.id})).collect::<Vec<_>>(),
+        "feeds": heads.iter().map(FeedHead::from).collect::<Vec<_>>(),
         "fork_proofs": forks,
         "checkpoints": node.checkpoints.all_latest().len(),
         "split_views": node.checkpoints.split_view_count(),
@@ -608,13 +664,13 @@ async fn status(State(node): State<AppState>) -> ApiResult {
     })))
 }
 
-async fn feeds(State(node): State<AppState>) -> ApiResult {
+async fn feeds(State(node): State<AppState>) -> Result<Json<FeedsResponse>, ApiError> {
     let ledger = node.ledger.clone();
     let (heads, forks) = blocking(move || Ok((ledger.heads()?, ledger.fork_proofs()?))).await?;
-    Ok(Json(json!({
-        "feeds": heads.iter().map(|h| json!({"author": h.author.to_string(), "seq": h.seq, "id": h.id})).collect::<Vec<_>>(),
-        "fork_proofs": forks.iter().map(|p| { let (a, b) = p.ids(); json!({"author": p.author().to_string(), "seq": p.seq(), "first": a, "second": b}) }).collect::<Vec<_>>(),
-    })))
+    Ok(Json(FeedsResponse {
+        feeds: heads.iter().map(FeedHead::from).collect(),
+        fork_proofs: forks.iter().map(ForkSummary::from).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -638,7 +694,7 @@ fn hundred() -> usize {
 async fn feed_range(
     State(node): State<AppState>,
     q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+) -> Result<Json<FeedPage>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let author: AuthorId = q
         .author
@@ -653,26 +709,32 @@ async fn feed_range(
     let ledger = node.ledger.clone();
     if q.encoding.as_deref() == Some("hex") {
         let raw = blocking(move || ledger.feed_range_raw(&author, q.from, limit)).await?;
-        return Ok(Json(
-            json!({"events_hex": raw.iter().map(hex::encode).collect::<Vec<_>>()}),
-        ));
+        return Ok(Json(FeedPage::Hex {
+            events_hex: raw.iter().map(hex::encode).collect(),
+        }));
     }
     let evs = blocking(move || ledger.feed_range(&author, q.from, limit)).await?;
-    Ok(Json(
-        json!({"events": evs.iter().map(|e| event_json(&e.id(), e)).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(FeedPage::Events {
+        events: evs.iter().map(EventView::from).collect(),
+    }))
 }
 
-async fn event_by_id(State(node): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn event_by_id(
+    State(node): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EventView>, ApiError> {
     let id = Digest::from_hex(&id).map_err(|e| ApiError::bad("id", e))?;
     let ledger = node.ledger.clone();
     match blocking(move || ledger.event_by_id(&id)).await? {
-        Some(s) => Ok(Json(stored_json(&s))),
+        Some(s) => Ok(Json(stored_view(&s))),
         None => Err(ApiError::not_found(format!("no event {id}"))),
     }
 }
 
-async fn certificate(State(node): State<AppState>, Path(number): Path<String>) -> ApiResult {
+async fn certificate(
+    State(node): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Json<CertificateView>, ApiError> {
     if number.len() > 64 {
         return Err(ApiError::bad(
             "number",
@@ -687,47 +749,25 @@ async fn certificate(State(node): State<AppState>, Path(number): Path<String>) -
             "no event names certificate {number}"
         )));
     }
-    Ok(Json(certificate_json(&number, &rec)))
+    Ok(Json(certificate_view(&number, &rec)))
 }
 
-async fn forks(State(node): State<AppState>) -> ApiResult {
+async fn forks(State(node): State<AppState>) -> Result<Json<ForksResponse>, ApiError> {
     let ledger = node.ledger.clone();
     let forks = blocking(move || ledger.fork_proofs()).await?;
-    Ok(Json(
-        json!({"fork_proofs": forks.iter().map(fork_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(ForksResponse {
+        fork_proofs: forks.iter().map(ForkProofView::from).collect(),
+    }))
 }
 
-async fn verify(State(node): State<AppState>) -> ApiResult {
+async fn verify(State(node): State<AppState>) -> Result<Json<VerifyResponse>, ApiError> {
     let ledger = node.ledger.clone();
     let started = std::time::Instant::now();
     let r = blocking(move || ledger.verify(|_, _| {})).await?;
-    let failure = |f: &ledger_core::store::VerifyFailure| {
-        json!({
-            "offset": f.offset,
-            "author": f.author.as_ref().map(AuthorId::to_string),
-            "seq": f.seq,
-            "event_id": f.id,
-            "reason": f.reason,
-        })
-    };
-    Ok(Json(json!({
-        "ok": r.is_ok(),
-        "events": r.events,
-        "unverified": r.unverified,
-        "feeds": r.feeds,
-        "fork_proofs": r.fork_proofs,
-        "log_bytes": r.log_bytes,
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-        "failure_count": r.failure_count,
-        "failures": r.failures.iter().map(failure).collect::<Vec<_>>(),
-        "broken_feeds": r.broken_feeds.iter().map(|b| json!({
-            "author": b.author.to_string(),
-            "from_seq": b.from_seq,
-            "unverified": b.unverified,
-        })).collect::<Vec<_>>(),
-        "failure": r.failure().map(failure),
-    })))
+    Ok(Json(VerifyResponse::of(
+        &r,
+        started.elapsed().as_millis() as u64,
+    )))
 }
 
 /// Computes an analysis answer from the node's view of the whole replica,
@@ -750,7 +790,7 @@ async fn analysed<T: Send + 'static>(
             AnalysisError::NotAdmitted(NotAdmitted::Busy) => ApiError::busy(),
             AnalysisError::NotAdmitted(NotAdmitted::ClientLimit) => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
+                codes::TOO_MANY_REQUESTS,
                 format!(
                     "this client already has {} analysis requests computed or waiting; wait for their answers",
                     crate::service::ANALYSIS_PER_CLIENT
@@ -1103,7 +1143,7 @@ async fn issue(
     headers: HeaderMap,
     q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<Certificate>, JsonRejection>,
-) -> ApiResult {
+) -> Receipt {
     writer(&node, &headers)?;
     let force = force_of(q)?;
     let Json(mut cert) = body?;
@@ -1130,7 +1170,7 @@ async fn issue_batch(
     headers: HeaderMap,
     q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<Vec<Value>>, JsonRejection>,
-) -> ApiResult {
+) -> Result<Json<BatchResponse>, ApiError> {
     writer(&node, &headers)?;
     let force = force_of(q)?;
     let Json(items) = body?;
@@ -1144,7 +1184,7 @@ async fn issue_batch(
         return Err(WriteError::ReadOnly.into());
     };
     // Check each certificate first so one bad row does not sink the batch.
-    let mut results: Vec<Value> = vec![Value::Null; items.len()];
+    let mut results: Vec<Option<BatchResult>> = vec![None; items.len()];
     let mut good = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, item) in items.into_iter().enumerate() {
@@ -1156,21 +1196,22 @@ async fn issue_batch(
                     Ok(()) => {
                         let number = body.certificate_number().unwrap_or("").to_owned();
                         if !seen.insert(number.clone()) {
-                            results[i] = json!({"error": {"field": "number", "message": format!("{number} appears twice in this batch")}});
+                            results[i] = Some(refused(
+                                None,
+                                Some("number".to_owned()),
+                                format!("{number} appears twice in this batch"),
+                            ));
                         } else {
                             good.push((i, body));
                         }
                     }
-                    Err(e) => {
-                        results[i] =
-                            json!({"error": {"field": body_field(&e), "message": e.to_string()}})
-                    }
+                    Err(e) => results[i] = Some(refused(None, Some(body_field(&e)), e.to_string())),
                 }
             }
             Err(e) => {
                 let m = e.to_string();
                 let field = m.split('`').nth(1).unwrap_or("").to_owned();
-                results[i] = json!({"error": {"field": field, "message": m}});
+                results[i] = Some(refused(None, Some(field), m));
             }
         }
     }
@@ -1178,15 +1219,25 @@ async fn issue_batch(
         let (idx, bodies): (Vec<usize>, Vec<EventBody>) = good.into_iter().unzip();
         let out = node.write_checked(bodies, force).await?;
         for (i, c) in idx.into_iter().zip(out) {
-            results[i] = match checked_json(c) {
-                Ok(v) => v,
-                Err(e) => {
-                    json!({"error": {"code": e.code, "field": e.field, "message": e.message}})
-                }
-            };
+            results[i] = Some(match checked_receipt(c) {
+                Ok(v) => BatchResult::Written(v),
+                Err(e) => refused(Some(e.code.to_owned()), e.field, e.message),
+            });
         }
     }
-    Ok(Json(json!({"results": results})))
+    // Every place is filled: each item was refused above or written here.
+    let results = results.into_iter().flatten().collect();
+    Ok(Json(BatchResponse { results }))
+}
+
+fn refused(code: Option<String>, field: Option<String>, message: String) -> BatchResult {
+    BatchResult::Refused {
+        error: BatchRefusal {
+            code,
+            field,
+            message,
+        },
+    }
 }
 
 async fn confirm(
@@ -1194,7 +1245,7 @@ async fn confirm(
     headers: HeaderMap,
     q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<ImportConfirmation>, JsonRejection>,
-) -> ApiResult {
+) -> Receipt {
     writer(&node, &headers)?;
     let force = force_of(q)?;
     let Json(c) = body?;
@@ -1218,7 +1269,7 @@ async fn void(
     headers: HeaderMap,
     q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<VoidRequest>, JsonRejection>,
-) -> ApiResult {
+) -> Receipt {
     writer(&node, &headers)?;
     let force = force_of(q)?;
     let Json(v) = body?;
@@ -1246,7 +1297,7 @@ async fn correct(
     headers: HeaderMap,
     q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<CorrectionRequest>, JsonRejection>,
-) -> ApiResult {
+) -> Receipt {
     writer(&node, &headers)?;
     let force = force_of(q)?;
     let Json(c) = body?;
@@ -1259,7 +1310,7 @@ async fn correct(
             rec.issued.first().map(|s| s.id).ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown_certificate",
+                    codes::UNKNOWN_CERTIFICATE,
                     format!(
                         "{} was never issued in this node's replica: nothing to correct",
                         c.certificate
@@ -1277,34 +1328,37 @@ async fn correct(
     Ok(Json(write_one(&node, body, force).await?))
 }
 
-async fn rotate(State(node): State<AppState>, headers: HeaderMap) -> ApiResult {
+async fn rotate(
+    State(node): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<RotateReceipt>, ApiError> {
     writer(&node, &headers)?;
     let (id, seq, kf) = node.rotate_key().await?;
-    Ok(Json(json!({
-        "id": id,
-        "seq": seq,
-        "durable": true,
-        "new_public_key": kf.public_key,
-        "next_key_digest": kf.next_key_digest,
-    })))
+    Ok(Json(RotateReceipt {
+        durable: true,
+        id: id.to_string(),
+        new_public_key: kf.public_key.to_string(),
+        next_key_digest: kf.next_key_digest.to_string(),
+        seq,
+    }))
 }
 
 // ------------------------------------------------------------ checkpoints
 
 /// The JSON view of a checkpoint held for `author`.
-fn checkpoint_json(author: &AuthorId, s: &crate::checkpoints::Signed) -> Value {
+fn checkpoint_view(author: &AuthorId, s: &crate::checkpoints::Signed) -> CheckpointView {
     let cp = &s.checkpoint;
-    json!({
-        "author": author.to_string(),
-        "origin": cp.origin,
-        "size": cp.size,
-        "root": cp.root,
-        "note": s.note.encode(),
-        "cosignatures": crate::checkpoints::cosignatures(&s.note, &cp.origin)
+    CheckpointView {
+        author: author.to_string(),
+        cosignatures: crate::checkpoints::cosignatures(&s.note, &cp.origin)
             .into_iter()
-            .map(|(witness, timestamp)| json!({"witness": witness, "timestamp": timestamp}))
-            .collect::<Vec<_>>(),
-    })
+            .map(|(witness, timestamp)| CosignatureView { timestamp, witness })
+            .collect(),
+        note: s.note.encode(),
+        origin: cp.origin.clone(),
+        root: cp.root.to_string(),
+        size: cp.size,
+    }
 }
 
 /// An author given in a query: 422 when malformed, 404 when neither in the
@@ -1326,11 +1380,14 @@ struct AuthorQuery {
     author: String,
 }
 
-async fn checkpoint(State(node): State<AppState>, q: QueryResult<AuthorQuery>) -> ApiResult {
+async fn checkpoint(
+    State(node): State<AppState>,
+    q: QueryResult<AuthorQuery>,
+) -> Result<Json<CheckpointView>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let author = query_author(&node, "author", &q.author)?;
     match node.checkpoints.latest(&author) {
-        Some(s) => Ok(Json(checkpoint_json(&author, &s))),
+        Some(s) => Ok(Json(checkpoint_view(&author, &s))),
         None => Err(ApiError::not_found(format!(
             "no checkpoint of {author}'s feed yet"
         ))),
@@ -1430,11 +1487,11 @@ async fn keys(State(node): State<AppState>) -> ApiResult {
     ))
 }
 
-async fn checkpoints_all(State(node): State<AppState>) -> ApiResult {
+async fn checkpoints_all(State(node): State<AppState>) -> Json<CheckpointsResponse> {
     let all = node.checkpoints.all_latest();
-    Ok(Json(json!({
-        "checkpoints": all.iter().map(|(a, s)| checkpoint_json(a, s)).collect::<Vec<_>>(),
-    })))
+    Json(CheckpointsResponse {
+        checkpoints: all.iter().map(|(a, s)| checkpoint_view(a, s)).collect(),
+    })
 }
 
 fn hex_list(hashes: &[Digest]) -> Vec<String> {
@@ -1449,7 +1506,7 @@ fn checkpoint_size(node: &Node, author: &AuthorId, at_least: u64) -> Result<u64,
         Some(n) if n >= at_least => Ok(n),
         _ => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "not_checkpointed",
+            codes::NOT_CHECKPOINTED,
             format!(
                 "no checkpoint of {author}'s feed covers size {at_least} yet (latest: {}); retry after the next checkpoint or pass `size`",
                 size.map_or("none".to_owned(), |n| n.to_string())
@@ -1589,40 +1646,27 @@ async fn consistency_proof(
     })))
 }
 
-async fn split_views(State(node): State<AppState>) -> ApiResult {
+async fn split_views(State(node): State<AppState>) -> Json<SplitViewsResponse> {
     let all = node.checkpoints.split_views();
-    let side =
-        |c: &ledger_core::tlog::checkpoint::Checkpoint| json!({"size": c.size, "root": c.root});
-    Ok(Json(json!({
-        "split_views": all.iter().map(|s| json!({
-            "author": s.author.to_string(),
-            "origin": s.view.origin,
-            "first": side(&s.view.first),
-            "second": side(&s.view.second),
-            "first_note": s.proof.first,
-            "second_note": s.proof.second,
-            "path": hex_list(&s.proof.path),
-            "hash": s.hash,
-            "proof_hex": hex::encode(s.proof.encode()),
-        })).collect::<Vec<_>>(),
-    })))
+    Json(SplitViewsResponse {
+        split_views: all
+            .iter()
+            .map(|s| SplitViewView {
+                author: s.author.to_string(),
+                first: TreeHead::from(&s.view.first),
+                first_note: s.proof.first.clone(),
+                hash: s.hash.to_string(),
+                origin: s.view.origin.clone(),
+                path: hex_list(&s.proof.path),
+                proof_hex: hex::encode(s.proof.encode()),
+                second: TreeHead::from(&s.view.second),
+                second_note: s.proof.second.clone(),
+            })
+            .collect(),
+    })
 }
 
 // ------------------------------------------------------------ witness
-
-/// The prefix of the c2sp.org/tlog-witness endpoints.
-pub const WITNESS_PREFIX: &str = "/witness";
-
-fn witness_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            &format!("{WITNESS_PREFIX}/add-checkpoint"),
-            post(add_checkpoint),
-        )
-        .layer(DefaultBodyLimit::max(
-            ledger_core::tlog::witness::MAX_REQUEST_BYTES,
-        ))
-}
 
 /// `POST /witness/add-checkpoint` (c2sp.org/tlog-witness): plain-text body
 /// and answers with the spec's status codes.
@@ -1688,12 +1732,12 @@ async fn bundle(State(node): State<AppState>, Path(number): Path<String>) -> Api
         // A record it needs could not be read: no bundle from the rest.
         Err(e @ ledger_core::bundle::BundleError::Unreadable(_)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "unreadable",
+            codes::UNREADABLE,
             e.to_string(),
         )),
         Err(e) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "not_yet_provable",
+            codes::NOT_YET_PROVABLE,
             e.to_string(),
         )),
     }
@@ -1702,12 +1746,15 @@ async fn bundle(State(node): State<AppState>, Path(number): Path<String>) -> Api
 // ------------------------------------------------------------- governance
 
 /// The answer to a governance write: 201 with the event's place.
-fn created(author: &AuthorId, out: &[(Digest, u64)]) -> (StatusCode, Json<Value>) {
+fn created(author: &AuthorId, out: &[(Digest, u64)]) -> (StatusCode, Json<Created>) {
     (
         StatusCode::CREATED,
-        Json(
-            json!({"id": out[0].0, "seq": out[0].1, "author": author.to_string(), "durable": true}),
-        ),
+        Json(Created {
+            author: author.to_string(),
+            durable: true,
+            id: out[0].0.to_string(),
+            seq: out[0].1,
+        }),
     )
 }
 
@@ -1727,7 +1774,7 @@ async fn propose(
     headers: HeaderMap,
     q: Result<Query<WriteQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<Proposal>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
     writer(&node, &headers)?;
     let force = force_of(q)?;
     let Json(p) = body?;
@@ -1744,12 +1791,12 @@ async fn propose(
     }
     let author = writer_author(&node)?;
     let mut v = write_one(&node, EventBody::GovernanceProposed(p), force).await?;
-    let status = if v.get("already_signed").is_some() {
+    let status = if v.already_signed.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    v["author"] = json!(author.to_string());
+    v.author = Some(author.to_string());
     Ok((status, Json(v)))
 }
 
@@ -1809,7 +1856,7 @@ async fn approve(
     State(node): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<ApprovalBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     writer(&node, &headers)?;
     let Json(b) = body?;
     let proposal = Digest::from_hex(&b.proposal).map_err(|e| ApiError::bad("proposal", e))?;

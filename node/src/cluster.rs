@@ -252,7 +252,7 @@ impl Cluster {
         loop {
             if let Ok(api) = std::fs::read_to_string(n.data_dir.join("api.addr")) {
                 let api = api.trim().to_owned();
-                if http_get(&api, "/v1/health").is_ok() {
+                if http_get(&api, kpl_api::paths::HEALTH).is_ok() {
                     return Ok(Running {
                         label: label.to_owned(),
                         child,
@@ -283,7 +283,7 @@ pub fn wait_healthy(api: &str, timeout: Duration) -> Result<serde_json::Value, S
     let deadline = Instant::now() + timeout;
     let mut last = String::from("no answer");
     for _ in 0..1_000_000 {
-        match http_get(api, "/v1/health") {
+        match http_get(api, kpl_api::paths::HEALTH) {
             Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
                 Ok(v) if v["status"] == "ok" => return Ok(v),
                 Ok(v) => last = v["reasons"].to_string(),
@@ -415,9 +415,8 @@ pub fn http(
     http_within(method, base, path, token, body, Duration::from_secs(60))
 }
 
-/// [`http`] with `timeout` for each read and write. One exchange with
-/// `Connection: close`; the answer is bounded to 256 MiB, 200 header lines
-/// and (chunked) 10 million chunks.
+/// [`http`] with `timeout` for the whole exchange, through the API's one
+/// client (`kpl_api::client`); the answer is bounded to 256 MiB.
 pub fn http_within(
     method: &str,
     base: &str,
@@ -426,16 +425,24 @@ pub fn http_within(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let hostport = base
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{base}: only http:// is supported"))?
-        .trim_end_matches('/');
-    let s = TcpStream::connect(hostport).map_err(|e| format!("{base}: {e}"))?;
-    http_over(s, hostport, method, path, token, body, timeout)
+    use kpl_api::endpoints::Method;
+    if !base.starts_with("http://") {
+        return Err(format!("{base}: only http:// is supported"));
+    }
+    let method = match method {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        other => return Err(format!("{other}: the API has GET and POST only")),
+    };
+    kpl_api::client::Client::new(base, token.map(str::to_owned), timeout)
+        .exchange(method, path, body, kpl_api::client::MAX_ANSWER)
+        .map_err(|e| format!("{base}: {e}"))
 }
 
-/// [`http_within`] over a connected stream `s` (e.g. one opened in another
-/// network namespace); `hostport` goes in the `Host` header.
+/// One exchange over a connected stream `s` (one opened in another network
+/// namespace, which no URL reaches); `hostport` goes in the `Host` header.
+/// `Connection: close`; the answer is bounded to 256 MiB, 200 header lines
+/// and (chunked) 10 million chunks.
 pub fn http_over(
     mut s: TcpStream,
     hostport: &str,

@@ -1308,6 +1308,20 @@ pub enum OwnFeedReason {
     AwaitingMembers,
 }
 
+impl OwnFeedReason {
+    /// The reason as its stable snake_case word (as it is serialised).
+    pub fn word(self) -> &'static str {
+        match self {
+            OwnFeedReason::Starting => "starting",
+            OwnFeedReason::BehindRecord => "behind_record",
+            OwnFeedReason::BehindMember => "behind_member",
+            OwnFeedReason::Conflict => "conflict",
+            OwnFeedReason::NoMemberHeard => "no_member_heard",
+            OwnFeedReason::AwaitingMembers => "awaiting_members",
+        }
+    }
+}
+
 /// The own-feed gate's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OwnFeedState {
@@ -1332,20 +1346,31 @@ impl OwnFeedState {
         !matches!(self, OwnFeedState::Refused { .. })
     }
 
-    /// The JSON form `GET /v1/health` shows.
-    pub fn json(&self) -> serde_json::Value {
+    /// The form `GET /v1/health` shows: `None` (`null`) on an observer.
+    pub fn view(&self) -> Option<kpl_api::types::OwnFeedView> {
+        use kpl_api::types::OwnFeedView;
         match self {
-            OwnFeedState::NoOwnFeed => serde_json::Value::Null,
+            OwnFeedState::NoOwnFeed => None,
             OwnFeedState::Confirmed {
                 seq,
                 peers,
                 by_operator,
-            } => {
-                serde_json::json!({"confirmed": true, "seq": seq, "peers": peers, "by_operator": by_operator})
-            }
-            OwnFeedState::Refused { reason, message } => {
-                serde_json::json!({"confirmed": false, "reason": reason, "message": message})
-            }
+            } => Some(OwnFeedView {
+                by_operator: Some(*by_operator),
+                confirmed: true,
+                message: None,
+                peers: Some(*peers as u64),
+                reason: None,
+                seq: Some(*seq),
+            }),
+            OwnFeedState::Refused { reason, message } => Some(OwnFeedView {
+                by_operator: None,
+                confirmed: false,
+                message: Some(message.clone()),
+                peers: None,
+                reason: Some(reason.word().to_owned()),
+                seq: None,
+            }),
         }
     }
 

@@ -551,12 +551,12 @@ impl TestNet {
 
     /// The feed heads a node holds.
     pub fn heads(&self, label: &str) -> Heads {
-        parse_heads(&self.get(label, "/v1/feeds"))
+        parse_heads(&self.get(label, kpl_api::paths::FEEDS))
     }
 
     /// The status document of a node.
     pub fn status(&self, label: &str) -> Value {
-        self.get(label, "/v1/status")
+        self.get(label, kpl_api::paths::STATUS)
     }
 
     /// Peer ids a node lists as connected in `/v1/status`.
@@ -589,7 +589,7 @@ impl TestNet {
 
     /// Asserts `GET /v1/verify` is ok on a node; returns its report.
     pub fn assert_verified(&self, label: &str) -> Value {
-        let v = self.get(label, "/v1/verify");
+        let v = self.get(label, kpl_api::paths::VERIFY);
         assert_eq!(v["ok"], Value::Bool(true), "{label} /v1/verify: {v}");
         v
     }

@@ -322,7 +322,10 @@ impl Lab {
             Duration::from_secs(30),
             Duration::from_millis(100),
             "the API",
-            || self.http("GET", label, "/v1/health", None, None).ok(),
+            || {
+                self.http("GET", label, kpl_api::paths::HEALTH, None, None)
+                    .ok()
+            },
         );
         if let Err(e) = r {
             panic!("{label}: {e}\n{}", self.log_tail(label, 30));
@@ -338,7 +341,9 @@ impl Lab {
         for l in self.participants() {
             let api = format!("http://127.0.0.1:{API_PORT}");
             let r = wait_until(within, Duration::from_millis(200), "healthy", || {
-                let (_, v) = self.http("GET", &l, "/v1/health", None, None).ok()?;
+                let (_, v) = self
+                    .http("GET", &l, kpl_api::paths::HEALTH, None, None)
+                    .ok()?;
                 (v["status"] == "ok").then_some(())
             });
             if let Err(e) = r {
@@ -397,7 +402,7 @@ impl Lab {
 
     /// The feed heads a node holds.
     pub fn heads(&self, label: &str) -> Heads {
-        match self.http("GET", label, "/v1/feeds", None, None) {
+        match self.http("GET", label, kpl_api::paths::FEEDS, None, None) {
             Ok((200, v)) => parse_heads(&v),
             other => panic!("{label} GET /v1/feeds: {other:?}"),
         }
@@ -405,7 +410,7 @@ impl Lab {
 
     /// How many peers a node lists as connected.
     pub fn peers(&self, label: &str) -> usize {
-        self.http("GET", label, "/v1/status", None, None)
+        self.http("GET", label, kpl_api::paths::STATUS, None, None)
             .ok()
             .and_then(|(_, v)| v["peers"].as_array().map(Vec::len))
             .unwrap_or(0)
@@ -421,7 +426,7 @@ impl Lab {
         match self.http(
             "POST",
             label,
-            "/v1/certificates",
+            kpl_api::paths::CERTIFICATES,
             Some(&token),
             Some(&certificate_json(&c)),
         ) {
