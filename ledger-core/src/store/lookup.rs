@@ -288,16 +288,21 @@ impl LookupTable {
     /// Records that the table holds every record of the log before
     /// `covered` and makes it durable.
     pub(super) fn sync(&self, covered: u64) -> Result<(), StoreError> {
-        let mut t = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        t.covered = t.covered.max(covered);
-        let h = Header {
-            capacity: t.capacity,
-            entries: t.entries,
-            covered: t.covered,
-        };
-        t.file
-            .write_all_at(&encode_header(&h), 0)
-            .map_err(|e| io_err(&self.path, e))?;
+        {
+            let mut t = self.inner.write().unwrap_or_else(|p| p.into_inner());
+            t.covered = t.covered.max(covered);
+            let h = Header {
+                capacity: t.capacity,
+                entries: t.entries,
+                covered: t.covered,
+            };
+            t.file
+                .write_all_at(&encode_header(&h), 0)
+                .map_err(|e| io_err(&self.path, e))?;
+        }
+        // Lookups go on while the disk syncs (only the index-apply path
+        // writes, and it is the one waiting here).
+        let t = self.inner.read().unwrap_or_else(|p| p.into_inner());
         t.file.sync_data().map_err(|e| io_err(&self.path, e))
     }
 
