@@ -820,23 +820,25 @@ fn feed_files_shorter_than_the_head_rebuild_the_index() {
     }
 }
 
+/// Flips one bit of the byte at `at` in file `f`.
+fn flip(f: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(f)
+        .unwrap();
+    let mut b = [0u8];
+    file.read_exact_at(&mut b, at).unwrap();
+    file.write_all_at(&[b[0] ^ 0x10], at).unwrap();
+}
+
 /// A damaged byte anywhere in a seq file or a node file: found on open
 /// (the index is rebuilt), or by the read that meets it while the store
 /// runs (that read fails, the index is rebuilt before the next write, and
 /// the answers are right again).
 #[test]
 fn a_damaged_byte_in_a_feed_file_is_found_and_the_index_rebuilt() {
-    use std::os::unix::fs::FileExt;
-    let flip = |f: &Path, at: u64| {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(f)
-            .unwrap();
-        let mut b = [0u8];
-        file.read_exact_at(&mut b, at).unwrap();
-        file.write_all_at(&[b[0] ^ 0x10], at).unwrap();
-    };
     for (ext, at) in [
         ("seq", 0),
         ("seq", 48 * 63 + 20),
@@ -955,17 +957,6 @@ fn first_full_slot(f: &Path) -> u64 {
 /// the next write rebuilds the index, and the answers are right again).
 #[test]
 fn a_lost_or_damaged_lookup_table_is_found_and_the_index_rebuilt() {
-    use std::os::unix::fs::FileExt;
-    let flip = |f: &Path, at: u64| {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(f)
-            .unwrap();
-        let mut b = [0u8];
-        file.read_exact_at(&mut b, at).unwrap();
-        file.write_all_at(&[b[0] ^ 0x10], at).unwrap();
-    };
     for damage in ["lost", "cut", "header", "slot"] {
         let (dir, c, mut w) = setup();
         let events: Vec<SignedEvent> = (1..=100).map(|n| issue(&mut w, n)).collect();
