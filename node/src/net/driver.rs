@@ -14,13 +14,14 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{DialError, ListenError, NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
 use super::gossip::{self, TopicKind, Topics};
 use super::pending;
+use super::transport;
 use super::wire::{self, FeedHeadWire, SyncCodec, SyncRequest, SyncResponse};
 use super::{
     charter_peers, Command, Keypair, NetConfig, NetCounters, NetError, NetEvent, NetLimits,
@@ -108,11 +109,10 @@ pub(crate) async fn spawn(
 
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|key| {
+            transport::build(key, limits.dead_link_timeout)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
         .map_err(|e| NetError::Other(format!("transport: {e}")))?
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetError::Other(format!("behaviour: {e}")))?

@@ -30,6 +30,7 @@
 mod driver;
 pub mod gossip;
 pub mod pending;
+mod transport;
 pub mod wire;
 
 use std::collections::HashSet;
@@ -103,6 +104,12 @@ pub struct NetLimits {
     /// Deadline of a connection's setup: the TCP connect of a dial, then
     /// the Noise handshake and the Yamux upgrade, in either direction.
     pub handshake_timeout: Duration,
+    /// A connection whose data stays unacknowledged this long is aborted
+    /// by the kernel (`TCP_USER_TIMEOUT`), and an idle one is probed after
+    /// half of it: a dead link is closed and redialled instead of being
+    /// counted as connected while TCP backs off (`transport.rs`). Zero
+    /// leaves the system's defaults (many minutes).
+    pub dead_link_timeout: Duration,
 }
 
 impl Default for NetLimits {
@@ -125,6 +132,7 @@ impl Default for NetLimits {
             max_pending_per_ip: 8,
             reserved_pending_for_members: 32,
             handshake_timeout: Duration::from_secs(5),
+            dead_link_timeout: Duration::from_secs(30),
         }
     }
 }
