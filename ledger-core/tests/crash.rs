@@ -66,6 +66,8 @@ fn author(code: &str) -> AuthorId {
 fn opts() -> StoreOptions {
     StoreOptions {
         cache_bytes: 8 << 20,
+        // Small merges, often: crashes and failures meet them.
+        lookup_memory_slots: 512,
     }
 }
 

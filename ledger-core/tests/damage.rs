@@ -28,6 +28,8 @@ fn issue(w: &mut FeedWriter, n: u64) -> SignedEvent {
 fn opts() -> StoreOptions {
     StoreOptions {
         cache_bytes: 4 << 20,
+        // Small merges, often: crashes and failures meet them.
+        lookup_memory_slots: 512,
     }
 }
 

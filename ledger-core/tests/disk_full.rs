@@ -237,6 +237,8 @@ fn author(code: &str) -> AuthorId {
 fn opts() -> StoreOptions {
     StoreOptions {
         cache_bytes: 4 << 20,
+        // Small merges, often: crashes and failures meet them.
+        lookup_memory_slots: 512,
     }
 }
 

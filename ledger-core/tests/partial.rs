@@ -23,6 +23,7 @@ fn author(s: &str) -> AuthorId {
 fn opts() -> StoreOptions {
     StoreOptions {
         cache_bytes: 4 << 20,
+        ..StoreOptions::default()
     }
 }
 

@@ -158,6 +158,7 @@ fn store(dir: &Path, c: &Charter) {
         c,
         StoreOptions {
             cache_bytes: 4 << 20,
+            ..StoreOptions::default()
         },
     )
     .unwrap();

@@ -281,10 +281,12 @@ pub(super) struct FeedFiles {
     files: Mutex<HashMap<Vec<u8>, Arc<FeedFile>>>,
     heads: Mutex<HashMap<Vec<u8>, u64>>,
     lookups: Mutex<Lookups>,
+    /// The lookup table's recent slots held in memory before a merge.
+    memory_slots: usize,
 }
 
-fn open_lookups(dir: &Path) -> Lookups {
-    match LookupTable::open(dir.join(LOOKUP_FILE)) {
+fn open_lookups(dir: &Path, memory_slots: usize) -> Lookups {
+    match LookupTable::open(dir.join(LOOKUP_FILE), memory_slots) {
         Ok(t) => Lookups::Open(Arc::new(t)),
         Err(e) => Lookups::Failed(e.to_string()),
     }
@@ -292,14 +294,15 @@ fn open_lookups(dir: &Path) -> Lookups {
 
 impl FeedFiles {
     /// The feed files in `dir` (created if missing).
-    pub(super) fn open(dir: PathBuf) -> Result<Arc<FeedFiles>, StoreError> {
+    pub(super) fn open(dir: PathBuf, memory_slots: usize) -> Result<Arc<FeedFiles>, StoreError> {
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-        let lookups = open_lookups(&dir);
+        let lookups = open_lookups(&dir, memory_slots);
         Ok(Arc::new(FeedFiles {
             dir: Some(dir),
             files: Mutex::new(HashMap::new()),
             heads: Mutex::new(HashMap::new()),
             lookups: Mutex::new(lookups),
+            memory_slots,
         }))
     }
 
@@ -310,6 +313,7 @@ impl FeedFiles {
             files: Mutex::new(HashMap::new()),
             heads: Mutex::new(HashMap::new()),
             lookups: Mutex::new(Lookups::None),
+            memory_slots: super::lookup::MEMORY_SLOTS,
         })
     }
 
@@ -325,7 +329,10 @@ impl FeedFiles {
                 std::fs::remove_dir_all(dir).map_err(|e| io_err(dir, e))?;
             }
             std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-            *lookups = Lookups::Open(Arc::new(LookupTable::open(dir.join(LOOKUP_FILE))?));
+            *lookups = Lookups::Open(Arc::new(LookupTable::open(
+                dir.join(LOOKUP_FILE),
+                self.memory_slots,
+            )?));
         }
         Ok(())
     }
@@ -451,6 +458,18 @@ impl FeedFiles {
     ) -> Result<(), String> {
         let lookups = self.lookups().map_err(|e| e.to_string())?;
         lookups.check(log_end)?;
+        // A table behind the index is caught up from the log when the
+        // store opens (it is synced in bulk); a missing one, or one ahead of
+        // the log, is another store's or lost.
+        if lookups.created() && heads.values().any(|f| f.head_seq > 0) {
+            return Err("the lookup table is missing".into());
+        }
+        if lookups.covered() > log_end {
+            return Err(format!(
+                "the lookup table covers the log to offset {}, past its end at {log_end} (a replaced file)",
+                lookups.covered()
+            ));
+        }
         for (author, f) in heads {
             if f.head_seq == 0 {
                 continue;
@@ -473,15 +492,6 @@ impl FeedFiles {
             if event.map(|e| e.id()) != Some(head_id) {
                 return Err(format!(
                     "{author}: the head's place does not hold the head's event in the log"
-                ));
-            }
-            // The table was synced with the feed files of every batch that
-            // holds events: it covers each head's record.
-            if lookups.covered() <= p.offset {
-                return Err(format!(
-                    "the lookup table covers the log to offset {}, before the head of {author} at {} (a lost or replaced file)",
-                    lookups.covered(),
-                    p.offset
                 ));
             }
             self.set_head(&key, f.head_seq);
@@ -537,6 +547,11 @@ impl FileBatch {
         self.held
     }
 
+    /// Lookup slots gathered and not yet written.
+    pub(super) fn lookups_len(&self) -> usize {
+        self.lookups.len()
+    }
+
     /// Writes what was gathered (no sync).
     pub(super) fn write(&mut self, files: &FeedFiles) -> Result<(), StoreError> {
         for (key, recs) in std::mem::take(&mut self.seqs) {
@@ -558,9 +573,10 @@ impl FileBatch {
         Ok(())
     }
 
-    /// Writes what was gathered and makes every file written since the
-    /// last sync durable; the lookup table, if written, then covers the log
-    /// up to `covered`.
+    /// Writes what was gathered and makes every feed file written since
+    /// the last sync durable; the lookup table then holds every record of
+    /// the log before `covered` (in memory or in its file: it is synced in
+    /// bulk, see lookup.rs).
     pub(super) fn write_and_sync(
         &mut self,
         files: &FeedFiles,
@@ -573,7 +589,7 @@ impl FileBatch {
             f.nodes.sync_data().map_err(|e| io_err(&f.nodes_path, e))?;
         }
         if std::mem::take(&mut self.lookups_touched) {
-            files.lookups()?.sync(covered)?;
+            files.lookups()?.advance(covered)?;
         }
         Ok(())
     }

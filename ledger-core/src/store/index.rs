@@ -108,6 +108,41 @@ pub(super) fn index_event(
     }
 }
 
+/// The lookup slots of one logged record (an event's id and number, the
+/// numbers a fork proof names), for a table behind the index; whether the
+/// record has any.
+pub(super) fn lookup_slots(
+    files: &mut FileBatch,
+    offset: u64,
+    kind: u8,
+    payload: &[u8],
+) -> Result<bool, String> {
+    let at = Location {
+        offset,
+        len: payload.len() as u32 + 1,
+    };
+    match kind {
+        KIND_EVENT => {
+            let ev = SignedEvent::decode(payload)
+                .map_err(|e| format!("event record does not decode: {e}"))?;
+            files.lookup(Tag::of_digest(ev.id().as_bytes()), at);
+            if let Some(n) = ev.content.body.certificate_number() {
+                files.lookup(Tag::of_number(n), at);
+            }
+            Ok(true)
+        }
+        KIND_FORK_PROOF => {
+            let proof = ForkProof::decode(payload)
+                .map_err(|e| format!("fork proof record does not decode: {e}"))?;
+            for n in fork_numbers(&proof) {
+                files.lookup(Tag::of_number(n), at);
+            }
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 pub(super) fn index_fork(
     batch: &mut sled::Batch,
     files: &mut FileBatch,
@@ -116,14 +151,19 @@ pub(super) fn index_fork(
     proof: &ForkProof,
 ) {
     batch.insert(fork_key(proof), &loc(offset, len)[..]);
+    for n in fork_numbers(proof) {
+        files.lookup(Tag::of_number(n), Location { offset, len });
+    }
+}
+
+/// The certificate numbers a fork proof's two sides name, each once.
+fn fork_numbers(proof: &ForkProof) -> Vec<&str> {
     let mut named: Vec<&str> = [&proof.first, &proof.second]
         .into_iter()
         .filter_map(|side| side.content.body.certificate_number())
         .collect();
     named.dedup();
-    for n in named {
-        files.lookup(Tag::of_number(n), Location { offset, len });
-    }
+    named
 }
 
 pub(super) fn author_from_key(k: &[u8]) -> Option<AuthorId> {

@@ -25,17 +25,28 @@
 //! the record it names (the id recomputed, the number read), so the table
 //! can send a reader to a wrong record but never make a wrong answer.
 //!
-//! Like the feed files, the tables are derived data: written only on the
-//! index-apply path, `fdatasync`ed with the feed files before the sled
-//! batch that covers them, rebuilt from the log when damaged or behind.
-//! `covered` is the log offset up to which the table holds every record
-//! (written with each sync); a table that covers less than the index's
-//! applied offset is behind (a lost or replaced file) and the index is
-//! rebuilt. `entries` only sizes the table. Replaying a
-//! record already in a table finds its identical slot and adds nothing.
+//! Like the feed files, the table is derived data, written only on the
+//! index-apply path and rebuilt from the log when damaged. Unlike them it
+//! is written in bulk: a slot goes first to memory (the table's recent
+//! slots, which every lookup reads besides the file), and the recent slots
+//! are merged into the file once there are enough of them, in one
+//! sequential pass (they are kept in tag order, which is home order), then
+//! `fdatasync`ed, then the header's `covered` is advanced and synced. A
+//! slot lands at a random place of the file, so writing each index batch's
+//! few hundred slots and syncing them would write a page for nearly every
+//! slot; merged in bulk, each page is written about once per merge.
+//!
+//! `covered` is the log offset up to which the file holds every record:
+//! after a crash the recent slots are gone, and opening the store replays
+//! the log from `covered` into the table (a cost bounded by the number of
+//! recent slots, [`MEMORY_SLOTS`] by default). Slots past `covered` may be
+//! in the file (a merge whose header was not written yet, a batch whose
+//! sled half a crash lost); replaying a record already in the table finds
+//! its identical slot and adds nothing. `entries` only sizes the table.
 //! A table grows (by half) before it is three quarters full: the new file
 //! is written beside the old, synced, and renamed over it.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -51,6 +62,13 @@ pub(super) const SLOT: u64 = 16;
 const FIRST_CAPACITY: u64 = 4096;
 /// Slots read with one `pread` while probing.
 const WINDOW: u64 = 32;
+/// Recent slots kept in memory before they are merged into the file (about
+/// 40 bytes each), unless the store's options say otherwise.
+pub const MEMORY_SLOTS: usize = 1 << 17;
+/// Slots a merge reads ahead with one `pread`.
+const MERGE_READ: u64 = 4096;
+/// Slots a merge holds before writing back those it is past.
+const MERGE_HOLD: u64 = 16_384;
 /// Largest log offset a slot holds (u48).
 const MAX_OFFSET: u64 = (1 << 48) - 1;
 /// Largest record length a slot holds (u24).
@@ -170,20 +188,48 @@ pub(super) fn decode_header(b: &[u8]) -> Option<Header> {
 struct Open {
     file: File,
     capacity: u64,
+    /// Slots in the file.
     entries: u64,
+    /// Every record of the log before this offset is in the file or among
+    /// the recent slots.
     covered: u64,
+    /// What the file's header says: every record before it is in the file,
+    /// durably.
+    durable: u64,
+    /// Slots not yet in the file, as (tag, offset, len): in tag order,
+    /// which is the order of their home slots.
+    recent: BTreeSet<(u32, u64, u32)>,
 }
 
-/// One lookup table.
+/// One lookup table. Only the index-apply path writes to it (one thread at
+/// a time); lookups run beside it.
 pub(super) struct LookupTable {
     path: PathBuf,
+    /// Recent slots held before a merge.
+    memory_slots: usize,
+    /// The file did not exist and was made empty when the table opened.
+    created: bool,
     inner: RwLock<Open>,
+}
+
+/// The part of the file a merge holds: slots `start..start + buf/16`, and
+/// the first and last it changed.
+struct Window {
+    start: u64,
+    buf: Vec<u8>,
+    dirty: Option<(u64, u64)>,
+}
+
+impl Window {
+    fn end(&self) -> u64 {
+        self.start + self.buf.len() as u64 / SLOT
+    }
 }
 
 impl LookupTable {
     /// The table at `path`, created empty if missing. A damaged header or
     /// a file of the wrong length is an error: the index is rebuilt.
-    pub(super) fn open(path: PathBuf) -> Result<LookupTable, StoreError> {
+    pub(super) fn open(path: PathBuf, memory_slots: usize) -> Result<LookupTable, StoreError> {
         let grow = grow_path(&path);
         if grow.exists() {
             std::fs::remove_file(&grow).map_err(|e| io_err(&grow, e))?;
@@ -223,11 +269,15 @@ impl LookupTable {
         };
         Ok(LookupTable {
             path,
+            memory_slots: memory_slots.max(1),
+            created: !exists,
             inner: RwLock::new(Open {
                 file,
                 capacity: h.capacity,
                 entries: h.entries,
                 covered: h.covered,
+                durable: h.covered,
+                recent: BTreeSet::new(),
             }),
         })
     }
@@ -244,7 +294,10 @@ impl LookupTable {
             for (k, s) in buf.chunks_exact(SLOT as usize).enumerate() {
                 let at = i + k as u64;
                 match decode_slot(at, s) {
-                    Ok(None) => return Ok(out),
+                    Ok(None) => {
+                        seen = t.capacity;
+                        break;
+                    }
                     Ok(Some((tg, loc))) => {
                         if tg == tag.0 {
                             out.push(loc);
@@ -253,22 +306,25 @@ impl LookupTable {
                     Err(()) => return Err(self.damaged(at)),
                 }
             }
-            seen += n;
+            seen = seen.saturating_add(n);
             i = (i + n) % t.capacity;
+        }
+        for &(_, offset, len) in t.recent.range((tag.0, 0, 0)..=(tag.0, u64::MAX, u32::MAX)) {
+            let loc = Location { offset, len };
+            if !out.contains(&loc) {
+                out.push(loc);
+            }
         }
         Ok(out)
     }
 
-    /// Adds slots (no sync); a slot already present is not added again.
+    /// Adds slots (to memory; see [`LookupTable::advance`]); a slot
+    /// already present is not added again.
     pub(super) fn insert(&self, items: &[(Tag, Location)]) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
         }
         let mut t = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        let need = t.entries.saturating_add(items.len() as u64);
-        if need.saturating_mul(4) > t.capacity.saturating_mul(3) {
-            self.grow(&mut t, need)?;
-        }
         for (tag, loc) in items {
             if loc.offset > MAX_OFFSET || loc.len > MAX_LEN || loc.len == 0 {
                 return Err(StoreError::Corrupt(format!(
@@ -278,32 +334,169 @@ impl LookupTable {
                     loc.len
                 )));
             }
-            if self.place(&t, *tag, *loc)? {
-                t.entries += 1;
-            }
+            t.recent.insert((tag.0, loc.offset, loc.len));
+        }
+        // A long replay between two advances: memory stays bounded (the
+        // slots go to the file, not yet synced nor covered).
+        if t.recent.len() >= self.memory_slots.saturating_mul(4) {
+            self.merge(&mut t)?;
         }
         Ok(())
     }
 
     /// Records that the table holds every record of the log before
-    /// `covered` and makes it durable.
-    pub(super) fn sync(&self, covered: u64) -> Result<(), StoreError> {
-        {
+    /// `covered`; once enough slots are recent, merges them into the file
+    /// and makes that durable (see the module's comment).
+    pub(super) fn advance(&self, covered: u64) -> Result<(), StoreError> {
+        let due = {
             let mut t = self.inner.write().unwrap_or_else(|p| p.into_inner());
             t.covered = t.covered.max(covered);
-            let h = Header {
+            t.recent.len() >= self.memory_slots
+        };
+        if due {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Merges every recent slot into the file and makes the file durable
+    /// up to the covered offset (a clean close).
+    pub(super) fn flush(&self) -> Result<(), StoreError> {
+        let due = {
+            let t = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            !t.recent.is_empty() || t.durable < t.covered
+        };
+        if due {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Merge, `fdatasync`, header, `fdatasync`: the header never covers a
+    /// slot the disk may not hold.
+    fn persist(&self) -> Result<(), StoreError> {
+        let h = {
+            let mut t = self.inner.write().unwrap_or_else(|p| p.into_inner());
+            self.merge(&mut t)?;
+            Header {
                 capacity: t.capacity,
                 entries: t.entries,
                 covered: t.covered,
-            };
+            }
+        };
+        // Lookups go on while the disk syncs (only the index-apply path
+        // writes, and it is the one waiting here).
+        {
+            let t = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            t.file.sync_data().map_err(|e| io_err(&self.path, e))?;
             t.file
                 .write_all_at(&encode_header(&h), 0)
                 .map_err(|e| io_err(&self.path, e))?;
+            t.file.sync_data().map_err(|e| io_err(&self.path, e))?;
         }
-        // Lookups go on while the disk syncs (only the index-apply path
-        // writes, and it is the one waiting here).
-        let t = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        t.file.sync_data().map_err(|e| io_err(&self.path, e))
+        let mut t = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        t.durable = t.durable.max(h.covered);
+        Ok(())
+    }
+
+    /// Writes the recent slots into the file (no sync), growing it first
+    /// if they would fill it past three quarters. On an error the slots
+    /// stay recent (lookups still find them) and the index is rebuilt.
+    fn merge(&self, t: &mut Open) -> Result<(), StoreError> {
+        if t.recent.is_empty() {
+            return Ok(());
+        }
+        let need = t.entries.saturating_add(t.recent.len() as u64);
+        if need.saturating_mul(4) > t.capacity.saturating_mul(3) {
+            self.grow(t, need)?;
+        }
+        let items = std::mem::take(&mut t.recent);
+        match self.merge_slots(t, &items) {
+            Ok(added) => {
+                t.entries += added;
+                Ok(())
+            }
+            Err(e) => {
+                t.recent = items;
+                Err(e)
+            }
+        }
+    }
+
+    /// One pass over the file in home order: each slot placed by linear
+    /// probing in the part of the file held in memory, which is written
+    /// back once the pass is past it. Slots whose probe runs past the last
+    /// slot are placed afterwards, one by one. How many were added.
+    fn merge_slots(&self, t: &Open, items: &BTreeSet<(u32, u64, u32)>) -> Result<u64, StoreError> {
+        let cap = t.capacity;
+        let mut win = Window {
+            start: 0,
+            buf: Vec::new(),
+            dirty: None,
+        };
+        let mut wrapped = Vec::new();
+        let mut added = 0u64;
+        for &(tag, offset, len) in items {
+            let loc = Location { offset, len };
+            let home = Tag(tag).home(cap);
+            if win.buf.is_empty() || home > win.end() {
+                self.write_window(t, &mut win, u64::MAX)?;
+                win.start = home;
+            } else if home - win.start >= MERGE_HOLD {
+                self.write_window(t, &mut win, home)?;
+            }
+            let mut i = home;
+            loop {
+                if i >= cap {
+                    wrapped.push((Tag(tag), loc));
+                    break;
+                }
+                if i >= win.end() {
+                    let more = self.read_slots(t, win.end(), MERGE_READ.min(cap - win.end()))?;
+                    win.buf.extend_from_slice(&more);
+                }
+                let k = ((i - win.start) * SLOT) as usize;
+                match decode_slot(i, &win.buf[k..k + SLOT as usize]) {
+                    Ok(None) => {
+                        win.buf[k..k + SLOT as usize].copy_from_slice(&encode_slot(i, tag, loc));
+                        win.dirty =
+                            Some(win.dirty.map_or((i, i), |(lo, hi)| (lo.min(i), hi.max(i))));
+                        added += 1;
+                        break;
+                    }
+                    Ok(Some((tg, l))) if tg == tag && l == loc => break,
+                    Ok(Some(_)) => i += 1,
+                    Err(()) => return Err(self.damaged(i)),
+                }
+            }
+        }
+        self.write_window(t, &mut win, u64::MAX)?;
+        for (tag, loc) in wrapped {
+            if self.place(t, tag, loc)? {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// Writes the changed slots of the window before slot `before` and
+    /// drops them from it.
+    fn write_window(&self, t: &Open, win: &mut Window, before: u64) -> Result<(), StoreError> {
+        let cut = before.clamp(win.start, win.end());
+        if let Some((lo, hi)) = win.dirty {
+            if lo < cut {
+                let last = hi.min(cut - 1);
+                let a = ((lo - win.start) * SLOT) as usize;
+                let b = ((last + 1 - win.start) * SLOT) as usize;
+                t.file
+                    .write_all_at(&win.buf[a..b], HEADER + lo * SLOT)
+                    .map_err(|e| io_err(&self.path, e))?;
+                win.dirty = (hi >= cut).then_some((cut, hi));
+            }
+        }
+        win.buf.drain(..((cut - win.start) * SLOT) as usize);
+        win.start = cut;
+        Ok(())
     }
 
     /// Checks every slot: whole, and naming a place before `log_end` (slots
@@ -339,6 +532,17 @@ impl LookupTable {
     /// The log offset before which the table holds every record.
     pub(super) fn covered(&self) -> u64 {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).covered
+    }
+
+    /// The file did not exist when the table opened (made empty then).
+    pub(super) fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The log offset before which the file holds every record, durably.
+    #[cfg(test)]
+    pub(super) fn durable(&self) -> u64 {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).durable
     }
 
     /// Slots in the table.
@@ -438,7 +642,7 @@ impl LookupTable {
         let h = Header {
             capacity,
             entries,
-            covered: t.covered,
+            covered: t.durable,
         };
         file.write_all_at(&encode_header(&h), 0)
             .map_err(|e| io_err(&grow, e))?;
@@ -449,12 +653,9 @@ impl LookupTable {
         if let Some(dir) = self.path.parent() {
             sync_dir(dir)?;
         }
-        *t = Open {
-            file,
-            capacity,
-            entries,
-            covered: t.covered,
-        };
+        t.file = file;
+        t.capacity = capacity;
+        t.entries = entries;
         Ok(())
     }
 }
@@ -540,26 +741,33 @@ mod tests {
         assert_eq!(decode_header(&encode_header(&huge)), None);
     }
 
-    /// 20,000 keys (the table grows several times from 4,096 slots), each
-    /// found where it was put; a key with several slots finds them all; a
-    /// slot put again is not added twice; all of it survives reopening.
+    /// 20,000 keys (the table grows several times from 4,096 slots, merged
+    /// in bulk every 1,000 slots), each found where it was put, before and
+    /// after the merges; a key with several slots finds them all; a slot
+    /// put again is not added twice; all of it survives reopening.
     #[test]
     fn keys_are_found_through_growth_and_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
-        let t = LookupTable::open(path.clone()).unwrap();
+        let t = LookupTable::open(path.clone(), 1000).unwrap();
         assert_eq!(t.capacity(), FIRST_CAPACITY);
         let n = 20_000u64;
-        for chunk in (0..n).collect::<Vec<_>>().chunks(997) {
+        for (k, chunk) in (0..n).collect::<Vec<_>>().chunks(997).enumerate() {
             let items: Vec<_> = chunk.iter().map(|&i| (tag(i), at(1000 + i))).collect();
             t.insert(&items).unwrap();
+            // Found at once, in memory or in the file.
+            assert!(t
+                .find(tag(chunk[0]))
+                .unwrap()
+                .contains(&at(1000 + chunk[0])));
+            t.advance(k as u64).unwrap();
         }
         // Three places for one key, and one of them again.
         let many = Tag(0x0102_0304);
         t.insert(&[(many, at(5)), (many, at(6)), (many, at(7)), (many, at(6))])
             .unwrap();
         t.insert(&[(tag(0), at(1000))]).unwrap();
-        t.sync(123_456).unwrap();
+        t.advance(123_456).unwrap();
         assert!(t.capacity() > FIRST_CAPACITY);
         let check = |t: &LookupTable| {
             for i in 0..n {
@@ -576,22 +784,78 @@ mod tests {
             assert!(t.check(1000 + n / 2).is_err());
         };
         check(&t);
+        t.flush().unwrap();
+        check(&t);
+        assert_eq!(t.durable(), 123_456);
         let cap = t.capacity();
         drop(t);
-        let t = LookupTable::open(path.clone()).unwrap();
+        let t = LookupTable::open(path.clone(), 1000).unwrap();
         assert_eq!(t.capacity(), cap);
         check(&t);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER + cap * SLOT);
         assert!(!grow_path(&path).exists());
+        // Merged again, nothing is added twice.
+        let before = std::fs::read(&path).unwrap();
+        t.insert(&[(tag(7), at(1007)), (many, at(6))]).unwrap();
+        t.flush().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    /// The header covers only what the file durably holds: recent slots a
+    /// crash loses (the table dropped without a flush) leave `covered` at
+    /// the last merge, so the store replays the log from there.
+    #[test]
+    fn covered_says_only_what_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let t = LookupTable::open(path.clone(), 4).unwrap();
+        t.insert(&[(tag(1), at(100)), (tag(2), at(200)), (tag(3), at(300))])
+            .unwrap();
+        t.advance(400).unwrap();
+        assert_eq!(t.covered(), 400);
+        assert_eq!(t.durable(), 0, "three slots are fewer than a merge");
+        t.insert(&[(tag(4), at(400)), (tag(5), at(500))]).unwrap();
+        t.advance(600).unwrap();
+        assert_eq!(t.durable(), 600, "five slots are a merge");
+        t.insert(&[(tag(6), at(600))]).unwrap();
+        t.advance(700).unwrap();
+        assert_eq!(t.find(tag(6)).unwrap(), vec![at(600)]);
+        drop(t);
+        let t = LookupTable::open(path, 4).unwrap();
+        assert!(!t.created());
+        assert_eq!(t.covered(), 600);
+        for i in 1..=5 {
+            assert_eq!(t.find(tag(i)).unwrap(), vec![at(i * 100)], "key {i}");
+        }
+        assert!(t.find(tag(6)).unwrap().is_empty());
+    }
+
+    /// Keys whose probe runs past the last slot wrap to the first, in a
+    /// merge as in a lookup.
+    #[test]
+    fn a_merge_wraps_past_the_last_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = LookupTable::open(dir.path().join("t"), 1 << 20).unwrap();
+        // 40 keys whose home is the last slot.
+        let last: Vec<_> = (0..40u64).map(|i| (Tag(u32::MAX), at(10 + i))).collect();
+        t.insert(&last).unwrap();
+        t.insert(&[(Tag(0), at(5))]).unwrap();
+        t.flush().unwrap();
+        let mut found = t.find(Tag(u32::MAX)).unwrap();
+        found.sort_by_key(|l| l.offset);
+        assert_eq!(found, last.iter().map(|x| x.1).collect::<Vec<_>>());
+        assert_eq!(t.find(Tag(0)).unwrap(), vec![at(5)]);
+        t.check(1000).unwrap();
     }
 
     #[test]
     fn a_damaged_table_is_an_error_not_an_answer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
-        let t = LookupTable::open(path.clone()).unwrap();
+        let t = LookupTable::open(path.clone(), 16).unwrap();
         t.insert(&[(tag(1), at(100))]).unwrap();
-        t.sync(200).unwrap();
+        t.advance(200).unwrap();
+        t.flush().unwrap();
         drop(t);
         let mut b = std::fs::read(&path).unwrap();
         let slot = b[HEADER as usize..]
@@ -600,22 +864,24 @@ mod tests {
             .unwrap();
         b[HEADER as usize + slot * 16 + 4] ^= 1;
         std::fs::write(&path, &b).unwrap();
-        let t = LookupTable::open(path.clone()).unwrap();
+        let t = LookupTable::open(path.clone(), 16).unwrap();
         assert!(t.find(tag(1)).unwrap_err().to_string().contains("damaged"));
-        assert!(t.insert(&[(tag(1), at(100))]).is_err());
+        t.insert(&[(tag(1), at(100))]).unwrap();
+        assert!(t.flush().is_err());
+        // The slot stays found in memory; the index is rebuilt anyway.
         assert!(t.check(1000).unwrap_err().contains("damaged"));
         drop(t);
         b[9] ^= 1;
         std::fs::write(&path, &b).unwrap();
-        assert!(LookupTable::open(path.clone()).is_err());
+        assert!(LookupTable::open(path.clone(), 16).is_err());
         std::fs::write(&path, &b[..40]).unwrap();
-        assert!(LookupTable::open(path).is_err());
+        assert!(LookupTable::open(path, 16).is_err());
     }
 
     #[test]
     fn locations_a_slot_cannot_hold_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let t = LookupTable::open(dir.path().join("t")).unwrap();
+        let t = LookupTable::open(dir.path().join("t"), 16).unwrap();
         for loc in [
             Location {
                 offset: MAX_OFFSET + 1,
@@ -662,7 +928,7 @@ mod damaged_files {
                 bytes.resize((HEADER + capacity * SLOT) as usize, 0);
             }
             std::fs::write(&path, &bytes).unwrap();
-            if let Ok(t) = LookupTable::open(path) {
+            if let Ok(t) = LookupTable::open(path, 2) {
                 for &tg in &tags {
                     let _ = t.find(Tag(tg));
                 }
@@ -672,6 +938,11 @@ mod damaged_files {
                     .map(|&tg| (Tag(tg), Location { offset: 7, len: 9 }))
                     .collect();
                 let _ = t.insert(&items);
+                let _ = t.advance(1 << 20);
+                let _ = t.flush();
+                for &tg in &tags {
+                    let _ = t.find(Tag(tg));
+                }
             }
         }
     }

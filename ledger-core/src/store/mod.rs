@@ -87,12 +87,18 @@ pub struct StoreOptions {
     /// sled's page cache, in bytes. sled's default (1 GiB) is far too large
     /// for a node; the index is small and the log is read with `pread`.
     pub cache_bytes: u64,
+    /// Lookup-table slots held in memory before they are merged into its
+    /// file (about 40 bytes each; a crash loses them, and opening the store
+    /// replays that much of the log). Fewer means smaller merges, more
+    /// often.
+    pub lookup_memory_slots: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_bytes: 64 * 1024 * 1024,
+            lookup_memory_slots: lookup::MEMORY_SLOTS,
         }
     }
 }
@@ -345,7 +351,10 @@ impl Ledger {
             }
         };
         let tree = db.open_tree("ledger")?;
-        let files = FeedFiles::open(index_path.join(feedfiles::FEEDS_DIR))?;
+        let files = FeedFiles::open(
+            index_path.join(feedfiles::FEEDS_DIR),
+            opts.lookup_memory_slots,
+        )?;
         let reader = log.reader()?;
         let mut applied = read_applied(&tree)?;
         let layout = tree.get(META_LAYOUT)?;
@@ -529,17 +538,17 @@ impl Ledger {
         lock(&self.recovery).clone()
     }
 
-    /// Makes sled write its own files out (not needed for durability of
-    /// events, which the log provides; shortens replay after a crash).
+    /// Makes sled write its own files out and merges the lookup table's
+    /// recent slots into its file (not needed for durability of events,
+    /// which the log provides; shortens replay after a crash).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.index_current();
-        let db = self
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .db
-            .clone();
+        let (db, files) = {
+            let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+            (index.db.clone(), Arc::clone(&index.files))
+        };
         db.flush()?;
+        files.lookups()?.flush()?;
         Ok(())
     }
 }
@@ -555,6 +564,12 @@ impl Drop for Ledger {
         self.indexer.stop();
         if let Some(t) = lock(&self.indexer_thread).take() {
             let _ = t.join();
+        }
+        // And the lookup table's recent slots go to its file, so that the
+        // next open has nothing to replay into it.
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        if let Ok(t) = index.files.lookups() {
+            let _ = t.flush();
         }
     }
 }

@@ -182,7 +182,10 @@ impl Ledger {
         let built = (|| -> Result<_, StoreError> {
             let db = open_sled(&index_path, &self.opts)?;
             let tree = db.open_tree("ledger")?;
-            let files = FeedFiles::open(index_path.join(feedfiles::FEEDS_DIR))?;
+            let files = FeedFiles::open(
+                index_path.join(feedfiles::FEEDS_DIR),
+                self.opts.lookup_memory_slots,
+            )?;
             let mut file_batch = FileBatch::default();
             tree.insert(META_NETWORK, self.network.as_bytes())?;
             tree.insert(META_LAYOUT, &[INDEX_LAYOUT])?;

@@ -11,6 +11,9 @@ pub struct RecoveryReport {
     pub index_rebuilt: Option<String>,
     /// Records replayed from the log into the index.
     pub replayed_records: u64,
+    /// Records before the index's offset replayed into the lookup table
+    /// only (its recent slots, which a crash lost).
+    pub lookup_records: u64,
     /// The durable watermark found: every byte before it was synced.
     pub watermark: u64,
     /// A torn tail that was cut.
@@ -130,6 +133,10 @@ impl Ledger {
         let mut damage: Vec<Damage> = Vec::new();
         let mut valid_after_damage = 0u64;
         let mut indexed_end = applied;
+        // The lookup table may be behind the index (it is synced in bulk):
+        // the records between are replayed into it alone.
+        let lookup_from = files.lookups()?.covered();
+        let mut lookup_records = 0u64;
         {
             // The one replica verifier, without signatures (every event was
             // verified strictly when it was accepted), resumed from the
@@ -160,6 +167,19 @@ impl Ledger {
                         }
                     } else if !damage.is_empty() {
                         valid_after_damage += 1;
+                    } else if rec.offset >= lookup_from {
+                        match lookup_slots(&mut file_batch, rec.offset, rec.kind, &rec.payload) {
+                            Ok(true) => lookup_records += 1,
+                            Ok(false) => {}
+                            Err(reason) => damage.push(Damage {
+                                offset: rec.offset,
+                                to: rec_end,
+                                reason,
+                            }),
+                        }
+                        if file_batch.lookups_len() >= 65_536 {
+                            file_batch.write(&files)?;
+                        }
                     }
                     return Ok(());
                 }
@@ -258,6 +278,7 @@ impl Ledger {
         {
             let mut r = self.recovery.lock().unwrap_or_else(|p| p.into_inner());
             r.replayed_records = records;
+            r.lookup_records = lookup_records;
             r.watermark = watermark;
         }
         st.log.end = end;
