@@ -11,9 +11,13 @@ use serde::Serialize;
 use crate::error::ErrorBody;
 use crate::paths;
 use crate::types::{
-    CertificateView, CharterResponse, EventView, FeedsResponse, ForksResponse, HealthResponse,
-    VerifyResponse, WriteReceipt,
+    Analysed, CertificateView, CharterResponse, CheckpointView, CheckpointsResponse,
+    ConsistencyProof, DecisionView, EventView, FeedsResponse, ForksResponse, GovernanceResponse,
+    HealthResponse, InclusionProof, KeysResponse, MembersResponse, SplitViewsResponse,
+    StatusResponse, TraceResponse, VerifyResponse, WriteReceipt,
 };
+use crate::types::{AuditResponse, CertificateList};
+use crate::types::{Created, RotateReceipt};
 
 /// Largest answer read as text (a full feed page, a bundle).
 pub const MAX_ANSWER: u64 = 256 * 1024 * 1024;
@@ -214,5 +218,138 @@ impl Client {
     /// `POST /v1/confirmations` of a confirmation in its JSON form.
     pub fn confirm<B: Serialize>(&self, confirmation: &B) -> Result<WriteReceipt, ClientError> {
         self.post(paths::CONFIRMATIONS, confirmation)
+    }
+
+    pub fn status(&self) -> Result<StatusResponse, ClientError> {
+        self.get(paths::STATUS)
+    }
+
+    /// `GET /v1/trace/{number}`, with the `partial` key of a view missing
+    /// unreadable records.
+    pub fn trace(&self, number: &str) -> Result<Analysed<TraceResponse>, ClientError> {
+        self.get(&paths::trace(number))
+    }
+
+    /// `GET /v1/audit?{query}`: `query` is the query string (without `?`)
+    /// of the filters and thresholds, as API.md gives them.
+    pub fn audit(&self, query: &str) -> Result<Analysed<AuditResponse>, ClientError> {
+        self.get(&with_query(paths::AUDIT, query))
+    }
+
+    /// `GET /v1/certificates?{query}`: `query` is the query string (without
+    /// `?`) of the filters and the limit, as API.md gives them.
+    pub fn certificates(&self, query: &str) -> Result<Analysed<CertificateList>, ClientError> {
+        self.get(&with_query(paths::CERTIFICATES, query))
+    }
+
+    pub fn keys(&self) -> Result<KeysResponse, ClientError> {
+        self.get(paths::KEYS)
+    }
+
+    /// The latest checkpoint held of `author`'s feed.
+    pub fn checkpoint(&self, author: &str) -> Result<CheckpointView, ClientError> {
+        self.get(&format!(
+            "{}?author={}",
+            paths::CHECKPOINT,
+            paths::query_value(author)
+        ))
+    }
+
+    pub fn checkpoints(&self) -> Result<CheckpointsResponse, ClientError> {
+        self.get(paths::CHECKPOINTS)
+    }
+
+    /// The inclusion proof of event `id` in its feed's tree of `size`
+    /// leaves (default: the latest checkpoint's).
+    pub fn inclusion_proof(
+        &self,
+        id: &str,
+        size: Option<u64>,
+    ) -> Result<InclusionProof, ClientError> {
+        let mut path = format!("{}?id={}", paths::PROOFS_INCLUSION, paths::query_value(id));
+        if let Some(n) = size {
+            path.push_str(&format!("&size={n}"));
+        }
+        self.get(&path)
+    }
+
+    /// The consistency proof of `author`'s feed from `old` leaves to `new`
+    /// (default: the latest checkpoint's).
+    pub fn consistency_proof(
+        &self,
+        author: &str,
+        old: u64,
+        new: Option<u64>,
+    ) -> Result<ConsistencyProof, ClientError> {
+        let mut path = format!(
+            "{}?author={}&old={old}",
+            paths::PROOFS_CONSISTENCY,
+            paths::query_value(author)
+        );
+        if let Some(n) = new {
+            path.push_str(&format!("&new={n}"));
+        }
+        self.get(&path)
+    }
+
+    pub fn split_views(&self) -> Result<SplitViewsResponse, ClientError> {
+        self.get(paths::SPLIT_VIEWS)
+    }
+
+    pub fn governance(&self) -> Result<GovernanceResponse, ClientError> {
+        self.get(paths::GOVERNANCE)
+    }
+
+    /// One decision by its proposal event's id (hex).
+    pub fn decision(&self, id: &str) -> Result<DecisionView, ClientError> {
+        self.get(&paths::governance_decision(id))
+    }
+
+    /// The membership on day `at` (`YYYY-MM-DD`; default: today, UTC).
+    pub fn members(&self, at: Option<&str>) -> Result<MembersResponse, ClientError> {
+        match at {
+            Some(d) => self.get(&format!("{}?at={}", paths::MEMBERS, paths::query_value(d))),
+            None => self.get(paths::MEMBERS),
+        }
+    }
+
+    /// `POST /v1/keys/rotate`.
+    pub fn rotate_key(&self) -> Result<RotateReceipt, ClientError> {
+        self.post(paths::KEYS_ROTATE, &serde_json::json!({}))
+    }
+
+    /// `POST /v1/governance/proposals` of a proposal in its JSON form,
+    /// signed despite a refusal of the check before signing when `force`.
+    pub fn propose<B: Serialize>(
+        &self,
+        proposal: &B,
+        force: bool,
+    ) -> Result<WriteReceipt, ClientError> {
+        if force {
+            self.post(
+                &format!("{}?force=true", paths::GOVERNANCE_PROPOSALS),
+                proposal,
+            )
+        } else {
+            self.post(paths::GOVERNANCE_PROPOSALS, proposal)
+        }
+    }
+
+    /// `POST /v1/governance/approvals` of the proposal event `proposal`
+    /// (hex).
+    pub fn approve(&self, proposal: &str, note: &str) -> Result<Created, ClientError> {
+        self.post(
+            paths::GOVERNANCE_APPROVALS,
+            &serde_json::json!({"note": note, "proposal": proposal}),
+        )
+    }
+}
+
+/// `path` with the query string `query`, if any.
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
     }
 }

@@ -113,7 +113,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get(
         paths::STATUS,
         "The node, its peers and its replica in short",
-        AnyJson,
+        Json("StatusResponse"),
     ),
     get(
         paths::FEEDS,
@@ -125,7 +125,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get(
         paths::CERTIFICATES,
         "Certificates, filtered and paged",
-        AnyJson,
+        Json("CertificateList"),
     ),
     get(
         paths::CERTIFICATE,
@@ -142,9 +142,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "The replica verified from its log",
         Json("VerifyResponse"),
     ),
-    get(paths::AUDIT, "Audit findings", AnyJson),
+    get(paths::AUDIT, "Audit findings", Json("AuditResponse")),
     get(paths::STATS, "Statistics by year and quarter", AnyJson),
-    get(paths::TRACE, "The provenance of one certificate", AnyJson),
+    get(
+        paths::TRACE,
+        "The provenance of one certificate",
+        Json("TraceResponse"),
+    ),
     get(
         paths::BUNDLE,
         "One certificate's offline-verifiable bundle",
@@ -153,40 +157,48 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get(
         paths::CHECKPOINT,
         "The latest checkpoint of one feed",
-        AnyJson,
+        Json("CheckpointView"),
     ),
     get(
         paths::CHECKPOINTS,
         "The latest checkpoint of every feed",
-        AnyJson,
+        Json("CheckpointsResponse"),
     ),
     get(
         paths::KEYS,
         "Every author's key epochs and observers",
-        AnyJson,
+        Json("KeysResponse"),
     ),
     get(
         paths::PROOFS_INCLUSION,
         "An inclusion proof of one event",
-        AnyJson,
+        Json("InclusionProof"),
     ),
     get(
         paths::PROOFS_CONSISTENCY,
         "A consistency proof between two sizes",
-        AnyJson,
+        Json("ConsistencyProof"),
     ),
     get(
         paths::SPLIT_VIEWS,
         "Split-view proofs",
         Json("SplitViewsResponse"),
     ),
-    get(paths::GOVERNANCE, "Every governance decision", AnyJson),
+    get(
+        paths::GOVERNANCE,
+        "Every governance decision",
+        Json("GovernanceResponse"),
+    ),
     get(
         paths::GOVERNANCE_DECISION,
         "One governance decision",
-        AnyJson,
+        Json("DecisionView"),
     ),
-    get(paths::MEMBERS, "The membership on a day", AnyJson),
+    get(
+        paths::MEMBERS,
+        "The membership on a day",
+        Json("MembersResponse"),
+    ),
     get(paths::OPENAPI, "This document", AnyJson),
     get(paths::METRICS, "Prometheus metrics", Text),
     get(paths::TILES, "A tile of one feed's log", Text),

@@ -17,6 +17,8 @@
 pub mod client;
 pub mod endpoints;
 pub mod error;
+#[cfg(feature = "client")]
+pub mod http1;
 pub mod openapi;
 pub mod paths;
 pub mod types;

@@ -49,6 +49,23 @@ use crate::types::*;
     TreeHead,
     SplitViewView,
     SplitViewsResponse,
+    StatusResponse,
+    PeerView,
+    PartialView,
+    UnreadableView,
+    TraceResponse,
+    AuditResponse,
+    CertificateList,
+    KeysResponse,
+    FeedKeys,
+    KeyEpoch,
+    ObserverKeys,
+    InclusionProof,
+    ConsistencyProof,
+    GovernanceResponse,
+    OrphanApproval,
+    DecisionView,
+    MembersResponse,
 )))]
 struct Schemas;
 
@@ -206,5 +223,118 @@ mod tests {
         }
         let tiles = &v["paths"]["/tiles/{participant}/{authority}/{path}"]["get"];
         assert_eq!(tiles["parameters"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn only_core_reports_and_the_document_answer_without_a_schema() {
+        let untyped: Vec<(&str, &str)> = ENDPOINTS
+            .iter()
+            .filter(|e| e.answer == Answer::AnyJson)
+            .map(|e| (e.method.as_str(), e.path))
+            .collect();
+        assert_eq!(
+            untyped,
+            [
+                ("GET", crate::paths::STATS),
+                ("GET", crate::paths::BUNDLE),
+                ("GET", crate::paths::OPENAPI),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_typed_answers_name_their_fields() {
+        let v: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let schemas = &v["components"]["schemas"];
+        for (name, fields) in [
+            (
+                "StatusResponse",
+                &[
+                    "checkpoints",
+                    "events",
+                    "feeds",
+                    "fork_proofs",
+                    "identity",
+                    "listen_addrs",
+                    "network",
+                    "network_counters",
+                    "network_id",
+                    "peer_id",
+                    "peers",
+                    "read_only",
+                    "split_views",
+                    "uptime_secs",
+                ][..],
+            ),
+            ("PeerView", &["events_behind", "member", "peer_id"]),
+            (
+                "PartialView",
+                &["first_offset", "unreadable", "unreadable_records"],
+            ),
+            (
+                "UnreadableView",
+                &["author", "offset", "reason", "seq", "to"],
+            ),
+            ("TraceResponse", &["by_origin", "trace", "tree"]),
+            (
+                "AuditResponse",
+                &["awaiting_confirmation", "findings", "params"],
+            ),
+            ("CertificateList", &["certificates", "query", "total"]),
+            ("KeysResponse", &["feeds", "network_id", "observers"]),
+            (
+                "FeedKeys",
+                &[
+                    "author",
+                    "checkpoint_vkey",
+                    "key",
+                    "key_epochs",
+                    "origin",
+                    "since_seq",
+                    "witness_name",
+                    "witness_vkey",
+                ],
+            ),
+            (
+                "KeyEpoch",
+                &[
+                    "checkpoint_sizes_below",
+                    "checkpoint_sizes_from",
+                    "checkpoint_vkey",
+                    "from_seq",
+                    "key",
+                    "witness_vkey",
+                ],
+            ),
+            (
+                "ObserverKeys",
+                &["key", "observer", "witness_name", "witness_vkey"],
+            ),
+            (
+                "InclusionProof",
+                &["author", "leaf_index", "proof", "root", "seq", "size"],
+            ),
+            (
+                "ConsistencyProof",
+                &["author", "new", "new_root", "old", "old_root", "proof"],
+            ),
+            (
+                "GovernanceResponse",
+                &["chair", "decisions", "orphan_approvals", "quorum"],
+            ),
+            ("OrphanApproval", &["event", "proposal"]),
+            (
+                "MembersResponse",
+                &["at", "chair", "observers", "participants"],
+            ),
+        ] {
+            let props = schemas[name]["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{name} has no properties"));
+            let mut names: Vec<&str> = props.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            assert_eq!(names, fields, "{name}");
+        }
+        assert!(schemas.get("DecisionView").is_some());
     }
 }

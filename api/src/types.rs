@@ -10,6 +10,20 @@ use ledger_core::replica::{BrokenFeed, VerifyFailure, VerifyReport};
 use ledger_core::{Digest, EventBody, ForkProof, SignedEvent};
 use serde::{Deserialize, Serialize, Serializer};
 
+mod analysis;
+mod governance;
+mod proofs;
+mod status;
+
+pub use analysis::{
+    Analysed, AuditResponse, CertificateList, PartialView, TraceResponse, UnreadableView,
+};
+pub use governance::{DecisionView, GovernanceResponse, MembersResponse, OrphanApproval};
+pub use proofs::{
+    ConsistencyProof, FeedKeys, InclusionProof, KeyEpoch, KeysResponse, ObserverKeys,
+};
+pub use status::{PeerView, StatusResponse};
+
 /// A core type written with its object keys in alphabetical order at every
 /// depth, as every other object of the API is.
 fn sorted<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -451,5 +465,69 @@ mod tests {
             serde_json::to_string(&refused).unwrap(),
             r#"{"error":{"field":"number","message":"twice"}}"#
         );
+    }
+
+    #[test]
+    fn proofs_and_keys_are_written_as_the_node_always_wrote_them() {
+        let p = InclusionProof {
+            author: "BW/mme".into(),
+            leaf_index: 2,
+            proof: vec!["aa".into()],
+            root: "bb".into(),
+            seq: 3,
+            size: 4,
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"author":"BW/mme","leaf_index":2,"proof":["aa"],"root":"bb","seq":3,"size":4}"#
+        );
+        let e = KeyEpoch {
+            checkpoint_sizes_below: None,
+            checkpoint_sizes_from: 0,
+            checkpoint_vkey: "c".into(),
+            from_seq: 1,
+            key: "k".into(),
+            witness_vkey: "w".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"checkpoint_sizes_below":null,"checkpoint_sizes_from":0,"checkpoint_vkey":"c","from_seq":1,"key":"k","witness_vkey":"w"}"#
+        );
+    }
+
+    #[test]
+    fn partial_comes_after_the_answer_and_only_when_partial() {
+        let whole = Analysed {
+            answer: TreeHead {
+                root: "r".into(),
+                size: 1,
+            },
+            partial: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&whole).unwrap(),
+            r#"{"root":"r","size":1}"#
+        );
+        let partial = Analysed {
+            partial: Some(PartialView {
+                first_offset: 8,
+                unreadable: vec![UnreadableView {
+                    author: None,
+                    offset: 8,
+                    reason: "crc".into(),
+                    seq: None,
+                    to: 16,
+                }],
+                unreadable_records: 1,
+            }),
+            ..whole
+        };
+        let text = serde_json::to_string(&partial).unwrap();
+        assert_eq!(
+            text,
+            r#"{"root":"r","size":1,"partial":{"first_offset":8,"unreadable":[{"author":null,"offset":8,"reason":"crc","seq":null,"to":16}],"unreadable_records":1}}"#
+        );
+        let back: Analysed<TreeHead> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, partial);
     }
 }

@@ -18,7 +18,7 @@ use ledger_core::store::{stored_charter, Ledger, StoreOptions};
 use ledger_core::{CountryCode, Date};
 use serde_json::{json, Value};
 
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::fmt::{
     amount, carats, csv_line, short, signed_hundredths, warn_partial, CmdResult, Failure, Table,
     FOUND, OK,
@@ -124,18 +124,17 @@ pub fn trace(c: &Client, a: &TraceArgs, json_out: bool) -> CmdResult {
             (t, text, partial)
         }
         None => {
-            let v = c
-                .get_opt(&format!("/v1/trace/{}", enc(&a.certificate)))?
-                .ok_or_else(|| {
-                    Failure::found(format!(
-                        "certificate {} was never issued in this ledger",
-                        a.certificate
-                    ))
-                })?;
-            let t: TraceNode = serde_json::from_value(v["trace"].clone())
-                .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
-            let partial = v.get("partial").cloned().filter(|p| !p.is_null());
-            (t, v["tree"].as_str().unwrap_or("").to_owned(), partial)
+            let v = c.call_opt(|n| n.trace(&a.certificate))?.ok_or_else(|| {
+                Failure::found(format!(
+                    "certificate {} was never issued in this ledger",
+                    a.certificate
+                ))
+            })?;
+            let partial = v
+                .partial
+                .as_ref()
+                .and_then(|p| serde_json::to_value(p).ok());
+            (v.answer.trace, v.answer.tree, partial)
         }
     };
     let findings = count_findings(&tree);
@@ -330,7 +329,7 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
         }
         None => {
             let mut q = format!(
-                "/v1/audit?grace_days={}&tolerance_bp={}",
+                "grace_days={}&tolerance_bp={}",
                 a.grace_days, a.tolerance_bp
             );
             if !kinds.is_empty() {
@@ -349,19 +348,11 @@ pub fn audit(c: &Client, a: &AuditArgs, json_out: bool) -> CmdResult {
             if let Some(d) = to {
                 q.push_str(&format!("&to={d}"));
             }
-            let v = c.get(&q)?;
-            let unexpected = |e: serde_json::Error| {
-                Failure::usage(format!("unexpected answer from the node: {e}"))
-            };
-            let findings = serde_json::from_value(v["findings"].clone()).map_err(unexpected)?;
-            let awaiting = match v.get("awaiting_confirmation") {
-                Some(w) => serde_json::from_value(w.clone()).map_err(unexpected)?,
-                None => Vec::new(),
-            };
+            let r = c.call(|n| n.audit(&q))?;
             (
-                findings,
-                awaiting,
-                v.get("partial").cloned().filter(|p| !p.is_null()),
+                r.answer.findings,
+                r.answer.awaiting_confirmation,
+                r.partial.map(|p| json!(p)),
             )
         }
     };

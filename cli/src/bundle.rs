@@ -31,11 +31,15 @@ pub fn prove(c: &Client, a: &ProveArgs, json_out: bool) -> CmdResult {
                 a.certificate
             ))
         })?;
+    // The bundle is written as the node served it; read as a bundle first,
+    // so a malformed answer is refused rather than written.
+    let bundle: ledger_core::bundle::Bundle = serde_json::from_value(v.clone())
+        .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
     let text = serde_json::to_string_pretty(&v).map_err(|e| Failure::usage(e.to_string()))? + "\n";
     std::fs::write(&a.out, &text)
         .map_err(|e| Failure::usage(format!("{}: {e}", a.out.display())))?;
-    let events = v["events"].as_array().map_or(0, Vec::len);
-    let checkpoints = v["checkpoints"].as_array().map_or(0, Vec::len);
+    let events = bundle.events.len();
+    let checkpoints = bundle.checkpoints.len();
     if json_out {
         println!(
             "{}",
@@ -50,7 +54,7 @@ pub fn prove(c: &Client, a: &ProveArgs, json_out: bool) -> CmdResult {
         println!(
             "check it anywhere, offline: kpl verify-bundle {} --network-id {}",
             a.out.display(),
-            v["network_id"].as_str().unwrap_or("")
+            bundle.network_id
         );
     }
     Ok(OK)

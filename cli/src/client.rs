@@ -105,6 +105,50 @@ impl Client {
         }
     }
 
+    /// One typed call of `kpl_api::client`, its failure in the CLI's words
+    /// (the same as [`Client::get`]'s).
+    pub fn call<T>(
+        &self,
+        f: impl FnOnce(&kpl_api::client::Client) -> Result<T, ClientError>,
+    ) -> Result<T, Failure> {
+        f(&self.inner).map_err(|e| self.failure(e))
+    }
+
+    /// [`Client::call`] that returns `None` on 404.
+    pub fn call_opt<T>(
+        &self,
+        f: impl FnOnce(&kpl_api::client::Client) -> Result<T, ClientError>,
+    ) -> Result<Option<T>, Failure> {
+        match f(&self.inner) {
+            Err(ClientError::Status { status: 404, .. }) => Ok(None),
+            r => r.map(Some).map_err(|e| self.failure(e)),
+        }
+    }
+
+    fn failure(&self, e: ClientError) -> Failure {
+        match e {
+            ClientError::Unreachable(e) => self.conn_err(e),
+            ClientError::Status { status, text, .. } => match self.finish(Ok((status, text))) {
+                Err(f) => f,
+                Ok(_) => Failure::usage(format!("the node answered {status}")),
+            },
+            ClientError::Decode(e) => {
+                Failure::usage(format!("unexpected answer from the node: {e}"))
+            }
+        }
+    }
+
+    /// POST whose answer is read as the typed `T` of `kpl_api::types`.
+    pub fn post_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, Failure> {
+        let v = self.post(path, body)?;
+        serde_json::from_value(v)
+            .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         let r = self.exchange(Method::Post, path, Some(&body.to_string()));
         self.finish(r)

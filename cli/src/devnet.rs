@@ -436,11 +436,7 @@ fn wait_connected(state: &DevnetState, timeout: Duration) -> Result<(), Failure>
     loop {
         let mut all = true;
         for n in &state.nodes {
-            let peers = http_get(&n.api, kpl_api::paths::STATUS)
-                .ok()
-                .and_then(|b| serde_json::from_str::<Value>(&b).ok())
-                .and_then(|v| v["peers"].as_array().map(Vec::len))
-                .unwrap_or(0);
+            let peers = api(&n.api).status().map_or(0, |s| s.peers.len());
             if peers < want {
                 all = false;
                 break;
@@ -476,15 +472,20 @@ fn wait_healthy(state: &DevnetState, timeout: Duration) -> Result<(), Failure> {
     Ok(())
 }
 
-fn heads(api: &str) -> Option<Value> {
-    let v: Value = serde_json::from_str(&http_get(api, kpl_api::paths::FEEDS).ok()?).ok()?;
-    Some(v["feeds"].clone())
+/// The typed API client of the node at `base`, for the devnet's own checks.
+fn api(base: &str) -> kpl_api::client::Client {
+    kpl_api::client::Client::new(base, None, Duration::from_secs(30))
+}
+
+fn heads(base: &str) -> Option<Vec<kpl_api::types::FeedHead>> {
+    api(base).feeds().ok().map(|f| f.feeds)
 }
 
 fn wait_converged(state: &DevnetState, timeout: Duration) -> Result<(), Failure> {
     let deadline = Instant::now() + timeout;
     loop {
-        let all: Vec<Option<Value>> = state.nodes.iter().map(|n| heads(&n.api)).collect();
+        let all: Vec<Option<Vec<kpl_api::types::FeedHead>>> =
+            state.nodes.iter().map(|n| heads(&n.api)).collect();
         if all.iter().all(|h| h.is_some() && *h == all[0]) {
             return Ok(());
         }
@@ -730,11 +731,10 @@ fn certificate_json(c: &SeedCertificate, i: usize) -> Value {
 /// events, saying on stderr what it writes, month by month.
 fn seed_if_empty(state: &DevnetState) -> Result<u64, Failure> {
     let first = &state.nodes[0];
-    let status: Value = serde_json::from_str(
-        &http_get(&first.api, kpl_api::paths::STATUS).map_err(Failure::usage)?,
-    )
-    .map_err(|e| Failure::usage(e.to_string()))?;
-    if status["events"].as_u64().unwrap_or(0) > 0 {
+    let status = api(&first.api)
+        .status()
+        .map_err(|e| Failure::usage(format!("{}: {e}", first.api)))?;
+    if status.events > 0 {
         return Ok(0);
     }
     let plan = seed_plan();
@@ -761,8 +761,8 @@ fn seed_if_empty(state: &DevnetState) -> Result<u64, Failure> {
     // issue, before the issue has reached the importer's node: every seed
     // write is signed past the nodes' check before signing.
     let (issue, confirm) = (
-        "/v1/certificates?force=true",
-        "/v1/confirmations?force=true",
+        format!("{}?force=true", kpl_api::paths::CERTIFICATES),
+        format!("{}?force=true", kpl_api::paths::CONFIRMATIONS),
     );
     let mut events = 0u64;
     // Issue in date order so re-exports come after the imports they cite.
@@ -790,7 +790,7 @@ fn seed_if_empty(state: &DevnetState) -> Result<u64, Failure> {
         }
         let issuer =
             node(&c.issuer).ok_or_else(|| Failure::usage(format!("no node {}", c.issuer)))?;
-        post(issuer, issue, &certificate_json(c, i))?;
+        post(issuer, &issue, &certificate_json(c, i))?;
         events += 1;
         issued += 1;
         if let (Some((parcels, carats, cents, received)), Some(importer)) =
@@ -798,7 +798,7 @@ fn seed_if_empty(state: &DevnetState) -> Result<u64, Failure> {
         {
             post(
                 importer,
-                confirm,
+                &confirm,
                 &json!({
                     "certificate": c.number,
                     "exporter_participant": c.issuer,
@@ -819,7 +819,7 @@ fn seed_if_empty(state: &DevnetState) -> Result<u64, Failure> {
         let n = node(by).ok_or_else(|| Failure::usage(format!("no node {by}")))?;
         post(
             n,
-            confirm,
+            &confirm,
             &json!({
                 "certificate": number,
                 "exporter_participant": exporter,

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use kpl_api::types::DecisionView;
 use ledger_core::analysis::EventRef;
 use ledger_core::charter::{AuthorityEntry, NodeMember, ObserverEntry, ParticipantEntry};
 use ledger_core::governance::Decision;
@@ -20,7 +21,7 @@ use ledger_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::client::{enc, Client};
+use crate::client::Client;
 use crate::fmt::{short, CmdResult, Failure, Table, FOUND, OK};
 
 #[derive(Subcommand)]
@@ -456,18 +457,18 @@ see `kpl gov propose --help`) or --decision-file FILE.json",
         "effective_on": proposal.effective_on,
         "reference": proposal.reference,
     });
-    let r = c.post(&a.force.path(kpl_api::paths::GOVERNANCE_PROPOSALS), &body)?;
+    let r = c.call(|n| n.propose(&body, a.force.force))?;
     if json_out {
-        println!("{r}");
+        println!("{}", serde_json::to_string(&r).map_err(bad_answer)?);
         return Ok(OK);
     }
-    let id = r["id"].as_str().unwrap_or("");
+    let id = &r.id;
     println!(
         "proposed: {}, effective {} (by {}): event {id} at seq {} (durable)",
         proposal.decision.summary(),
         proposal.effective_on,
-        r["author"].as_str().unwrap_or(""),
-        r["seq"]
+        r.author.as_deref().unwrap_or(""),
+        r.seq
     );
     println!("the other participants approve it with: kpl gov approve {id}");
     Ok(OK)
@@ -529,31 +530,26 @@ pub fn approve(c: &Client, a: &ApproveArgs, json_out: bool) -> CmdResult {
         IdArg::Full(id) => id,
         IdArg::Prefix(p) => by_prefix(&fetch_governance(c)?.decisions, &p)?.proposal.id,
     };
-    let r = c.post(
-        kpl_api::paths::GOVERNANCE_APPROVALS,
-        &json!({"proposal": id.to_hex(), "note": a.note}),
-    )?;
+    let r = c.call(|n| n.approve(&id.to_hex(), &a.note))?;
     if json_out {
-        println!("{r}");
+        println!("{}", serde_json::to_string(&r).map_err(bad_answer)?);
         return Ok(OK);
     }
     println!(
         "approved proposal {} (by {}): event {} at seq {} (durable)",
         id.to_hex(),
-        r["author"].as_str().unwrap_or(""),
-        r["id"].as_str().unwrap_or(""),
-        r["seq"]
+        r.author,
+        r.id,
+        r.seq
     );
     // Where the proposal stands now, as this node sees it.
-    if let Ok(Some(v)) = c.get_opt(&format!("/v1/governance/{}", id.to_hex())) {
-        if let Ok(d) = serde_json::from_value::<DecisionRecord>(v) {
-            println!(
-                "the proposal is now {}: {} of {} approvals needed",
-                status_text(&d.status),
-                d.approved_by.len(),
-                d.needed
-            );
-        }
+    if let Ok(Some(DecisionView(d))) = c.call_opt(|a| a.decision(&id.to_hex())) {
+        println!(
+            "the proposal is now {}: {} of {} approvals needed",
+            status_text(&d.status),
+            d.approved_by.len(),
+            d.needed
+        );
     }
     Ok(OK)
 }
@@ -614,7 +610,24 @@ fn timeline_view(t: &Timeline) -> GovView {
 }
 
 fn fetch_governance(c: &Client) -> Result<GovView, Failure> {
-    serde_json::from_value(c.get(kpl_api::paths::GOVERNANCE)?).map_err(bad_answer)
+    let g = c.call(|a| a.governance())?;
+    let orphan_approvals = g
+        .orphan_approvals
+        .into_iter()
+        .map(|o| {
+            Ok(Orphan {
+                proposal: EventId::from_hex(&o.proposal)
+                    .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?,
+                event: o.event,
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    Ok(GovView {
+        quorum: g.quorum,
+        chair: g.chair.to_string(),
+        decisions: g.decisions,
+        orphan_approvals,
+    })
 }
 
 fn status_text(s: &DecisionStatus) -> String {
@@ -726,10 +739,9 @@ pub fn show(c: &Client, a: &GovShowArgs, json_out: bool) -> CmdResult {
             }
         }
         (None, IdArg::Full(id)) => {
-            let v = c
-                .get_opt(&format!("/v1/governance/{}", enc(&id.to_hex())))?
-                .ok_or_else(|| not_found(&a.proposal))?;
-            serde_json::from_value(v).map_err(bad_answer)?
+            c.call_opt(|n| n.decision(&id.to_hex()))?
+                .ok_or_else(|| not_found(&a.proposal))?
+                .0
         }
         (None, IdArg::Prefix(p)) => by_prefix(&fetch_governance(c)?.decisions, &p)?.clone(),
     };
@@ -866,11 +878,9 @@ pub fn members(c: &Client, a: &MembersArgs, json_out: bool) -> CmdResult {
             })
         }
         None => {
-            let q = match at {
-                Some(d) => format!("/v1/members?at={d}"),
-                None => kpl_api::paths::MEMBERS.to_owned(),
-            };
-            c.get(&q)?
+            let day = at.map(|d| d.to_string());
+            let m = c.call(|n| n.members(day.as_deref()))?;
+            serde_json::to_value(m).map_err(bad_answer)?
         }
     };
     let view: MembersView = serde_json::from_value(v.clone()).map_err(bad_answer)?;

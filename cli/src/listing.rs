@@ -101,11 +101,10 @@ pub fn certificates(c: &Client, a: &CertificatesArgs, json_out: bool) -> CmdResu
                 (all, total, partial_json(&v))
             }
             None => {
-                let mut path =
-                    format!("/v1/certificates?grace_days={}&limit={limit}", a.grace_days);
+                let mut query = format!("grace_days={}&limit={limit}", a.grace_days);
                 let mut add = |k: &str, v: Option<String>| {
                     if let Some(v) = v {
-                        path.push_str(&format!("&{k}={}", enc(&v)));
+                        query.push_str(&format!("&{k}={}", enc(&v)));
                     }
                 };
                 add("participant", q.participant.map(|p| p.to_string()));
@@ -114,14 +113,11 @@ pub fn certificates(c: &Client, a: &CertificatesArgs, json_out: bool) -> CmdResu
                 add("from", q.from.map(|d| d.to_string()));
                 add("to", q.to.map(|d| d.to_string()));
                 add("origin", q.origin.map(|p| p.to_string()));
-                let v = c.get(&path)?;
-                let list = serde_json::from_value(v["certificates"].clone())
-                    .map_err(|e| Failure::usage(format!("unexpected answer from the node: {e}")))?;
-                let total = v["total"].as_u64().unwrap_or(0) as usize;
+                let r = c.call(|n| n.certificates(&query))?;
                 (
-                    list,
-                    total,
-                    v.get("partial").cloned().filter(|p| !p.is_null()),
+                    r.answer.certificates,
+                    r.answer.total as usize,
+                    r.partial.map(|p| json!(p)),
                 )
             }
         };

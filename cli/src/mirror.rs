@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use kpl_api::types::FeedKeys;
 use ledger_core::mirror::{mirror_feed, FeedReport};
 use ledger_core::tlog::note::Ed25519Verifier;
 use ledger_core::PublicKeyBytes;
@@ -22,20 +23,17 @@ pub struct MirrorArgs {
 }
 
 /// The key epochs of a `/v1/keys` feed as note verifiers of its origin.
-fn epochs(feed: &Value, origin: &str) -> Result<Vec<(u64, Ed25519Verifier)>, String> {
+fn epochs(feed: &FeedKeys, origin: &str) -> Result<Vec<(u64, Ed25519Verifier)>, String> {
     let mut out = Vec::new();
-    for e in feed["key_epochs"].as_array().into_iter().flatten() {
-        let from = e["from_seq"]
-            .as_u64()
-            .ok_or("a key epoch without from_seq")?;
-        let key = PublicKeyBytes::from_hex(e["key"].as_str().unwrap_or(""))?;
+    for e in &feed.key_epochs {
+        let key = PublicKeyBytes::from_hex(&e.key)?;
         out.push((
-            from,
+            e.from_seq,
             Ed25519Verifier::new(origin, &key).map_err(|e| e.to_string())?,
         ));
     }
     if out.is_empty() {
-        let key = PublicKeyBytes::from_hex(feed["key"].as_str().unwrap_or(""))?;
+        let key = PublicKeyBytes::from_hex(&feed.key)?;
         out.push((
             1,
             Ed25519Verifier::new(origin, &key).map_err(|e| e.to_string())?,
@@ -45,13 +43,13 @@ fn epochs(feed: &Value, origin: &str) -> Result<Vec<(u64, Ed25519Verifier)>, Str
 }
 
 pub fn mirror(c: &Client, a: &MirrorArgs, json_out: bool) -> CmdResult {
-    let keys = c.get(kpl_api::paths::KEYS)?;
+    let keys = c.call(|a| a.keys())?;
     std::fs::create_dir_all(&a.dir)
         .map_err(|e| Failure::usage(format!("{}: {e}", a.dir.display())))?;
     let mut rows: Vec<(String, Result<Option<FeedReport>, String>)> = Vec::new();
-    for feed in keys["feeds"].as_array().into_iter().flatten() {
-        let author = feed["author"].as_str().unwrap_or("").to_owned();
-        let origin = feed["origin"].as_str().unwrap_or("").to_owned();
+    for feed in &keys.feeds {
+        let author = feed.author.clone();
+        let origin = feed.origin.clone();
         let r = (|| {
             if author.split('/').count() != 2 || author.contains("..") {
                 return Err(format!("{author:?} is not an author id"));

@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use kpl_api::types::{BatchRefusal, BatchResponse, BatchResult, EventView, WriteReceipt};
 use ledger_core::lifecycle::Corrected;
 use ledger_core::Correction;
+use ledger_core::EventBody;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::client::{enc, Client};
@@ -136,7 +139,7 @@ fn certificates_from_file(path: &PathBuf) -> Result<Vec<kpl::import::Row>, Failu
 pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     let Some(file) = &a.file else {
         let cert = certificate_from_flags(a)?;
-        let r = c.post(&a.force.path(kpl_api::paths::CERTIFICATES), &cert)?;
+        let r: WriteReceipt = c.post_as(&a.force.path(kpl_api::paths::CERTIFICATES), &cert)?;
         print_written(
             &r,
             &format!("issued {}", cert["number"].as_str().unwrap_or("")),
@@ -146,16 +149,21 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     };
     let rows = certificates_from_file(file)?;
     let mut bar = crate::fmt::Progress::new("issuing", "rows", json_out);
-    let mut accepted = Vec::new();
-    let mut already = Vec::new();
-    let mut refused = Vec::new();
+    let mut accepted: Vec<Placed> = Vec::new();
+    let mut already: Vec<Placed> = Vec::new();
+    let mut refused: Vec<Refused> = Vec::new();
     let mut good: Vec<Value> = Vec::new();
     for r in rows {
         match r {
             Ok(v) => good.push(v),
-            Err(e) => refused.push(
-                json!({"number": e.number, "error": {"field": e.field, "message": e.message}}),
-            ),
+            Err(e) => refused.push(Refused {
+                number: e.number,
+                error: BatchRefusal {
+                    code: None,
+                    field: Some(e.field),
+                    message: e.message,
+                },
+            }),
         }
     }
     let total = good.len() + refused.len();
@@ -163,7 +171,7 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     // Batches of up to 500 certificates: one request and one durable group commit each.
     let mut sent = 0u64;
     for chunk in good.chunks(500) {
-        let r = match c.post(
+        let r: BatchResponse = match c.post_as(
             &a.force.path(kpl_api::paths::CERTIFICATES_BATCH),
             &Value::Array(chunk.to_vec()),
         ) {
@@ -173,17 +181,23 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
                 break;
             }
         };
-        for (cert, res) in chunk
-            .iter()
-            .zip(r["results"].as_array().cloned().unwrap_or_default())
-        {
+        for (cert, res) in chunk.iter().zip(r.results) {
+            // The number as the row gave it (a request body, not an answer).
             let number = cert["number"].as_str().unwrap_or("").to_owned();
-            if res.get("error").is_some() {
-                refused.push(json!({"number": number, "error": res["error"]}));
-            } else if res.get("already_signed").is_some() {
-                already.push(json!({"number": number, "id": res["id"], "seq": res["seq"]}));
-            } else {
-                accepted.push(json!({"number": number, "id": res["id"], "seq": res["seq"]}));
+            match res {
+                BatchResult::Refused { error } => refused.push(Refused { number, error }),
+                BatchResult::Written(w) => {
+                    let placed = Placed {
+                        number,
+                        id: w.id,
+                        seq: w.seq,
+                    };
+                    if w.already_signed.is_some() {
+                        already.push(placed);
+                    } else {
+                        accepted.push(placed);
+                    }
+                }
             }
         }
         sent += chunk.len() as u64;
@@ -210,15 +224,17 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
         if !refused.is_empty() {
             let mut t = Table::new(&["NUMBER", "FIELD", "WHY"]);
             for r in &refused {
-                let field = r["error"]["field"]
-                    .as_str()
+                let field = r
+                    .error
+                    .field
+                    .as_deref()
                     .filter(|f| !f.is_empty())
-                    .or_else(|| r["error"]["code"].as_str())
+                    .or(r.error.code.as_deref())
                     .unwrap_or("-");
                 t.row(vec![
-                    r["number"].as_str().unwrap_or("").into(),
+                    r.number.clone(),
                     field.into(),
-                    r["error"]["message"].as_str().unwrap_or("").into(),
+                    r.error.message.clone(),
                 ]);
             }
             print!("{}", t.render());
@@ -234,24 +250,37 @@ pub fn issue(c: &Client, a: &IssueArgs, json_out: bool) -> CmdResult {
     Ok(if refused.is_empty() { OK } else { FOUND })
 }
 
-fn print_written(r: &Value, what: &str, json_out: bool) {
-    if let Some(why) = r.pointer("/signed_despite/message").and_then(Value::as_str) {
-        eprintln!("kpl: WARNING: signed anyway (--force) although: {why}");
+/// One certificate of an import that was signed: its number, event id and seq.
+#[derive(Serialize)]
+struct Placed {
+    number: String,
+    id: String,
+    seq: u64,
+}
+
+/// One certificate of an import that was refused, and why.
+#[derive(Serialize)]
+struct Refused {
+    number: String,
+    error: BatchRefusal,
+}
+
+fn print_written(r: &WriteReceipt, what: &str, json_out: bool) {
+    if let Some(why) = &r.signed_despite {
+        eprintln!(
+            "kpl: WARNING: signed anyway (--force) although: {}",
+            why.message
+        );
     }
     if json_out {
-        println!("{r}");
-    } else if r.get("already_signed").is_some() {
+        println!("{}", json!(r));
+    } else if r.already_signed.is_some() {
         println!(
             "already signed earlier: event {} at seq {}; nothing new was signed",
-            r["id"].as_str().unwrap_or(""),
-            r["seq"]
+            r.id, r.seq
         );
     } else {
-        println!(
-            "{what}: event {} at seq {} (durable)",
-            r["id"].as_str().unwrap_or(""),
-            r["seq"]
-        );
+        println!("{what}: event {} at seq {} (durable)", r.id, r.seq);
     }
 }
 
@@ -296,7 +325,7 @@ pub fn confirm(c: &Client, a: &ConfirmArgs, json_out: bool) -> CmdResult {
         "value_usd_cents": parse_hundredths("--value", &a.value)?,
         "received_on": a.received.clone().unwrap_or_else(today),
     });
-    let r = c.post(&a.force.path(kpl_api::paths::CONFIRMATIONS), &body)?;
+    let r: WriteReceipt = c.post_as(&a.force.path(kpl_api::paths::CONFIRMATIONS), &body)?;
     print_written(
         &r,
         &format!("confirmed import under {}", a.certificate),
@@ -320,7 +349,7 @@ pub struct VoidArgs {
 pub fn void(c: &Client, a: &VoidArgs, json_out: bool) -> CmdResult {
     capitals(&a.certificate)?;
     let body = json!({"certificate": a.certificate, "reason": a.reason, "note": a.note});
-    let r = c.post(&a.force.path(kpl_api::paths::VOIDS), &body)?;
+    let r: WriteReceipt = c.post_as(&a.force.path(kpl_api::paths::VOIDS), &body)?;
     print_written(&r, &format!("voided {}", a.certificate), json_out);
     Ok(OK)
 }
@@ -345,22 +374,29 @@ pub struct CorrectArgs {
 pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
     capitals(&a.certificate)?;
     let current = c
-        .get_opt(&format!("/v1/certificates/{}", enc(&a.certificate)))?
+        .call_opt(|n| n.certificate(&a.certificate))?
         .ok_or_else(|| {
             Failure::usage(format!(
                 "certificate {} is not in the ledger",
                 a.certificate
             ))
         })?;
-    let issued = current["issued"]
-        .as_array()
-        .and_then(|v| v.first())
+    let issued = current
+        .issued
+        .first()
         .ok_or_else(|| Failure::usage(format!("certificate {} was never issued", a.certificate)))?;
-    let cert = &issued["body"]["certificate_issued"];
-    let party = |who: &str, name: Option<&str>, addr: Option<&str>| {
+    let EventBody::CertificateIssued(cert) = &issued.body else {
+        return Err(Failure::usage(format!(
+            "the node lists event {} as the issue of {}, but it is a {}",
+            issued.id,
+            a.certificate,
+            issued.body.kind()
+        )));
+    };
+    let party = |who: &ledger_core::Party, name: Option<&str>, addr: Option<&str>| {
         json!({
-            "name": name.map(str::to_owned).unwrap_or_else(|| cert[who]["name"].as_str().unwrap_or("").to_owned()),
-            "address": addr.map(str::to_owned).unwrap_or_else(|| cert[who]["address"].as_str().unwrap_or("").to_owned()),
+            "name": name.unwrap_or(&who.name),
+            "address": addr.unwrap_or(&who.address),
         })
     };
     let correction = match a.field.as_str() {
@@ -371,10 +407,10 @@ pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
         }
         "expires" => json!({"expires_on": a.to}),
         "destination" => json!({"destination": a.to}),
-        "exporter-name" => json!({"exporter": party("exporter", Some(&a.to), None)}),
-        "exporter-address" => json!({"exporter": party("exporter", None, Some(&a.to))}),
-        "importer-name" => json!({"importer": party("importer", Some(&a.to), None)}),
-        "importer-address" => json!({"importer": party("importer", None, Some(&a.to))}),
+        "exporter-name" => json!({"exporter": party(&cert.exporter, Some(&a.to), None)}),
+        "exporter-address" => json!({"exporter": party(&cert.exporter, None, Some(&a.to))}),
+        "importer-name" => json!({"importer": party(&cert.importer, Some(&a.to), None)}),
+        "importer-address" => json!({"importer": party(&cert.importer, None, Some(&a.to))}),
         "hs" => json!({"hs_codes": a.to.split(',').map(str::trim).collect::<Vec<_>>()}),
         f => {
             return Err(Failure::usage(format!(
@@ -384,11 +420,11 @@ pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
     };
     let body = json!({
         "certificate": a.certificate,
-        "original": issued["id"],
+        "original": issued.id,
         "correction": correction,
         "note": a.note,
     });
-    let r = c.post(&a.force.path(kpl_api::paths::CORRECTIONS), &body)?;
+    let r: WriteReceipt = c.post_as(&a.force.path(kpl_api::paths::CORRECTIONS), &body)?;
     print_written(
         &r,
         &format!("corrected {} of {}", a.field, a.certificate),
@@ -398,16 +434,16 @@ pub fn correct(c: &Client, a: &CorrectArgs, json_out: bool) -> CmdResult {
 }
 
 pub fn rotate_key(c: &Client, json_out: bool) -> CmdResult {
-    let r = c.post(kpl_api::paths::KEYS_ROTATE, &json!({}))?;
+    let r = c.call(|a| a.rotate_key())?;
     if json_out {
-        println!("{r}");
+        println!(
+            "{}",
+            serde_json::to_string(&r).map_err(|e| Failure::usage(e.to_string()))?
+        );
     } else {
         println!(
             "rotated to key {} (event {} at seq {}); next key committed: {}",
-            r["new_public_key"].as_str().unwrap_or(""),
-            r["id"].as_str().unwrap_or(""),
-            r["seq"],
-            r["next_key_digest"].as_str().unwrap_or("")
+            r.new_public_key, r.id, r.seq, r.next_key_digest
         );
     }
     Ok(OK)
@@ -448,75 +484,60 @@ fn parcels(n: u32) -> String {
     )
 }
 
-fn day_of(e: &Value) -> String {
-    ledger_core::Date::from_unix_ms(e["timestamp_ms"].as_u64().unwrap_or(0)).to_string()
-}
-
-/// One row of a certificate's lifecycle: the business date (issue, receipt;
-/// the signing day for voids and corrections), the signing day, and what
-/// the event says in people's units.
-fn event_line(kind: &str, e: &Value) -> Vec<String> {
-    let signed = day_of(e);
-    let b = &e["body"];
-    let (date, detail) = match kind {
-        "issued" => {
-            let c = &b["certificate_issued"];
-            (
-                c["issued_on"].as_str().unwrap_or("").to_owned(),
-                format!(
-                    "{} → {}, {}, {}, {}",
-                    e["author"].as_str().unwrap_or("").get(..2).unwrap_or(""),
-                    c["destination"].as_str().unwrap_or(""),
-                    carats(c["carat_hundredths"].as_u64().unwrap_or(0)),
-                    usd(c["value_usd_cents"].as_u64().unwrap_or(0)),
-                    parcels(c["parcels"].as_u64().unwrap_or(0) as u32)
-                ),
-            )
-        }
-        "confirmed" => {
-            let c = &b["import_confirmed"];
-            (
-                c["received_on"].as_str().unwrap_or("").to_owned(),
-                format!(
-                    "received: {}, {}, {}",
-                    carats(c["carat_hundredths"].as_u64().unwrap_or(0)),
-                    usd(c["value_usd_cents"].as_u64().unwrap_or(0)),
-                    parcels(c["parcels"].as_u64().unwrap_or(0) as u32)
-                ),
-            )
-        }
-        "voided" => (
-            signed.clone(),
+/// A certificate's lifecycle event in one row: the business date (issue,
+/// receipt; the signing day for voids and corrections), the signing day,
+/// what happened, and what the event says in people's units.
+fn event_line(e: &EventView) -> Vec<String> {
+    let signed = ledger_core::Date::from_unix_ms(e.timestamp_ms).to_string();
+    let (kind, date, detail) = match &e.body {
+        EventBody::CertificateIssued(c) => (
+            "issued",
+            c.issued_on.to_string(),
             format!(
-                "{} {}",
-                b["certificate_voided"]["reason"].as_str().unwrap_or(""),
-                b["certificate_voided"]["note"].as_str().unwrap_or("")
-            )
-            .trim_end()
-            .to_owned(),
+                "{} → {}, {}, {}, {}",
+                e.author.get(..2).unwrap_or(""),
+                c.destination,
+                carats(c.carat_hundredths),
+                usd(c.value_usd_cents),
+                parcels(c.parcels)
+            ),
         ),
-        "corrected" => {
-            let cc = &b["certificate_corrected"];
-            let what = serde_json::from_value::<Correction>(cc["correction"].clone())
-                .map(|c| {
-                    let (field, value) = correction_text(&c);
-                    format!("{field} → {value}")
-                })
-                .unwrap_or_else(|_| cc["correction"].to_string());
+        EventBody::ImportConfirmed(c) => (
+            "confirmed",
+            c.received_on.to_string(),
+            format!(
+                "received: {}, {}, {}",
+                carats(c.carat_hundredths),
+                usd(c.value_usd_cents),
+                parcels(c.parcels)
+            ),
+        ),
+        EventBody::CertificateVoided { reason, note, .. } => (
+            "voided",
+            signed.clone(),
+            format!("{} {note}", json!(reason).as_str().unwrap_or(""))
+                .trim_end()
+                .to_owned(),
+        ),
+        EventBody::CertificateCorrected {
+            correction, note, ..
+        } => {
+            let (field, value) = correction_text(correction);
             (
+                "corrected",
                 signed.clone(),
-                format!("{what} ({})", cc["note"].as_str().unwrap_or("")),
+                format!("{field} → {value} ({note})"),
             )
         }
-        _ => (signed.clone(), String::new()),
+        other => (other.kind(), signed.clone(), String::new()),
     };
     vec![
         date,
         signed,
         kind.into(),
-        e["author"].as_str().unwrap_or("").into(),
-        format!("#{}", e["seq"]),
-        short(e["id"].as_str().unwrap_or("")),
+        e.author.clone(),
+        format!("#{}", e.seq),
+        short(&e.id),
         detail,
     ]
 }
@@ -629,20 +650,22 @@ pub fn print_certificate(k: &Corrected, status: &str) {
 }
 
 pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
-    let Some(v) = c.get_opt(&format!("/v1/certificates/{}", enc(&a.certificate)))? else {
+    let Some(v) = c.call_opt(|n| n.certificate(&a.certificate))? else {
         return Err(not_in_ledger(&a.certificate));
     };
-    let forks = v["fork_proofs"].as_array().map(Vec::len).unwrap_or(0);
-    let issued = v["issued"].as_array().is_some_and(|x| !x.is_empty());
+    let forks = v.fork_proofs.len();
     // A number never issued that other events name is "something wrong".
-    let code = if forks > 0 || !issued { FOUND } else { OK };
+    let code = if forks > 0 || v.issued.is_empty() {
+        FOUND
+    } else {
+        OK
+    };
     if json_out {
-        println!("{v}");
+        println!("{}", json!(v));
         return Ok(code);
     }
-    let corrected: Option<Corrected> = serde_json::from_value(v["corrected"].clone()).ok();
-    if let Some(k) = &corrected {
-        print_certificate(k, v["status"].as_str().unwrap_or(""));
+    if let Some(k) = &v.corrected {
+        print_certificate(k, &v.status);
     } else {
         println!(
             "certificate {}: NEVER ISSUED in this ledger (yet other events name it)",
@@ -651,14 +674,9 @@ pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
     }
     println!();
     let mut t = Table::new(&["DATE", "SIGNED", "EVENT", "AUTHOR", "SEQ", "ID", "DETAIL"]);
-    for (kind, key) in [
-        ("issued", "issued"),
-        ("confirmed", "confirmations"),
-        ("voided", "voids"),
-        ("corrected", "corrections"),
-    ] {
-        for e in v[key].as_array().into_iter().flatten() {
-            t.row(event_line(kind, e));
+    for list in [&v.issued, &v.confirmations, &v.voids, &v.corrections] {
+        for e in list {
+            t.row(event_line(e));
         }
     }
     print!("{}", t.render());
@@ -672,64 +690,61 @@ pub fn show(c: &Client, a: &ShowArgs, json_out: bool) -> CmdResult {
 }
 
 pub fn feeds(c: &Client, json_out: bool) -> CmdResult {
-    let v = c.get(kpl_api::paths::FEEDS)?;
+    let v = c.call(|a| a.feeds())?;
     if json_out {
-        println!("{v}");
+        println!(
+            "{}",
+            serde_json::to_string(&v).map_err(|e| Failure::usage(e.to_string()))?
+        );
     } else {
         let mut t = Table::new(&["AUTHOR", "SEQ", "HEAD"]);
-        for f in v["feeds"].as_array().into_iter().flatten() {
+        for f in &v.feeds {
             t.row(vec![
-                f["author"].as_str().unwrap_or("").into(),
-                f["seq"].to_string(),
-                f["id"].as_str().map(short).unwrap_or_else(|| "-".into()),
+                f.author.clone(),
+                f.seq.to_string(),
+                f.id.as_deref().map(short).unwrap_or_else(|| "-".into()),
             ]);
         }
         print!("{}", t.render());
-        let forks = v["fork_proofs"].as_array().cloned().unwrap_or_default();
-        if forks.is_empty() {
+        if v.fork_proofs.is_empty() {
             println!("\nno forks");
         } else {
             println!("\nFORKS:");
-            for f in &forks {
+            for f in &v.fork_proofs {
                 println!(
                     "  {} seq {}: {} vs {}",
-                    f["author"].as_str().unwrap_or(""),
-                    f["seq"],
-                    short(f["first"].as_str().unwrap_or("")),
-                    short(f["second"].as_str().unwrap_or(""))
+                    f.author,
+                    f.seq,
+                    short(&f.first),
+                    short(&f.second)
                 );
             }
         }
     }
-    let forked = v["fork_proofs"].as_array().is_some_and(|f| !f.is_empty());
+    let forked = !v.fork_proofs.is_empty();
     Ok(if forked { FOUND } else { OK })
 }
 
 pub fn status(c: &Client, json_out: bool) -> CmdResult {
-    let v = c.get(kpl_api::paths::STATUS)?;
+    let v = c.call(|a| a.status())?;
     if json_out {
-        println!("{v}");
+        println!(
+            "{}",
+            serde_json::to_string(&v).map_err(|e| Failure::usage(e.to_string()))?
+        );
         return Ok(OK);
     }
-    println!(
-        "network     {} ({})",
-        v["network"].as_str().unwrap_or(""),
-        v["network_id"].as_str().unwrap_or("")
-    );
-    println!(
-        "node        {} ({})",
-        v["peer_id"].as_str().unwrap_or(""),
-        v["identity"].as_str().unwrap_or("")
-    );
-    println!("events      {}", v["events"]);
-    println!("fork proofs {}", v["fork_proofs"]);
+    println!("network     {} ({})", v.network, v.network_id);
+    println!("node        {} ({})", v.peer_id, v.identity);
+    println!("events      {}", v.events);
+    println!("fork proofs {}", v.fork_proofs);
     println!();
     let mut t = Table::new(&["PEER", "MEMBER", "BEHIND (events)"]);
-    for p in v["peers"].as_array().into_iter().flatten() {
+    for p in &v.peers {
         t.row(vec![
-            p["peer_id"].as_str().unwrap_or("").into(),
-            p["member"].as_str().unwrap_or("").into(),
-            p["events_behind"].to_string(),
+            p.peer_id.clone(),
+            p.member.clone(),
+            p.events_behind.map_or("null".to_owned(), |n| n.to_string()),
         ]);
     }
     if t.is_empty() {
@@ -751,9 +766,7 @@ pub fn verify(c: &Client, trusted: Option<&std::path::Path>, json_out: bool) -> 
     use ledger_core::Charter;
 
     let started = std::time::Instant::now();
-    let v = c.get(kpl_api::paths::CHARTER)?;
-    let served: Charter = serde_json::from_value(v["charter"].clone())
-        .map_err(|e| Failure::usage(format!("the node's charter does not parse: {e}")))?;
+    let served: Charter = c.call(|a| a.charter())?.charter;
     served
         .validate()
         .map_err(|e| Failure::found(format!("the node's charter is invalid: {e}")))?;
@@ -813,15 +826,14 @@ impl ledger_core::replica::ReplicaSource for NodeReplica<'_> {
     type Error = Failure;
 
     fn heads(&mut self) -> Result<Vec<ledger_core::replica::AnnouncedHead>, Failure> {
-        let feeds = self.client.get(kpl_api::paths::FEEDS)?;
-        Ok(feeds["feeds"]
-            .as_array()
+        let feeds = self.client.call(|a| a.feeds())?;
+        Ok(feeds
+            .feeds
             .into_iter()
-            .flatten()
             .map(|f| ledger_core::replica::AnnouncedHead {
-                author: f["author"].as_str().unwrap_or("").to_owned(),
-                seq: f["seq"].as_u64().unwrap_or(0),
-                id: f["id"].as_str().map(str::to_owned),
+                author: f.author,
+                seq: f.seq,
+                id: f.id,
             })
             .collect())
     }

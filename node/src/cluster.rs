@@ -3,7 +3,6 @@
 //! stopped, killed and restarted. Used by `kpl devnet` and by the
 //! multi-process tests.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -441,10 +440,10 @@ pub fn http_within(
 
 /// One exchange over a connected stream `s` (one opened in another network
 /// namespace, which no URL reaches); `hostport` goes in the `Host` header.
-/// `Connection: close`; the answer is bounded to 256 MiB, 200 header lines
-/// and (chunked) 10 million chunks.
+/// [`kpl_api::http1::exchange`] with its default bounds, the method and the
+/// errors in words as [`http_within`] has them.
 pub fn http_over(
-    mut s: TcpStream,
+    s: TcpStream,
     hostport: &str,
     method: &str,
     path: &str,
@@ -452,68 +451,16 @@ pub fn http_over(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let _ = s.set_nodelay(true);
-    let body = body.unwrap_or("");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut r = BufReader::new(s.take(256 * 1024 * 1024));
-    let mut status_line = String::new();
-    r.read_line(&mut status_line).map_err(|e| e.to_string())?;
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad HTTP status line `{}`", status_line.trim()))?;
-    let mut chunked = false;
-    for _ in 0..200 {
-        let mut h = String::new();
-        if r.read_line(&mut h).map_err(|e| e.to_string())? == 0 || h == "\r\n" {
-            break;
-        }
-        let lower = h.to_ascii_lowercase();
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let mut raw = Vec::new();
-    r.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let body = if chunked { dechunk(&raw)? } else { raw };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for _ in 0..10_000_000 {
-        let pos = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunked body")?;
-        let size_hex = std::str::from_utf8(&raw[..pos]).map_err(|e| e.to_string())?;
-        let size = usize::from_str_radix(size_hex.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size: {e}"))?;
-        raw = &raw[pos + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if raw.len() < size + 2 {
-            return Err("truncated chunked body".into());
-        }
-        out.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
-    }
-    Err("too many chunks".into())
+    use kpl_api::endpoints::Method;
+    let method = match method {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        other => return Err(format!("{other}: the API has GET and POST only")),
+    };
+    let limits = kpl_api::http1::Limits::default();
+    kpl_api::http1::exchange(s, hostport, method, path, token, body, timeout, limits)
+        .map(|r| (r.status, r.text()))
+        .map_err(|e| format!("{hostport}: {e}"))
 }
 
 /// GET returning the body on 2xx.

@@ -232,6 +232,7 @@ pub async fn run(a: RunArgs) -> Result<(), String> {
 
     let opts = StoreOptions {
         cache_bytes: cfg.cache_mb.max(4) * 1024 * 1024,
+        ..StoreOptions::default()
     };
     let store_dir = dir.join(config::STORE_DIR);
     let ledger = {

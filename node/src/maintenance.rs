@@ -130,6 +130,7 @@ pub fn repair(a: &RepairArgs, json: bool) -> i32 {
         let dir = a.data_dir.join(config::STORE_DIR);
         let opts = StoreOptions {
             cache_bytes: cfg.cache_mb.max(4) * 1024 * 1024,
+            ..StoreOptions::default()
         };
         let mut fetch = |author: &AuthorId, from: u64| match &a.from_node {
             Some(base) => fetch_page(base, author, from),

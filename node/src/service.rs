@@ -1792,6 +1792,154 @@ pub enum WriteError {
     Internal(String),
 }
 
+// ------------------------------------------------------ the store, for the API
+
+/// What the HTTP API reads of the store, each method named for what a
+/// handler needs, so that handlers never hold the store themselves. Those
+/// returning a `Result` read the disk: handlers call them off the async
+/// runtime.
+impl Node {
+    pub fn network_id(&self) -> ledger_core::Digest {
+        self.ledger.network_id()
+    }
+
+    pub fn charter(&self) -> &ledger_core::Charter {
+        self.ledger.charter()
+    }
+
+    /// The governance timeline of the events stored so far.
+    pub fn timeline(&self) -> Arc<ledger_core::governance::Timeline> {
+        self.ledger.timeline()
+    }
+
+    /// The authority `author`, if the charter or a decision held admits it.
+    pub fn author_entry(&self, author: &AuthorId) -> Option<ledger_core::charter::AuthorityEntry> {
+        self.ledger.author_entry(author)
+    }
+
+    pub fn feed_heads(&self) -> Result<Vec<ledger_core::store::FeedHead>, StoreError> {
+        self.ledger.heads()
+    }
+
+    pub fn fork_proofs(&self) -> Result<Vec<ledger_core::ForkProof>, StoreError> {
+        self.ledger.fork_proofs()
+    }
+
+    /// Up to `max` events of `author`'s feed from `from_seq` on.
+    pub fn feed_page(
+        &self,
+        author: &AuthorId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<ledger_core::SignedEvent>, StoreError> {
+        self.ledger.feed_range(author, from_seq, max)
+    }
+
+    /// [`Node::feed_page`], each event in its canonical encoding.
+    pub fn feed_page_raw(
+        &self,
+        author: &AuthorId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.ledger.feed_range_raw(author, from_seq, max)
+    }
+
+    pub fn event_by_id(
+        &self,
+        id: &EventId,
+    ) -> Result<Option<ledger_core::store::StoredEvent>, StoreError> {
+        self.ledger.event_by_id(id)
+    }
+
+    /// The event this node's tree of `author`'s feed holds at `seq`.
+    pub fn event_at(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+    ) -> Result<Option<ledger_core::store::StoredEvent>, StoreError> {
+        self.ledger.event_at(author, seq)
+    }
+
+    /// Every event naming certificate `number`.
+    pub fn certificate_record(
+        &self,
+        number: &str,
+    ) -> Result<ledger_core::store::CertificateRecord, StoreError> {
+        self.ledger.certificate(number)
+    }
+
+    /// The replica verified from its log.
+    pub fn verify_replica(&self) -> Result<ledger_core::replica::VerifyReport, StoreError> {
+        self.ledger.verify(|_, _| {})
+    }
+
+    /// Every author's feed state (its key epochs), `None` for a feed with
+    /// no event yet.
+    pub fn feed_states(
+        &self,
+    ) -> Result<Vec<(AuthorId, Option<ledger_core::feed::FeedState>)>, StoreError> {
+        let mut out = Vec::new();
+        for a in self.ledger.authors() {
+            let state = self.ledger.feed_state(&a)?;
+            out.push((a, state));
+        }
+        Ok(out)
+    }
+
+    /// How many events of `author`'s feed this node holds.
+    pub fn held_size(&self, author: &AuthorId) -> Result<u64, StoreError> {
+        self.ledger.tree_size(author)
+    }
+
+    /// The root of `author`'s tree of `size` leaves, and the inclusion
+    /// proof of the event at `seq` in it.
+    pub fn inclusion(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+        size: u64,
+    ) -> Result<(ledger_core::Digest, Vec<ledger_core::Digest>), StoreError> {
+        Ok((
+            self.ledger.tree_root(author, size)?,
+            self.ledger.inclusion_proof(author, seq, size)?,
+        ))
+    }
+
+    /// The roots of `author`'s trees of `old` and `new` leaves, and the
+    /// consistency proof between them.
+    pub fn consistency(
+        &self,
+        author: &AuthorId,
+        old: u64,
+        new: u64,
+    ) -> Result<
+        (
+            ledger_core::Digest,
+            ledger_core::Digest,
+            Vec<ledger_core::Digest>,
+        ),
+        StoreError,
+    > {
+        Ok((
+            self.ledger.tree_root(author, old)?,
+            self.ledger.tree_root(author, new)?,
+            self.ledger.consistency_proof(author, old, new)?,
+        ))
+    }
+
+    /// The proof bundle of certificate `number`, with the latest
+    /// checkpoint held of each feed involved.
+    pub fn bundle(
+        &self,
+        number: &str,
+    ) -> Result<ledger_core::bundle::Bundle, ledger_core::bundle::BundleError> {
+        ledger_core::bundle::build(&self.ledger, number, &|a| {
+            self.checkpoints.latest(a).map(|s| s.note.encode())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -8,6 +8,7 @@
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::{members, TestNet};
 use ledger_core::store::{LogFile, LogItem, HEADER_LEN, KIND_EVENT};
 use ledger_core::SignedEvent;
@@ -64,17 +65,17 @@ fn views_of_a_damaged_replica_are_marked_partial() {
         assert_eq!(p["unreadable"][0]["author"], "BW/mme", "{what}: {v}");
         assert_eq!(p["unreadable"][0]["seq"], 6, "{what}: {v}");
     };
-    check(&net.get("BW", "/v1/audit"), "audit");
-    check(&net.get("BW", &format!("/v1/stats?year={year}")), "stats");
+    check(&net.get("BW", paths::AUDIT), "audit");
     check(
-        &net.get("BW", &format!("/v1/trace/{}", certs[0].number)),
-        "trace",
+        &net.get("BW", &format!("{}?year={year}", paths::STATS)),
+        "stats",
     );
+    check(&net.get("BW", &paths::trace(&certs[0].number)), "trace");
     // The damaged issue is missing from the trace, which says it is partial.
-    let v = net.get("BW", &format!("/v1/trace/{}", certs[5].number));
+    let v = net.get("BW", &paths::trace(&certs[5].number));
     assert_eq!(v["trace"]["found"], false, "{v}");
     check(&v, "trace of the damaged certificate");
-    let v = net.get("BW", "/v1/verify");
+    let v = net.get("BW", paths::VERIFY);
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["failures"][0]["offset"], off, "{v}");
     assert_eq!(v["failures"][0]["author"], "BW/mme", "{v}");
@@ -101,8 +102,8 @@ fn views_of_a_damaged_replica_are_marked_partial() {
     }
 
     // ZA's replica is whole: no `partial`.
-    let v = net.get("ZA", "/v1/audit");
+    let v = net.get("ZA", paths::AUDIT);
     assert!(v.get("partial").is_none(), "{v}");
-    let v = net.get("ZA", &format!("/v1/stats?year={year}"));
+    let v = net.get("ZA", &format!("{}?year={year}", paths::STATS));
     assert!(v.get("partial").is_none(), "{v}");
 }

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::{members, TestNet};
 
 const EXE: &str = env!("CARGO_BIN_EXE_kpl-node");
@@ -37,9 +38,9 @@ fn writes_without_the_token_are_refused_before_the_body_is_read() {
     net.start_all(&["BW", "ZA"], WITHIN);
     let api = net.api("BW");
     for path in [
-        "/v1/certificates/batch",
-        "/v1/certificates",
-        "/v1/confirmations",
+        paths::CERTIFICATES_BATCH,
+        paths::CERTIFICATES,
+        paths::CONFIRMATIONS,
     ] {
         let length = if path.ends_with("batch") {
             16_000_000
@@ -56,7 +57,7 @@ fn writes_without_the_token_are_refused_before_the_body_is_read() {
     }
     // With the token, the node waits for the body as it should.
     let token = net.token("BW");
-    let status = announce(&api, "/v1/certificates/batch", Some(&token), 16_000_000);
+    let status = announce(&api, paths::CERTIFICATES_BATCH, Some(&token), 16_000_000);
     assert!(
         matches!(&status, Err(e) if e.starts_with("no answer")),
         "the body is awaited once the token is right: {status:?}"

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::{members, wait_until, TestNet};
 use ledger_core::tlog::checkpoint::{feed_origin, witness_name, Checkpoint, WitnessId};
 use ledger_core::tlog::cosignature::CosignatureVerifier;
@@ -44,7 +45,7 @@ fn witnesses(net: &TestNet) -> Vec<(String, CosignatureVerifier)> {
 fn feed_root(net: &TestNet, label: &str, author: &AuthorId, size: u64) -> Digest {
     let v = net.get(
         label,
-        &format!("/v1/feed?author={author}&from=1&limit=1000"),
+        &format!("{}?author={author}&from=1&limit=1000", paths::FEED),
     );
     let leaves: Vec<Digest> = v["events"]
         .as_array()
@@ -106,7 +107,7 @@ fn wait_cosigned(net: &TestNet, labels: &[&str], writer: &str, size: u64, min: u
         || {
             last = labels
                 .iter()
-                .map(|l| net.get_status(l, &format!("/v1/checkpoint?author={author}")))
+                .map(|l| net.get_status(l, &format!("{}?author={author}", paths::CHECKPOINT)))
                 .collect();
             last.iter()
                 .zip(labels)
@@ -140,7 +141,7 @@ fn checkpoints_carry_cosignatures_of_distinct_witnesses() {
     wait_cosigned(&net, &ALL, "BW", 3, 3);
 
     for l in ALL {
-        let all = net.get(l, "/v1/checkpoints");
+        let all = net.get(l, paths::CHECKPOINTS);
         let authors: Vec<&str> = all["checkpoints"]
             .as_array()
             .unwrap()
@@ -154,9 +155,21 @@ fn checkpoints_carry_cosignatures_of_distinct_witnesses() {
     }
     // An empty feed has no checkpoint; an unknown author is 404 too, a
     // malformed one 422.
-    assert_eq!(net.get_status("BW", "/v1/checkpoint?author=EU/mme").0, 404);
-    assert_eq!(net.get_status("BW", "/v1/checkpoint?author=XX/mme").0, 404);
-    assert_eq!(net.get_status("BW", "/v1/checkpoint?author=bw").0, 422);
+    assert_eq!(
+        net.get_status("BW", &format!("{}?author=EU/mme", paths::CHECKPOINT))
+            .0,
+        404
+    );
+    assert_eq!(
+        net.get_status("BW", &format!("{}?author=XX/mme", paths::CHECKPOINT))
+            .0,
+        404
+    );
+    assert_eq!(
+        net.get_status("BW", &format!("{}?author=bw", paths::CHECKPOINT))
+            .0,
+        422
+    );
 
     // More writes: a later checkpoint replaces the first, and is cosigned.
     let c = net.issue("BW", "ZA", 4);
@@ -164,10 +177,10 @@ fn checkpoints_carry_cosignatures_of_distinct_witnesses() {
     wait_cosigned(&net, &ALL, "BW", 4, 2);
 
     // Checkpoints, cosignatures and witness state survive a restart.
-    let before = net.get("ZA", "/v1/checkpoint?author=BW/mme");
+    let before = net.get("ZA", &format!("{}?author=BW/mme", paths::CHECKPOINT));
     assert!(net.stop("ZA"), "ZA stops cleanly");
     net.start("ZA");
-    let after = net.get("ZA", "/v1/checkpoint?author=BW/mme");
+    let after = net.get("ZA", &format!("{}?author=BW/mme", paths::CHECKPOINT));
     assert_eq!(after["size"], 4);
     let n_before = Note::parse(before["note"].as_str().unwrap().as_bytes())
         .unwrap()
@@ -201,7 +214,7 @@ fn published_keys_verify_checkpoints_and_follow_a_rotation() {
     wait_cosigned(&net, &ALL, "BW", 1, 2);
     wait_cosigned(&net, &ALL, "ZA", 1, 2);
     let published = |label: &str, author: &str| -> Value {
-        let v = net.get(label, "/v1/keys");
+        let v = net.get(label, paths::KEYS);
         v["feeds"]
             .as_array()
             .unwrap()
@@ -217,13 +230,13 @@ fn published_keys_verify_checkpoints_and_follow_a_rotation() {
     let bw = published("wdc", "BW/mme");
     let genesis = net.key_file("BW").public_key.to_hex();
     assert_eq!(bw["key"], genesis, "{bw}");
-    let cp = net.get("wdc", "/v1/checkpoint?author=BW/mme");
+    let cp = net.get("wdc", &format!("{}?author=BW/mme", paths::CHECKPOINT));
     assert!(opens(
         bw["checkpoint_vkey"].as_str().unwrap(),
         cp["note"].as_str().unwrap()
     ));
     // BW's witness key checks BW's cosignature on ZA's checkpoint.
-    let za_cp = net.get("wdc", "/v1/checkpoint?author=ZA/mme");
+    let za_cp = net.get("wdc", &format!("{}?author=ZA/mme", paths::CHECKPOINT));
     let note = Note::parse(za_cp["note"].as_str().unwrap().as_bytes()).unwrap();
     let wv = CosignatureVerifier::parse(bw["witness_vkey"].as_str().unwrap()).unwrap();
     let line = note
@@ -234,14 +247,14 @@ fn published_keys_verify_checkpoints_and_follow_a_rotation() {
         wv.verify_line(note.text(), line).unwrap();
     }
     let old_vkey = bw["checkpoint_vkey"].as_str().unwrap().to_owned();
-    let obs = &net.get("BW", "/v1/keys")["observers"];
+    let obs = &net.get("BW", paths::KEYS)["observers"];
     assert_eq!(obs[0]["observer"], "wdc", "{obs}");
 
     // Rotate BW's key, write once more: the published key moves on.
     let token = net.token("BW");
     let (status, v) = net.post(
         "BW",
-        "/v1/keys/rotate",
+        paths::KEYS_ROTATE,
         Some(&token),
         &serde_json::json!({}),
     );
@@ -255,7 +268,7 @@ fn published_keys_verify_checkpoints_and_follow_a_rotation() {
         "the new key published and used",
         || {
             let k = published("wdc", "BW/mme");
-            let cp = net.get("wdc", "/v1/checkpoint?author=BW/mme");
+            let cp = net.get("wdc", &format!("{}?author=BW/mme", paths::CHECKPOINT));
             last = serde_json::json!({"keys": k, "checkpoint": cp});
             (k["key"] != genesis
                 && cp["size"] == 3
@@ -270,7 +283,7 @@ fn published_keys_verify_checkpoints_and_follow_a_rotation() {
     let k = published("wdc", "BW/mme");
     assert_eq!(k["since_seq"], 3, "{k}");
     assert_eq!(k["key_epochs"].as_array().unwrap().len(), 2, "{k}");
-    let cp = net.get("wdc", "/v1/checkpoint?author=BW/mme");
+    let cp = net.get("wdc", &format!("{}?author=BW/mme", paths::CHECKPOINT));
     assert!(
         !opens(&old_vkey, cp["note"].as_str().unwrap()),
         "the genesis key still verifies"

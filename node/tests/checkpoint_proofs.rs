@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::{certificate, certificate_json, members, wait_until, TestNet};
 use ledger_core::tlog::merkle::{
     empty_root, event_leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion,
@@ -34,7 +35,11 @@ fn feed_ids(net: &TestNet, label: &str) -> Vec<Digest> {
     loop {
         let v = net.get(
             label,
-            &format!("/v1/feed?author=BW/mme&from={}&limit=1000", out.len() + 1),
+            &format!(
+                "{}?author=BW/mme&from={}&limit=1000",
+                paths::FEED,
+                out.len() + 1
+            ),
         );
         let page = v["events"].as_array().unwrap();
         if page.is_empty() {
@@ -54,7 +59,10 @@ fn check_inclusion(
     size: u64,
 ) {
     let id = ids[seq as usize - 1];
-    let v = net.get(label, &format!("/v1/proofs/inclusion?id={id}&size={size}"));
+    let v = net.get(
+        label,
+        &format!("{}?id={id}&size={size}", paths::PROOFS_INCLUSION),
+    );
     assert_eq!(v["author"], "BW/mme");
     assert_eq!(v["seq"], seq, "{v}");
     assert_eq!(v["leaf_index"], seq - 1);
@@ -75,7 +83,10 @@ fn check_inclusion(
 fn check_consistency(net: &TestNet, label: &str, roots: &[Digest], old: u64, new: u64) {
     let v = net.get(
         label,
-        &format!("/v1/proofs/consistency?author=BW/mme&old={old}&new={new}"),
+        &format!(
+            "{}?author=BW/mme&old={old}&new={new}",
+            paths::PROOFS_CONSISTENCY
+        ),
     );
     assert_eq!(
         (v["old"].as_u64(), v["new"].as_u64()),
@@ -101,7 +112,7 @@ fn prefix_roots(ids: &[Digest]) -> Vec<Digest> {
 /// Waits until `label`'s checkpoint of BW's feed has `size`; returns it.
 fn wait_checkpoint(net: &TestNet, label: &str, size: u64) -> Value {
     wait_until(WITHIN, Duration::from_millis(50), "the checkpoint", || {
-        let (s, v) = net.get_status(label, "/v1/checkpoint?author=BW/mme");
+        let (s, v) = net.get_status(label, &format!("{}?author=BW/mme", paths::CHECKPOINT));
         (s == 200 && v["size"] == size).then_some(v)
     })
     .unwrap()
@@ -124,7 +135,7 @@ fn proofs_verify_for_every_size() {
             assert_eq!(digest(&cp["root"]), roots[size as usize]);
             for seq in 1..=size {
                 let id = ids[seq as usize - 1];
-                let v = net.get(l, &format!("/v1/proofs/inclusion?id={id}"));
+                let v = net.get(l, &format!("{}?id={id}", paths::PROOFS_INCLUSION));
                 assert_eq!(v["size"], size, "{l}: default size = the checkpoint's");
                 assert_eq!(v["root"], cp["root"]);
                 check_inclusion(&net, l, &ids, &roots, seq, size);
@@ -132,7 +143,7 @@ fn proofs_verify_for_every_size() {
             for old in 0..=size {
                 let v = net.get(
                     l,
-                    &format!("/v1/proofs/consistency?author=BW/mme&old={old}"),
+                    &format!("{}?author=BW/mme&old={old}", paths::PROOFS_CONSISTENCY),
                 );
                 assert_eq!(v["new"], size, "{l}");
                 check_consistency(&net, l, &roots, old, size);
@@ -152,7 +163,7 @@ fn proofs_verify_for_every_size() {
             .collect();
         let (s, v) = net.post(
             "BW",
-            "/v1/certificates/batch",
+            paths::CERTIFICATES_BATCH,
             Some(&token),
             &Value::Array(body),
         );
@@ -189,36 +200,52 @@ fn proofs_verify_for_every_size() {
     }
     let cp = wait_checkpoint(&net, "wdc", n);
     assert_eq!(digest(&cp["root"]), roots[n as usize]);
-    let v = net.get("wdc", &format!("/v1/proofs/inclusion?id={}", ids[99]));
+    let v = net.get(
+        "wdc",
+        &format!("{}?id={}", paths::PROOFS_INCLUSION, ids[99]),
+    );
     assert_eq!(v["size"], n);
 
     // Refusals.
     let bad = [
-        (format!("/v1/proofs/inclusion?id={}", "00".repeat(32)), 404),
-        ("/v1/proofs/inclusion?id=zz".to_owned(), 422),
-        (format!("/v1/proofs/inclusion?id={}&size=5", ids[9]), 422),
         (
-            format!("/v1/proofs/inclusion?id={}&size={}", ids[9], n + 1),
+            format!("{}?id={}", paths::PROOFS_INCLUSION, "00".repeat(32)),
+            404,
+        ),
+        (format!("{}?id=zz", paths::PROOFS_INCLUSION), 422),
+        (
+            format!("{}?id={}&size=5", paths::PROOFS_INCLUSION, ids[9]),
             422,
         ),
         (
-            "/v1/proofs/consistency?author=BW/mme&old=5&new=4".to_owned(),
+            format!("{}?id={}&size={}", paths::PROOFS_INCLUSION, ids[9], n + 1),
             422,
         ),
         (
-            format!("/v1/proofs/consistency?author=BW/mme&old=1&new={}", n + 1),
+            format!("{}?author=BW/mme&old=5&new=4", paths::PROOFS_CONSISTENCY),
             422,
         ),
         (
-            "/v1/proofs/consistency?author=XX/mme&old=0&new=1".to_owned(),
+            format!(
+                "{}?author=BW/mme&old=1&new={}",
+                paths::PROOFS_CONSISTENCY,
+                n + 1
+            ),
+            422,
+        ),
+        (
+            format!("{}?author=XX/mme&old=0&new=1", paths::PROOFS_CONSISTENCY),
             404,
         ),
         (
-            "/v1/proofs/consistency?author=bw&old=0&new=1".to_owned(),
+            format!("{}?author=bw&old=0&new=1", paths::PROOFS_CONSISTENCY),
             422,
         ),
         // ZA's feed is empty: no checkpoint to default to.
-        ("/v1/proofs/consistency?author=ZA/mme&old=0".to_owned(), 409),
+        (
+            format!("{}?author=ZA/mme&old=0", paths::PROOFS_CONSISTENCY),
+            409,
+        ),
     ];
     for (path, want) in bad {
         let (s, v) = net.get_status("BW", &path);

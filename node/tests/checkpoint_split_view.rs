@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_node::net::NetError;
 use kpl_tests::{certificate, members, sign_event, wait_until, Ghost, TestNet};
 use ledger_core::hash::sha256;
@@ -40,7 +41,7 @@ fn publish_checkpoint(g: &Ghost, note: &str) {
 }
 
 fn split_views(net: &TestNet, label: &str) -> Vec<Value> {
-    net.get(label, "/v1/split-views")["split_views"]
+    net.get(label, paths::SPLIT_VIEWS)["split_views"]
         .as_array()
         .unwrap()
         .clone()
@@ -108,7 +109,8 @@ fn inconsistent_checkpoints_end_as_the_same_split_view_proofs_everywhere() {
                 HONEST
                     .iter()
                     .all(|l| {
-                        let (s, v) = net.get_status(l, "/v1/checkpoint?author=EU/mme");
+                        let (s, v) =
+                            net.get_status(l, &format!("{}?author=EU/mme", paths::CHECKPOINT));
                         s == 200
                             && v["size"] == 3
                             && v["cosignatures"].as_array().unwrap().len() >= 2
@@ -188,7 +190,7 @@ fn inconsistent_checkpoints_end_as_the_same_split_view_proofs_everywhere() {
     assert_eq!(shapes[1], (3, 3, 0));
     // The genuine checkpoint stays the one served.
     for l in HONEST {
-        let v = net.get(l, "/v1/checkpoint?author=EU/mme");
+        let v = net.get(l, &format!("{}?author=EU/mme", paths::CHECKPOINT));
         assert_eq!(v["root"], root3.to_hex(), "{l}");
     }
     drop(g);
@@ -208,7 +210,7 @@ fn inconsistent_checkpoints_end_as_the_same_split_view_proofs_everywhere() {
             HONEST
                 .iter()
                 .all(|l| {
-                    let (s, v) = net.get_status(l, "/v1/checkpoint?author=BW/mme");
+                    let (s, v) = net.get_status(l, &format!("{}?author=BW/mme", paths::CHECKPOINT));
                     s == 200 && v["size"] == 1 && !v["cosignatures"].as_array().unwrap().is_empty()
                 })
                 .then_some(())

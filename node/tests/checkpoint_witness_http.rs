@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::{members, TestNet};
 use ledger_core::hash::sha256;
 use ledger_core::tlog::checkpoint::{feed_origin, witness_name, Checkpoint, WitnessId};
@@ -150,7 +151,7 @@ fn add_checkpoint_answers_as_the_spec_says() {
     let (s, ctype, text) = add(&body(3, vec![], c3x));
     assert_eq!(s, 409, "{text}");
     assert_ne!(ctype, "text/x.tlog.size");
-    let sv = net.get("ZA", "/v1/split-views");
+    let sv = net.get("ZA", paths::SPLIT_VIEWS);
     assert_eq!(sv["split_views"].as_array().unwrap().len(), 1, "{sv}");
     assert_eq!(sv["split_views"][0]["author"], "BW/mme");
 
@@ -186,7 +187,7 @@ fn add_checkpoint_answers_as_the_spec_says() {
         (409, "text/x.tlog.size", "5\n")
     );
     assert_eq!(
-        net.get("ZA", "/v1/split-views")["split_views"]
+        net.get("ZA", paths::SPLIT_VIEWS)["split_views"]
             .as_array()
             .unwrap()
             .len(),

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::{members, wait_until, TestNet};
 
 const EXE: &str = env!("CARGO_BIN_EXE_kpl-node");
@@ -14,7 +15,7 @@ fn issue(net: &TestNet, label: &str, n: u64) -> (u16, serde_json::Value) {
     let cert = kpl_tests::certificate(label, if label == "BW" { "ZA" } else { "BW" }, n);
     net.post(
         label,
-        "/v1/certificates",
+        paths::CERTIFICATES,
         Some(&token),
         &kpl_tests::certificate_json(&cert),
     )
@@ -33,7 +34,7 @@ fn a_clock_jump_is_refused_and_leaves_no_trace_once_fixed() {
     let (status, v) = issue(&net, "ZA", 1);
     assert_eq!(status, 200, "{v}");
     wait_until(WITHIN, POLL, "BW holds ZA's event", || {
-        (net.get("BW", "/v1/status")["events"].as_u64() >= Some(1)).then_some(())
+        (net.get("BW", paths::STATUS)["events"].as_u64() >= Some(1)).then_some(())
     })
     .unwrap();
 
@@ -52,7 +53,7 @@ fn a_clock_jump_is_refused_and_leaves_no_trace_once_fixed() {
     let (status, v) = issue(&net, "BW", 2);
     assert_eq!(status, 200, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
-    let ev = net.get("BW", &format!("/v1/events/{id}"));
+    let ev = net.get("BW", &paths::event(&id));
     let ts = ev["timestamp_ms"]
         .as_u64()
         .or_else(|| ev["content"]["timestamp_ms"].as_u64())
@@ -78,7 +79,7 @@ fn a_clock_before_genesis_is_refused() {
         "{v}"
     );
     assert_eq!(
-        net.get("BW", "/v1/status")["events"],
+        net.get("BW", paths::STATUS)["events"],
         0,
         "nothing was signed"
     );

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::{certificate, certificate_json, confirmation_json, members, TestNet};
 use serde_json::{json, Value};
 
@@ -38,14 +39,14 @@ fn observer_refuses_writes_with_403() {
     let token = net.token("wdc");
     let cert = certificate("BW", "ZA", 1);
     let writes: [(&str, Value); 5] = [
-        ("/v1/certificates", certificate_json(&cert)),
-        ("/v1/confirmations", confirmation_json(&cert)),
+        (paths::CERTIFICATES, certificate_json(&cert)),
+        (paths::CONFIRMATIONS, confirmation_json(&cert)),
         (
-            "/v1/voids",
+            paths::VOIDS,
             json!({"certificate": cert.number, "reason": "lost"}),
         ),
-        ("/v1/keys/rotate", json!({})),
-        ("/v1/certificates/batch", json!([certificate_json(&cert)])),
+        (paths::KEYS_ROTATE, json!({})),
+        (paths::CERTIFICATES_BATCH, json!([certificate_json(&cert)])),
     ];
     for (path, body) in &writes {
         let (status, v) = net.post("wdc", path, Some(&token), body);
@@ -55,7 +56,7 @@ fn observer_refuses_writes_with_403() {
     // The observer's token does not open the participant's API either.
     let (status, v) = net.post(
         "BW",
-        "/v1/certificates",
+        paths::CERTIFICATES,
         Some(&token),
         &certificate_json(&cert),
     );
@@ -77,14 +78,14 @@ fn writes_need_the_token_and_a_valid_body() {
     // No token, an empty one, a wrong one, a wrong scheme: 401.
     let wrong = "0".repeat(64);
     for t in [None, Some(""), Some(wrong.as_str())] {
-        let (status, v) = net.post("BW", "/v1/certificates", t, &certificate_json(&good));
+        let (status, v) = net.post("BW", paths::CERTIFICATES, t, &certificate_json(&good));
         assert_eq!(status, 401, "token {t:?}: {v}");
         assert_eq!(error_code(&v), "unauthorised", "{v}");
     }
     let (status, _) = kpl_tests::http_json(
         "POST",
         &net.api("BW"),
-        "/v1/keys/rotate",
+        paths::KEYS_ROTATE,
         None,
         Some(&json!({})),
     )
@@ -95,38 +96,42 @@ fn writes_need_the_token_and_a_valid_body() {
     let mut cases: Vec<(&str, &str, Value)> = Vec::new();
     let mut missing = certificate_json(&good);
     missing.as_object_mut().unwrap().remove("number");
-    cases.push(("/v1/certificates", "number", missing));
+    cases.push((paths::CERTIFICATES, "number", missing));
     cases.push((
-        "/v1/certificates",
+        paths::CERTIFICATES,
         "number",
         certificate_json(&certificate("ZA", "BW", 8)),
     ));
     let mut c = good.clone();
     c.expires_on = c.issued_on.add_days(-1);
-    cases.push(("/v1/certificates", "expires_on", certificate_json(&c)));
+    cases.push((paths::CERTIFICATES, "expires_on", certificate_json(&c)));
     let mut c = good.clone();
     c.carat_hundredths = 0;
-    cases.push(("/v1/certificates", "carat_hundredths", certificate_json(&c)));
+    cases.push((
+        paths::CERTIFICATES,
+        "carat_hundredths",
+        certificate_json(&c),
+    ));
     let mut c = good.clone();
     c.exporter.name.clear();
-    cases.push(("/v1/certificates", "exporter.name", certificate_json(&c)));
+    cases.push((paths::CERTIFICATES, "exporter.name", certificate_json(&c)));
     let mut wrong_type = certificate_json(&good);
     wrong_type["parcels"] = json!("many");
-    cases.push(("/v1/certificates", "parcels", wrong_type));
+    cases.push((paths::CERTIFICATES, "parcels", wrong_type));
     let mut bad_date = certificate_json(&good);
     bad_date["issued_on"] = json!("2026-02-30");
-    cases.push(("/v1/certificates", "issued_on", bad_date));
+    cases.push((paths::CERTIFICATES, "issued_on", bad_date));
     // A confirmation naming the wrong exporter, and a self-import.
     let mut conf = confirmation_json(&certificate("ZA", "BW", 9));
     conf["exporter_participant"] = json!("EU");
-    cases.push(("/v1/confirmations", "exporter_participant", conf));
+    cases.push((paths::CONFIRMATIONS, "exporter_participant", conf));
     cases.push((
-        "/v1/confirmations",
+        paths::CONFIRMATIONS,
         "certificate",
         confirmation_json(&certificate("BW", "ZA", 10)),
     ));
     cases.push((
-        "/v1/voids",
+        paths::VOIDS,
         "reason",
         json!({"certificate": good.number, "reason": "misplaced"}),
     ));
@@ -145,7 +150,7 @@ fn writes_need_the_token_and_a_valid_body() {
     let (status, body) = kpl_node::cluster::http(
         "POST",
         &net.api("BW"),
-        "/v1/certificates",
+        paths::CERTIFICATES,
         Some(&token),
         Some("{not json"),
     )
@@ -156,7 +161,7 @@ fn writes_need_the_token_and_a_valid_body() {
     assert_nothing_written(&net, &["BW", "ZA"]);
 
     // The same node still takes a good write, and it reaches the other.
-    let v = net.write("BW", "/v1/certificates", &certificate_json(&good));
+    let v = net.write("BW", paths::CERTIFICATES, &certificate_json(&good));
     assert_eq!(v["seq"], 1, "{v}");
     assert_eq!(v["durable"], true, "{v}");
     net.wait_heads_equal(&["BW", "ZA"], 1, WITHIN);

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use kpl_api::paths;
 use kpl_tests::{members, TestNet};
 
 const EXE: &str = env!("CARGO_BIN_EXE_kpl-node");
@@ -36,12 +37,7 @@ fn participants_and_observer_converge() {
             CONVERGE,
             Duration::from_millis(100),
             "the certificate at its importer",
-            || {
-                (net.get_status(to, &format!("/v1/certificates/{}", c.number))
-                    .0
-                    == 200)
-                    .then_some(())
-            },
+            || (net.get_status(to, &paths::certificate(&c.number)).0 == 200).then_some(()),
         )
         .unwrap();
         net.confirm(to, c);
@@ -62,7 +58,7 @@ fn participants_and_observer_converge() {
     }
     // The observer sees each certificate confirmed.
     for (_, c) in &certs {
-        let v = net.get("wdc", &format!("/v1/certificates/{}", c.number));
+        let v = net.get("wdc", &paths::certificate(&c.number));
         assert_eq!(v["status"], "confirmed", "{v}");
     }
     // No refusals on honest traffic.
@@ -120,7 +116,7 @@ fn killed_node_and_late_node_catch_up() {
     for l in ["BW", "ZA", "EU", "wdc"] {
         net.assert_verified(l);
     }
-    assert_eq!(net.get("wdc", "/v1/status")["events"], 28);
+    assert_eq!(net.get("wdc", paths::STATUS)["events"], 28);
     eprintln!("catch-up: {:?}", t0.elapsed());
 }
 
@@ -147,7 +143,7 @@ fn verify_stays_ok_while_events_arrive() {
         let mut bad = Vec::new();
         for _ in 0..200 {
             for l in all {
-                let v = net.get(l, "/v1/verify");
+                let v = net.get(l, paths::VERIFY);
                 if v["ok"] != true {
                     bad.push(format!("{l}: {v}"));
                 }

@@ -16,6 +16,7 @@
 
 use std::time::{Duration, Instant};
 
+use kpl_api::paths;
 use kpl_tests::{
     certificate, members, participant, sign_event_at, total, wait_until, Ghost, TestNet,
 };
@@ -50,16 +51,16 @@ fn decide(net: &TestNet, chair: &str, approvers: &[&str], decision: &Decision) -
         "effective_on": tomorrow(net),
         "reference": "Administrative Decision KP/2026/07 (test)",
     });
-    let v = net.write_created(chair, "/v1/governance/proposals", &body);
+    let v = net.write_created(chair, paths::GOVERNANCE_PROPOSALS, &body);
     assert_eq!(v["author"], json!(net.author(chair).to_string()), "{v}");
     let id = v["id"].as_str().expect("proposal id").to_owned();
     // The proposal is pending on the Chair's node until the quorum approves.
-    let d = net.get(chair, &format!("/v1/governance/{id}"));
+    let d = net.get(chair, &paths::governance_decision(&id));
     assert_eq!(d["status"], "pending", "{d}");
     for a in approvers {
         let v = net.write_created(
             a,
-            "/v1/governance/approvals",
+            paths::GOVERNANCE_APPROVALS,
             &json!({"proposal": id, "note": format!("{a} approves")}),
         );
         assert_eq!(v["author"], json!(net.author(a).to_string()), "{v}");
@@ -71,11 +72,11 @@ fn decide(net: &TestNet, chair: &str, approvers: &[&str], decision: &Decision) -
 fn wait_adopted(net: &TestNet, labels: &[&str], id: &str) {
     for l in labels {
         let r = wait_until(WITHIN, POLL, "the decision adopted", || {
-            let (s, v) = net.get_status(l, &format!("/v1/governance/{id}"));
+            let (s, v) = net.get_status(l, &paths::governance_decision(id));
             (s == 200 && v["status"] == "adopted").then_some(())
         });
         if let Err(e) = r {
-            panic!("{l}: {e}: {}", net.get(l, "/v1/governance"));
+            panic!("{l}: {e}: {}", net.get(l, paths::GOVERNANCE));
         }
     }
 }
@@ -84,8 +85,8 @@ fn wait_adopted(net: &TestNet, labels: &[&str], id: &str) {
 /// the node's today or on `at`.
 fn standing_at(net: &TestNet, label: &str, code: &str, at: Option<&str>) -> Option<String> {
     let path = match at {
-        Some(d) => format!("/v1/members?at={d}"),
-        None => "/v1/members".to_owned(),
+        Some(d) => format!("{}?at={d}", paths::MEMBERS),
+        None => paths::MEMBERS.to_owned(),
     };
     let m = net.get(label, &path);
     m["participants"].as_array().and_then(|ps| {
@@ -132,7 +133,7 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
     let (ve_seq, ve_head) = heads[&ve_author.to_string()].clone();
     assert_eq!(ve_seq, 1);
     let ve_head = Digest::from_hex(ve_head.as_deref().expect("head id")).expect("hex id");
-    let members_today = net.get("ZA", "/v1/members");
+    let members_today = net.get("ZA", paths::MEMBERS);
     assert_eq!(members_today["at"], json!(today(&net)), "{members_today}");
     assert_eq!(members_today["chair"], "ZA", "{members_today}");
     assert_eq!(standing(&net, "BW", "VE").as_deref(), Some("member"));
@@ -145,7 +146,7 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
     let id = decide(&net, "ZA", &["BW", "EU"], &expel);
     // VE's own node holds the decision too (it is still connected today).
     wait_adopted(&net, &all, &id);
-    let g = net.get("EU", "/v1/governance");
+    let g = net.get("EU", paths::GOVERNANCE);
     assert_eq!(g["quorum"], "2/3", "{g}");
     assert_eq!(g["chair"], "ZA", "{g}");
     let d = &g["decisions"][0];
@@ -245,7 +246,7 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
             break;
         }
         for l in remaining {
-            let (status, v) = net.get_status(l, &format!("/v1/events/{late_id}"));
+            let (status, v) = net.get_status(l, &paths::event(&late_id));
             assert_eq!(status, 404, "{l} stored VE's late event: {v}");
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -262,15 +263,15 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
         // certificate is kept.
         let h = net.heads(l);
         assert_eq!(h[&ve_author.to_string()].0, 1, "{l}");
-        let c = net.get(l, &format!("/v1/certificates/{}", early.number));
+        let c = net.get(l, &paths::certificate(&early.number));
         assert_eq!(c["status"], "issued", "{l}: {c}");
         net.assert_verified(l);
     }
     // Every remaining node derived the same timeline: the same decisions,
     // approvals and verdicts, whatever order the events reached it in.
-    let first = net.get("ZA", "/v1/governance");
+    let first = net.get("ZA", paths::GOVERNANCE);
     for l in &remaining[1..] {
-        let g = net.get(l, "/v1/governance");
+        let g = net.get(l, paths::GOVERNANCE);
         assert_eq!(g["decisions"], first["decisions"], "{l}");
         assert_eq!(g["orphan_approvals"], first["orphan_approvals"], "{l}");
     }
@@ -279,7 +280,7 @@ fn expelled_participant_is_cut_off_and_its_later_events_refused() {
     // refuses to sign for it any more.
     let (s, v) = net.post(
         "VE",
-        "/v1/certificates",
+        paths::CERTIFICATES,
         Some(&net.token("VE")),
         &kpl_tests::certificate_json(&certificate("VE", "BW", 3)),
     );
@@ -319,7 +320,7 @@ fn admitted_participant_connects_and_its_events_reach_every_node() {
     // Its writes are refused, saying what to do.
     let (s, v) = net.post(
         "NA",
-        "/v1/certificates",
+        paths::CERTIFICATES,
         Some(&net.token("NA")),
         &kpl_tests::certificate_json(&certificate("NA", "EU", 1)),
     );
@@ -361,7 +362,7 @@ fn admitted_participant_connects_and_its_events_reach_every_node() {
         // Adopted, not in force yet.
         assert_eq!(standing(&net, l, "NA"), None, "{l}");
     }
-    let d = net.get("EU", &format!("/v1/governance/{id}"));
+    let d = net.get("EU", &paths::governance_decision(&id));
     assert_eq!(d["needed"], 2, "{d}");
     assert_eq!(d["decision"]["admit_participant"]["code"], "NA", "{d}");
     assert_eq!(d["effective_on"], json!(effective), "{d}");
@@ -386,7 +387,7 @@ fn admitted_participant_connects_and_its_events_reach_every_node() {
     net.wait_connected(&all, GATE_WITHIN);
     wait_adopted(&net, &["NA"], &id);
     assert_eq!(standing(&net, "NA", "NA").as_deref(), Some("member"));
-    let m = net.get("NA", "/v1/members");
+    let m = net.get("NA", paths::MEMBERS);
     let listed = m["participants"].as_array().is_some_and(|ps| {
         ps.iter().any(|p| {
             p["code"] == "NA"
@@ -415,9 +416,9 @@ fn admitted_participant_connects_and_its_events_reach_every_node() {
     let na = net.author("NA").to_string();
     assert_eq!(heads[&na].0, 1, "{heads:?}");
     for l in all {
-        let cert = net.get(l, &format!("/v1/certificates/{}", c.number));
+        let cert = net.get(l, &paths::certificate(&c.number));
         assert_eq!(cert["status"], "issued", "{l}: {cert}");
-        let feed = net.get(l, &format!("/v1/feed?author={na}"));
+        let feed = net.get(l, &format!("{}?author={na}", paths::FEED));
         assert_eq!(feed["events"].as_array().map(Vec::len), Some(1), "{l}");
     }
     // The others confirm its exports like anyone's.
@@ -427,7 +428,7 @@ fn admitted_participant_connects_and_its_events_reach_every_node() {
     // Its feed is checkpointed and witnessed like the charter's feeds.
     for l in ["ZA", "BW", "EU"] {
         wait_until(WITHIN, POLL, "a checkpoint of NA's feed", || {
-            let (s, v) = net.get_status(l, &format!("/v1/checkpoint?author={na}"));
+            let (s, v) = net.get_status(l, &format!("{}?author={na}", paths::CHECKPOINT));
             (s == 200 && v["size"] == 1).then_some(())
         })
         .unwrap_or_else(|e| panic!("{l}: {e}"));

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use kpl_api::paths;
 use kpl_node::net::Keypair;
 use kpl_tests::{certificate, members, sign_event, wait_until, Ghost, TestNet};
 use ledger_core::EventBody;
@@ -71,7 +72,7 @@ fn non_member_cannot_stay_connected_and_is_not_heard() {
                 !net.peers(l).contains(&outsider_id),
                 "{l} lists the outsider as a peer"
             );
-            let (status, v) = net.get_status(l, &format!("/v1/events/{id}"));
+            let (status, v) = net.get_status(l, &paths::event(&id));
             assert_eq!(status, 404, "{l} stored the outsider's event: {v}");
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -114,7 +115,7 @@ fn non_member_cannot_stay_connected_and_is_not_heard() {
         || {
             honest
                 .iter()
-                .all(|l| net.get_status(l, &format!("/v1/events/{id}")).0 == 200)
+                .all(|l| net.get_status(l, &paths::event(&id)).0 == 200)
                 .then_some(())
         },
     )

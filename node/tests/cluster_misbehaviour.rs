@@ -26,6 +26,7 @@ use ledger_core::{AuthorityKey, Digest, EventBody, SignedEvent};
 use libp2p::gossipsub;
 
 mod lying;
+use kpl_api::paths;
 use lying::{honest_addrs, honest_ids, network, HONEST, SINGLE_ATTACK_RSS_KIB, WITHIN};
 
 /// EU's next genuine certificate event at `seq` after `prev`.
@@ -117,11 +118,11 @@ fn assert_refused(net: &TestNet, reason: &str, before: &Heads, ids: &[String]) {
     for l in HONEST {
         assert_eq!(&net.heads(l), before, "{l}: heads moved");
         for id in ids {
-            let (status, v) = net.get_status(l, &format!("/v1/events/{id}"));
+            let (status, v) = net.get_status(l, &paths::event(id));
             assert_eq!(status, 404, "{l} stored the refused event: {v}");
         }
         assert_eq!(
-            net.get(l, "/v1/forks")["fork_proofs"],
+            net.get(l, paths::FORKS)["fork_proofs"],
             serde_json::json!([])
         );
     }
@@ -130,11 +131,7 @@ fn assert_refused(net: &TestNet, reason: &str, before: &Heads, ids: &[String]) {
     let got = net.wait_heads_equal(&HONEST, kpl_tests::total(before) + 1, WITHIN);
     assert_eq!(got["BW/mme"].0, before["BW/mme"].0 + 1);
     for l in HONEST {
-        assert_eq!(
-            net.get_status(l, &format!("/v1/certificates/{}", c.number))
-                .0,
-            200
-        );
+        assert_eq!(net.get_status(l, &paths::certificate(&c.number)).0, 200);
         net.assert_verified(l);
     }
 }
@@ -379,7 +376,7 @@ fn equivocation_ends_with_the_same_fork_proof_everywhere() {
         || {
             seen = HONEST
                 .iter()
-                .map(|l| net.get(l, "/v1/feeds")["fork_proofs"].clone())
+                .map(|l| net.get(l, paths::FEEDS)["fork_proofs"].clone())
                 .collect();
             seen.iter().all(|f| *f == want).then_some(())
         },
@@ -390,7 +387,7 @@ fn equivocation_ends_with_the_same_fork_proof_everywhere() {
     // The full proofs are byte-identical everywhere.
     let proofs: Vec<_> = HONEST
         .iter()
-        .map(|l| net.get(l, "/v1/forks")["fork_proofs"][0]["proof_hex"].clone())
+        .map(|l| net.get(l, paths::FORKS)["fork_proofs"][0]["proof_hex"].clone())
         .collect();
     assert!(proofs[0].is_string());
     assert!(proofs.iter().all(|p| *p == proofs[0]), "{proofs:?}");
@@ -400,7 +397,7 @@ fn equivocation_ends_with_the_same_fork_proof_everywhere() {
         // One side stays in the feed (the first seen); both numbers show
         // the fork.
         for n in ["EU-2026-0000001", "EU-2026-0000002"] {
-            let v = net.get(l, &format!("/v1/certificates/{n}"));
+            let v = net.get(l, &paths::certificate(n));
             assert_eq!(v["status"], "forked", "{l}: {v}");
         }
     }
@@ -427,11 +424,7 @@ fn equivocation_ends_with_the_same_fork_proof_everywhere() {
         || {
             HONEST
                 .iter()
-                .all(|l| {
-                    net.get_status(l, &format!("/v1/certificates/{}", c.number))
-                        .0
-                        == 200
-                })
+                .all(|l| net.get_status(l, &paths::certificate(&c.number)).0 == 200)
                 .then_some(())
         },
     )
@@ -494,18 +487,14 @@ fn a_flood_of_garbage_is_refused_in_bounded_memory() {
     for l in HONEST {
         assert_eq!(&net.heads(l), &before, "{l}: heads moved");
         assert_eq!(
-            net.get(l, "/v1/forks")["fork_proofs"],
+            net.get(l, paths::FORKS)["fork_proofs"],
             serde_json::json!([])
         );
     }
     let c = net.issue("BW", "ZA", 901);
     net.wait_heads_equal(&HONEST, kpl_tests::total(&before) + 1, WITHIN);
     for l in HONEST {
-        assert_eq!(
-            net.get_status(l, &format!("/v1/certificates/{}", c.number))
-                .0,
-            200
-        );
+        assert_eq!(net.get_status(l, &paths::certificate(&c.number)).0, 200);
         net.assert_verified(l);
     }
     for (i, l) in HONEST.iter().enumerate() {

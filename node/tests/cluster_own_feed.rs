@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use kpl_api::paths;
 use kpl_tests::{certificate, certificate_json, members, wait_until, TestNet};
 use serde_json::Value;
 
@@ -37,7 +38,7 @@ fn try_issue(net: &TestNet, label: &str, n: u64) -> (u16, Value) {
     let c = certificate(&code, dest, n);
     net.post(
         label,
-        "/v1/certificates",
+        paths::CERTIFICATES,
         Some(&net.token(label)),
         &certificate_json(&c),
     )
@@ -58,7 +59,7 @@ fn head(net: &TestNet, label: &str, author: &str) -> u64 {
 }
 
 fn fork_proofs(net: &TestNet, label: &str) -> Vec<Value> {
-    net.get(label, "/v1/forks")["fork_proofs"]
+    net.get(label, paths::FORKS)["fork_proofs"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -81,7 +82,7 @@ fn assert_refused_throughout(net: &TestNet, label: &str, why: &str, first_n: u64
         let (s, v) = try_issue(net, label, n);
         assert_eq!(s, 503, "{label} wrote without a confirmed head: {v}");
         assert_eq!(v["error"]["code"], "own_feed_unconfirmed", "{v}");
-        let (hs, h) = net.get_status(label, "/v1/health");
+        let (hs, h) = net.get_status(label, paths::HEALTH);
         assert_eq!(hs, 200, "{h}");
         assert_eq!(h["status"], "degraded", "{h}");
         assert_eq!(h["own_feed"]["confirmed"], false, "{h}");
@@ -212,7 +213,7 @@ fn restored_backup_refuses_writes_until_its_own_events_are_back() {
     assert!(log.contains("writes refused"), "{log}");
     assert!(log.contains("own feed head confirmed"), "{log}");
     assert_eq!(net.metric("BW", "kpl_own_feed_confirmed"), 1);
-    let h = net.get("BW", "/v1/health");
+    let h = net.get("BW", paths::HEALTH);
     assert_eq!(h["status"], "ok", "{h}");
     assert_eq!(h["own_feed"]["confirmed"], true, "{h}");
     wait_until(WITHIN, POLL, "ZA holds BW's new event", || {
@@ -244,7 +245,7 @@ fn restored_backup_refuses_writes_until_its_own_events_are_back() {
     assert_eq!(proofs[0]["author"], bw, "{proofs:?}");
     // And the forked node, hearing the peer, closes its writes.
     wait_until(WITHIN, POLL, "BW refuses writes on its forked feed", || {
-        let h = net.get("BW", "/v1/health");
+        let h = net.get("BW", paths::HEALTH);
         (h["own_feed"]["confirmed"] == false).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -316,14 +317,14 @@ fn a_node_alone_writes_only_with_the_override_and_an_observer_is_unaffected() {
         .find(|l| l.contains("--trust-local-head: the operator vouches"))
         .unwrap_or_else(|| panic!("the override is not logged:\n{log}"));
     assert!(line.contains("WARN"), "{line}");
-    let h = net.get("BW", "/v1/health");
+    let h = net.get("BW", paths::HEALTH);
     assert_eq!(h["status"], "ok", "{h}");
     assert_eq!(h["own_feed"]["by_operator"], true, "{h}");
     assert_eq!(issue_seq(&net, "BW", 1), 1);
 
     // An observer alone has no own feed: healthy, and read-only as ever.
     net.start("wdc");
-    let h = net.get("wdc", "/v1/health");
+    let h = net.get("wdc", paths::HEALTH);
     assert_eq!(h["status"], "ok", "{h}");
     assert!(h["own_feed"].is_null(), "{h}");
 

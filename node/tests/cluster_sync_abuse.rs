@@ -34,6 +34,7 @@ use libp2p::StreamProtocol;
 use tokio::sync::{mpsc, oneshot};
 
 mod lying;
+use kpl_api::paths;
 use lying::{honest_addrs, honest_ids, network, HONEST, SINGLE_ATTACK_RSS_KIB, WITHIN};
 
 /// What the member writes on one sync stream.
@@ -343,7 +344,7 @@ fn assert_still_serving(net: &TestNet, on: &str, before: &kpl_tests::Heads, n: u
     for l in HONEST {
         assert_eq!(&net.heads(l), before, "{l}: heads moved");
         assert_eq!(
-            net.get(l, "/v1/forks")["fork_proofs"],
+            net.get(l, paths::FORKS)["fork_proofs"],
             serde_json::json!([])
         );
     }
@@ -351,11 +352,7 @@ fn assert_still_serving(net: &TestNet, on: &str, before: &kpl_tests::Heads, n: u
     let c = net.issue(on, if on == "BW" { "ZA" } else { "BW" }, n);
     net.wait_heads_equal(&HONEST, kpl_tests::total(before) + 1, WITHIN);
     for l in HONEST {
-        assert_eq!(
-            net.get_status(l, &format!("/v1/certificates/{}", c.number))
-                .0,
-            200
-        );
+        assert_eq!(net.get_status(l, &paths::certificate(&c.number)).0, 200);
         net.assert_verified(l);
     }
     eprintln!(

@@ -15,6 +15,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kpl_api::paths;
 use kpl_tests::webdriver::{self, Browser};
 use kpl_tests::{certificate, certificate_json, members, sign_event, wait_until, Ghost, TestNet};
 use ledger_core::analysis::{format_carats, format_carats_signed};
@@ -77,15 +78,23 @@ fn every_page_reads_right_in_a_real_browser() {
     // BW-1 to EU, with a hostile exporter name, confirmed as issued.
     let mut c1 = certificate("BW", "EU", 1);
     c1.exporter.name = HOSTILE.into();
-    net.write("BW", "/v1/certificates?force=true", &certificate_json(&c1));
+    net.write(
+        "BW",
+        &format!("{}?force=true", paths::CERTIFICATES),
+        &certificate_json(&c1),
+    );
     net.confirm("EU", &c1);
     // BW-2 to EU, reweighed by BW after EU confirmed the first figures.
     let c2 = certificate("BW", "EU", 2);
-    let issued = net.write("BW", "/v1/certificates?force=true", &certificate_json(&c2));
+    let issued = net.write(
+        "BW",
+        &format!("{}?force=true", paths::CERTIFICATES),
+        &certificate_json(&c2),
+    );
     let corrected_ct = c2.carat_hundredths - 500;
     net.write(
         "BW",
-        "/v1/corrections",
+        paths::CORRECTIONS,
         &json!({"certificate": c2.number, "original": issued["id"],
                 "correction": {"carat_hundredths": corrected_ct},
                 "note": "reweighed <b>at</b> the airport"}),
@@ -99,7 +108,11 @@ fn every_page_reads_right_in_a_real_browser() {
         country: code("BW"),
         zone: None,
     };
-    net.write("EU", "/v1/certificates?force=true", &certificate_json(&c3));
+    net.write(
+        "EU",
+        &format!("{}?force=true", paths::CERTIFICATES),
+        &certificate_json(&c3),
+    );
     net.confirm("ZA", &c3);
 
     // IN signs two events for its seq 1: BW gets both, and a fork proof.
@@ -136,7 +149,7 @@ fn every_page_reads_right_in_a_real_browser() {
         ghost.publish(a.encode(), WITHIN).unwrap();
         ghost.publish(b.encode(), WITHIN).unwrap();
         wait_until(WITHIN, POLL, "the fork proof on BW", || {
-            net.get("BW", "/v1/forks")["fork_proofs"]
+            net.get("BW", paths::FORKS)["fork_proofs"]
                 .as_array()
                 .is_some_and(|f| f.len() == 1)
                 .then_some(())
@@ -152,7 +165,7 @@ fn every_page_reads_right_in_a_real_browser() {
     };
     let p = net.write_created(
         "BW",
-        "/v1/governance/proposals",
+        paths::GOVERNANCE_PROPOSALS,
         &json!({"decision": suspend, "effective_on": tomorrow,
                 "reference": "Administrative Decision KP/2026/09 <i>test</i>"}),
     );
@@ -160,12 +173,12 @@ fn every_page_reads_right_in_a_real_browser() {
     for l in ["EU", "ZA"] {
         net.write_created(
             l,
-            "/v1/governance/approvals",
+            paths::GOVERNANCE_APPROVALS,
             &json!({"proposal": proposal}),
         );
     }
     wait_until(WITHIN, POLL, "the suspension adopted on BW", || {
-        (net.get("BW", &format!("/v1/governance/{proposal}"))["status"] == "adopted").then_some(())
+        (net.get("BW", &paths::governance_decision(&proposal))["status"] == "adopted").then_some(())
     })
     .unwrap();
     net.advance_clock_days(1);
@@ -173,7 +186,7 @@ fn every_page_reads_right_in_a_real_browser() {
     // on the day of the suspension).
     for l in running {
         wait_until(Duration::from_secs(60), POLL, "ZA suspended today", || {
-            let m = net.get(l, "/v1/members");
+            let m = net.get(l, paths::MEMBERS);
             m["participants"]
                 .as_array()
                 .and_then(|ps| {
@@ -190,12 +203,16 @@ fn every_page_reads_right_in_a_real_browser() {
     let mut c4 = certificate("ZA", "BW", 4);
     c4.source_certificates = vec![c3.number.clone()];
     c4.carat_hundredths = c3.carat_hundredths / 2;
-    net.write("ZA", "/v1/certificates?force=true", &certificate_json(&c4));
+    net.write(
+        "ZA",
+        &format!("{}?force=true", paths::CERTIFICATES),
+        &certificate_json(&c4),
+    );
     // 4 + 4 + 3 events of the running nodes, and IN's one.
     net.wait_heads_equal(&running, 12, WITHIN);
     // BW's own checkpoint covers its feed and is cosigned by a witness.
     wait_until(WITHIN, POLL, "BW's checkpoint cosigned", || {
-        let (s, v) = net.get_status("BW", "/v1/checkpoint?author=BW/mme");
+        let (s, v) = net.get_status("BW", &format!("{}?author=BW/mme", paths::CHECKPOINT));
         (s == 200 && v["size"] == 4 && v["cosignatures"].as_array().is_some_and(|c| !c.is_empty()))
             .then_some(())
     })
@@ -440,7 +457,7 @@ fn every_page_reads_right_in_a_real_browser() {
         bwf[6].contains("ZA/mme") || bwf[6].contains("EU/mme"),
         "{bwf:?}"
     );
-    let keys = net.get("BW", "/v1/keys");
+    let keys = net.get("BW", paths::KEYS);
     let vkey = keys["feeds"]
         .as_array()
         .and_then(|f| f.iter().find(|f| f["author"] == "BW/mme"))
@@ -548,7 +565,7 @@ fn the_explorer_can_be_turned_off() {
             assert_eq!(s, want, "{label} {page}: {body}");
         }
         let (s, _) =
-            kpl_node::cluster::http("GET", &net.api(label), "/v1/feeds", None, None).unwrap();
+            kpl_node::cluster::http("GET", &net.api(label), paths::FEEDS, None, None).unwrap();
         assert_eq!(s, 200, "{label}: the API is served either way");
     }
     let (_, css) =

@@ -7,6 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kpl_api::paths;
 use kpl_tests::{members, TestNet};
 use ledger_core::store::{LogFile, LogItem, HEADER_LEN, KIND_EVENT};
 
@@ -113,7 +114,7 @@ fn a_damaged_log_stops_the_node_and_repair_refills_it_from_a_member() {
     net.issue("BW", "ZA", 41);
     net.wait_heads_equal(&["BW", "ZA"], 41, WITHIN);
     for l in ["BW", "ZA"] {
-        let forks = net.get(l, "/v1/forks");
+        let forks = net.get(l, paths::FORKS);
         assert_eq!(
             forks["fork_proofs"].as_array().map_or(0, Vec::len),
             0,

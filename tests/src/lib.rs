@@ -537,7 +537,11 @@ impl TestNet {
         let c = certificate(&code, destination, n);
         // The fixture's dates are fixed (early 2026), whatever the
         // membership was then: signed past the node's check before signing.
-        self.write(label, "/v1/certificates?force=true", &certificate_json(&c));
+        self.write(
+            label,
+            &format!("{}?force=true", kpl_api::paths::CERTIFICATES),
+            &certificate_json(&c),
+        );
         c
     }
 
@@ -546,7 +550,11 @@ impl TestNet {
     /// check before signing, which refuses a confirmation of a certificate
     /// it does not hold).
     pub fn confirm(&self, label: &str, c: &Certificate) -> Value {
-        self.write(label, "/v1/confirmations?force=true", &confirmation_json(c))
+        self.write(
+            label,
+            &format!("{}?force=true", kpl_api::paths::CONFIRMATIONS),
+            &confirmation_json(c),
+        )
     }
 
     /// The feed heads a node holds.
@@ -573,8 +581,9 @@ impl TestNet {
 
     /// One sample of a node's `/metrics`.
     pub fn metric(&self, label: &str, sample: &str) -> u64 {
-        let (status, body) = cluster::http("GET", &self.api(label), "/metrics", None, None)
-            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let (status, body) =
+            cluster::http("GET", &self.api(label), kpl_api::paths::METRICS, None, None)
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(status, 200, "{label} /metrics");
         metric_value(&body, sample)
     }

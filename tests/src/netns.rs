@@ -23,7 +23,9 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kpl_node::cluster::{self, Cluster, MemberSpec};
+use kpl_api::endpoints::Method;
+use kpl_api::http1;
+use kpl_node::cluster::{Cluster, MemberSpec};
 use serde_json::Value;
 
 use crate::{certificate, certificate_json, parse_heads, total, wait_until, Heads};
@@ -383,7 +385,12 @@ impl Lab {
         let addr = SocketAddr::from(([127, 0, 0, 1], API_PORT));
         let s = n.connector.connect(addr)?;
         let text = body.map(|b| b.to_string());
-        let (status, body) = cluster::http_over(
+        let method = match method {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            other => return Err(format!("{other}: the API has GET and POST only")),
+        };
+        let r = http1::exchange(
             s,
             &addr.to_string(),
             method,
@@ -391,9 +398,12 @@ impl Lab {
             token,
             text.as_deref(),
             Duration::from_secs(30),
-        )?;
+            http1::Limits::default(),
+        )
+        .map_err(|e| format!("{addr}: {e}"))?;
+        let body = r.text();
         let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
-        Ok((status, v))
+        Ok((r.status, v))
     }
 
     pub fn token(&self, label: &str) -> String {
@@ -464,7 +474,7 @@ impl Lab {
         for l in self.labels() {
             for id in ids {
                 let (s, v) = self
-                    .http("GET", &l, &format!("/v1/events/{id}"), None, None)
+                    .http("GET", &l, &kpl_api::paths::event(id), None, None)
                     .unwrap_or_else(|e| panic!("{l}: {e}"));
                 assert_eq!(s, 200, "{l} lost acknowledged event {id}: {v}");
             }

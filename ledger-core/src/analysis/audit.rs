@@ -55,7 +55,7 @@ pub const DEFAULT_TOLERANCE_BP: u32 = 0;
 pub const DEFAULT_FUTURE_TOLERANCE_MS: u64 = 10 * 60 * 1000;
 
 /// What to audit and as of when.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditParams {
     /// Only findings involving this participant.
     pub participant: Option<CountryCode>,

@@ -89,7 +89,7 @@ impl FromStr for Direction {
 }
 
 /// What to list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateQuery {
     /// Only certificates this participant issued or is the destination of.
     pub participant: Option<CountryCode>,

@@ -115,7 +115,7 @@ pub async fn page(node: &Arc<Node>) -> Result<Page, PageError> {
         let origin = node
             .checkpoints
             .origin(&h.author)
-            .map_err(PageError::internal)?;
+            .map_err(|e| PageError::internal(e.to_string()))?;
         let vkey = Ed25519Verifier::new(&origin, &key)
             .map(|v| v.verifier_key().to_string())
             .map_err(|e| PageError::internal(e.to_string()))?;
