@@ -112,24 +112,20 @@ pub fn get_json(base: &str, path: &str) -> Result<Value, String> {
 /// A feed head as reported by `GET /v1/feeds`: (seq, id).
 pub type Heads = BTreeMap<String, (u64, Option<String>)>;
 
-/// Parses the `feeds` array of `GET /v1/feeds` (or `/v1/status`).
+/// Parses the `feeds` array of `GET /v1/feeds` (or `/v1/status`), as the
+/// API's `FeedHead`s; panics on an answer of another shape.
 pub fn parse_heads(v: &Value) -> Heads {
-    v["feeds"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| {
-                    (
-                        f["author"].as_str().unwrap_or("").to_owned(),
-                        (
-                            f["seq"].as_u64().unwrap_or(0),
-                            f["id"].as_str().map(str::to_owned),
-                        ),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    let feeds: Vec<kpl_api::types::FeedHead> =
+        serde_json::from_value(v["feeds"].clone()).expect("`feeds` is a list of feed heads");
+    heads_of(feeds)
+}
+
+/// The feed heads, keyed by author.
+pub fn heads_of(feeds: Vec<kpl_api::types::FeedHead>) -> Heads {
+    feeds
+        .into_iter()
+        .map(|f| (f.author, (f.seq, f.id)))
+        .collect()
 }
 
 /// Total events in `heads`.
@@ -502,6 +498,15 @@ impl TestNet {
             .collect()
     }
 
+    /// The API's typed client for a running node, with its token.
+    pub fn client(&self, label: &str) -> kpl_api::client::Client {
+        kpl_api::client::Client::new(
+            &self.api(label),
+            kpl_node::config::load_token(&self.node(label).data_dir).ok(),
+            Duration::from_secs(60),
+        )
+    }
+
     /// GET expecting 2xx; panics otherwise.
     pub fn get(&self, label: &str, path: &str) -> Value {
         get_json(&self.api(label), path).unwrap_or_else(|e| panic!("{label}: {e}"))
@@ -559,7 +564,11 @@ impl TestNet {
 
     /// The feed heads a node holds.
     pub fn heads(&self, label: &str) -> Heads {
-        parse_heads(&self.get(label, kpl_api::paths::FEEDS))
+        let feeds = self
+            .client(label)
+            .feeds()
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        heads_of(feeds.feeds)
     }
 
     /// The status document of a node.
@@ -569,14 +578,11 @@ impl TestNet {
 
     /// Peer ids a node lists as connected in `/v1/status`.
     pub fn peers(&self, label: &str) -> Vec<String> {
-        self.status(label)["peers"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p["peer_id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let status = self
+            .client(label)
+            .status()
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        status.peers.into_iter().map(|p| p.peer_id).collect()
     }
 
     /// One sample of a node's `/metrics`.
