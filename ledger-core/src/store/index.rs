@@ -98,12 +98,29 @@ pub(super) fn index_event(
         id: *id,
     };
     files.event(&ev.author().key_bytes(), ev.content.seq, &place, nodes);
-    let at = Location { offset, len };
-    files.lookup(Tag::of_digest(id.as_bytes()), at);
+    event_lookups(files, id, ev, Location { offset, len });
     if ev.content.body.is_governance() {
         batch.insert(key(P_GOV, &[id.as_bytes()]), &loc(offset, len)[..]);
     }
+}
+
+/// An event's lookup slots: its id, and the certificate number it names.
+fn event_lookups(files: &mut FileBatch, id: &EventId, ev: &SignedEvent, at: Location) {
+    files.lookup(Tag::of_digest(id.as_bytes()), at);
     if let Some(n) = ev.content.body.certificate_number() {
+        files.lookup(Tag::of_number(n), at);
+    }
+}
+
+/// A fork proof's lookup slots: the certificate numbers its two sides
+/// name, each once.
+fn fork_lookups(files: &mut FileBatch, proof: &ForkProof, at: Location) {
+    let mut named: Vec<&str> = [&proof.first, &proof.second]
+        .into_iter()
+        .filter_map(|side| side.content.body.certificate_number())
+        .collect();
+    named.dedup();
+    for n in named {
         files.lookup(Tag::of_number(n), at);
     }
 }
@@ -125,18 +142,13 @@ pub(super) fn lookup_slots(
         KIND_EVENT => {
             let ev = SignedEvent::decode(payload)
                 .map_err(|e| format!("event record does not decode: {e}"))?;
-            files.lookup(Tag::of_digest(ev.id().as_bytes()), at);
-            if let Some(n) = ev.content.body.certificate_number() {
-                files.lookup(Tag::of_number(n), at);
-            }
+            event_lookups(files, &ev.id(), &ev, at);
             Ok(true)
         }
         KIND_FORK_PROOF => {
             let proof = ForkProof::decode(payload)
                 .map_err(|e| format!("fork proof record does not decode: {e}"))?;
-            for n in fork_numbers(&proof) {
-                files.lookup(Tag::of_number(n), at);
-            }
+            fork_lookups(files, &proof, at);
             Ok(true)
         }
         _ => Ok(false),
@@ -151,19 +163,7 @@ pub(super) fn index_fork(
     proof: &ForkProof,
 ) {
     batch.insert(fork_key(proof), &loc(offset, len)[..]);
-    for n in fork_numbers(proof) {
-        files.lookup(Tag::of_number(n), Location { offset, len });
-    }
-}
-
-/// The certificate numbers a fork proof's two sides name, each once.
-fn fork_numbers(proof: &ForkProof) -> Vec<&str> {
-    let mut named: Vec<&str> = [&proof.first, &proof.second]
-        .into_iter()
-        .filter_map(|side| side.content.body.certificate_number())
-        .collect();
-    named.dedup();
-    named
+    fork_lookups(files, proof, Location { offset, len });
 }
 
 pub(super) fn author_from_key(k: &[u8]) -> Option<AuthorId> {

@@ -4,6 +4,10 @@
 use super::*;
 use crate::replica::{ReplicaVerifier, Signatures, Verdict};
 
+/// Lookup slots a replay into the table gathers before handing them over
+/// (the table bounds what it holds itself).
+const REPLAY_SLOTS_HELD: usize = 65_536;
+
 /// What opening the store had to do, for the operator's log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -177,7 +181,7 @@ impl Ledger {
                                 reason,
                             }),
                         }
-                        if file_batch.lookups_len() >= 65_536 {
+                        if file_batch.lookups_len() >= REPLAY_SLOTS_HELD {
                             file_batch.write(&files)?;
                         }
                     }
