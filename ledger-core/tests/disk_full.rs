@@ -349,7 +349,10 @@ impl Tally {
 
 #[derive(Clone, Copy)]
 enum Until {
-    /// Each writer stops after this many failed appends (the disk is full).
+    /// Each writer stops after this many failed appends (the disk is full),
+    /// or once the store has rebuilt its index: a full disk under the index
+    /// breaks it, and a rebuild that finds room in the space the old files
+    /// leave refuses nothing, so the disk may then take long to fill again.
     Failures(u64),
     /// Each writer makes exactly this many appends, and every one must
     /// succeed (space is back).
@@ -393,9 +396,11 @@ impl Load<'_> {
         self.n.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn stop(until: Until, writes: u64, fails: u64, start: Instant) -> bool {
+    fn stop(&self, until: Until, writes: u64, fails: u64, start: Instant) -> bool {
         let done = match until {
-            Until::Failures(n) => fails >= n,
+            Until::Failures(n) => {
+                fails >= n || self.ledger.recovery_report().index_rebuilt.is_some()
+            }
             Until::Writes(n) => writes >= n,
         };
         done || start.elapsed() > PHASE_LIMIT
@@ -452,7 +457,7 @@ impl Load<'_> {
         resync(&mut w);
         let (mut writes, mut fails) = (0, 0);
         let start = Instant::now();
-        while !Self::stop(until, writes, fails, start) {
+        while !self.stop(until, writes, fails, start) {
             writes += 1;
             let before = w.seq;
             let before_prev = w.prev;
@@ -521,7 +526,7 @@ impl Load<'_> {
         });
         let (mut writes, mut fails) = (0, 0);
         let start = Instant::now();
-        while !Self::stop(until, writes, fails, start) {
+        while !self.stop(until, writes, fails, start) {
             writes += 1;
             let k = 1 + self.n.load(Ordering::Relaxed) % 3;
             let mut ts = T0;
@@ -780,13 +785,24 @@ fn fill_under_load(test: &str, site: Site, kib: u64, leave: u64) {
         "{test}: {} bytes free on the tmpfs after the fill",
         free_bytes(&rig.full)
     );
+    assert_eq!(
+        l.recovery_report().index_rebuilt,
+        None,
+        "{test}: the index was rebuilt before the disk was filled"
+    );
     let done = ctx.load(&l).run(Until::Failures(3), "while the disk fills");
     let failed_writers = done.iter().filter(|d| d.1 > 0).count();
     phases.push(("while the disk fills", done));
+    // The disk filled: a write failed, or the index broke on it and was
+    // rebuilt.
+    let rebuilt = l.recovery_report().index_rebuilt;
     assert!(
-        failed_writers > 0,
-        "{test}: no write failed: the disk never filled"
+        failed_writers > 0 || rebuilt.is_some(),
+        "{test}: no write failed and the index was not rebuilt: the disk never filled"
     );
+    if let Some(why) = &rebuilt {
+        eprintln!("{test}: the index was rebuilt on the full disk: {why}");
+    }
     // Still full: a write fails, and the store says why.
     let mut w = FeedWriter::new(c.network_id(), author("BW"));
     if let Some(f) = broken.read("feed_state", l.feed_state(&w.author)).flatten() {
@@ -857,10 +873,10 @@ fn fill_under_load(test: &str, site: Site, kib: u64, leave: u64) {
     broken.assert_none(test);
 }
 
-/// KNOWN FAILING (reported): the failures of `a_full_disk_at_the_log_write`
-/// and `a_full_disk_at_the_index` together (the log and sled race for the
-/// last of the space; sled always gets its error), and while sled's error
-/// stands even reads of acknowledged events fail with it.
+/// The log and the index race for the last of the space, so this meets
+/// both `a_full_disk_at_the_log_write` and `a_full_disk_at_the_index`, and
+/// holds that reads of acknowledged events keep working while the index
+/// database carries its I/O error.
 #[test]
 fn a_full_disk_under_load_keeps_every_acknowledged_event_and_nothing_refused() {
     // The whole store on 3 MiB, a quarter MiB left free: the log and the
@@ -873,10 +889,10 @@ fn a_full_disk_under_load_keeps_every_acknowledged_event_and_nothing_refused() {
     );
 }
 
-/// KNOWN FAILING (reported): a log write that fails for a full disk is
-/// answered with `StoreError::Io`, not `NotStored`, and `degraded()` stays
-/// `None` (only a failed sync or index batch sets it). Nothing refused is
-/// kept and writes succeed again once space returns.
+/// A log write that fails for a full disk is answered with
+/// `StoreError::NotStored` and sets `degraded()` (not only a failed sync or
+/// index batch does). Nothing refused is kept and writes succeed again once
+/// space returns.
 #[test]
 fn a_full_disk_at_the_log_write() {
     fill_under_load(
@@ -887,13 +903,13 @@ fn a_full_disk_at_the_log_write() {
     );
 }
 
-/// KNOWN FAILING (reported): sled 0.34 keeps the first I/O error of a `Db`
-/// (its `global_error`, cleared only when a `Db` is opened) and returns it
-/// from every later write of that `Db`, so after its disk filled once the
-/// store refuses every write with "index database error: IO error: Os {
-/// code: 28, kind: StorageFull, ... }" until it is reopened, and
-/// `degraded()` never clears. After a reopen everything acknowledged is
-/// there and writes succeed.
+/// sled 0.34 keeps the first I/O error of a `Db` (its `global_error`,
+/// cleared only when a `Db` is opened) and returns it from every later
+/// write of that `Db`. The store must not refuse every write with "index
+/// database error: IO error: Os { code: 28, kind: StorageFull, ... }" until
+/// it is reopened: once space is back it rebuilds the index and
+/// `degraded()` clears. After a reopen everything acknowledged is there and
+/// writes succeed.
 #[test]
 fn a_full_disk_at_the_index() {
     fill_under_load("a_full_disk_at_the_index", Site::Index, 2 << 10, 96 << 10);
@@ -903,9 +919,9 @@ fn a_full_disk_at_the_index() {
 /// first own append; later writes overwrite the same two slots), so the
 /// own feed is first authored with the disk already full.
 ///
-/// KNOWN FAILING (reported): while own appends are refused because the
-/// record cannot be written, any other successful group commit clears
-/// `degraded()` (and the refusal itself never sets it).
+/// While own appends are refused because the record cannot be written,
+/// the refusal sets `degraded()`, and no other successful group commit
+/// clears it.
 #[test]
 fn a_full_disk_at_the_authoring_record() {
     let test = "a_full_disk_at_the_authoring_record";
@@ -1023,8 +1039,8 @@ fn a_full_disk_at_the_authoring_record() {
 /// `events.synced` is written by `seal` (idle, close), never on the
 /// acknowledgement path: it needs space when first created.
 ///
-/// KNOWN FAILING (reported): a seal that fails to write `events.synced`
-/// returns the error but leaves `degraded()` at `None`.
+/// A seal that fails to write `events.synced` returns the error and sets
+/// `degraded()`.
 #[test]
 fn a_full_disk_at_events_synced() {
     let test = "a_full_disk_at_events_synced";
@@ -1259,9 +1275,8 @@ fn retry_once(test: &str, site: Site, kib: u64) {
     broken.assert_none(test);
 }
 
-/// KNOWN FAILING (reported): the refusal is `StoreError::Io`, not
-/// `NotStored`, as in `a_full_disk_at_the_log_write`; the retry itself is
-/// stored once.
+/// The refusal is `StoreError::NotStored`, as in
+/// `a_full_disk_at_the_log_write`, and the retry is stored once.
 #[test]
 fn a_write_refused_at_the_log_and_retried_is_stored_once() {
     retry_once(

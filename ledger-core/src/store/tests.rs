@@ -499,11 +499,11 @@ fn a_fork_proof_of_a_failed_commit_is_not_kept_and_a_retry_stores_it_once() {
     assert!(l.verify(|_, _| {}).unwrap().is_ok());
 }
 
-/// KNOWN FAILING (reported): an event that fills a gap releases the events
-/// held behind it by removing them from the index at once (outside the
-/// group commit's batch); when that commit fails, the released events are
-/// cut from the log with it and are then neither stored nor held, though
-/// `AppendOutcome::Held` promises they are applied once the gap is filled.
+/// An event that fills a gap releases the events held behind it. When the
+/// group commit that would store them fails, they are cut from the log with
+/// it, and must stay held (not be dropped from the index outside the
+/// commit's batch): `AppendOutcome::Held` promises they are applied once
+/// the gap is filled.
 #[test]
 fn held_events_released_by_a_failed_commit_are_applied_when_the_gap_is_filled() {
     let (dir, c, mut w) = setup();
