@@ -180,7 +180,7 @@ pub fn verify_batch(items: &[(&SignedEvent, VerifyingKey)]) -> bool {
 /// [`SignedEvent::verify_signature`], so every node and every auditor reaches
 /// the same verdict however events are grouped.
 pub fn verify_strict_many(items: &[(&SignedEvent, VerifyingKey)]) -> Vec<bool> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::cores::cores();
     if items.len() < 32 || threads < 2 {
         return items.iter().map(|(e, k)| e.verify_signature(k)).collect();
     }

@@ -25,6 +25,7 @@ pub mod bytes;
 pub mod charter;
 pub mod clock;
 pub mod codec;
+mod cores;
 pub mod error;
 pub mod event;
 pub mod feed;

@@ -477,7 +477,7 @@ impl Ledger {
                 })
                 .collect::<Vec<Checked>>()
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = crate::cores::cores();
         if threads < 2 || events.len() < 32 {
             return check(events, &keys);
         }
@@ -1050,7 +1050,7 @@ pub(super) fn sign_parallel(
         (ev, encoded, id)
     };
     let n = contents.len();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::cores::cores();
     if n < 64 || threads < 2 {
         return Ok(contents.into_iter().map(|c| sign(key, c)).collect());
     }
