@@ -222,3 +222,99 @@ fn no_bundle_is_built_around_a_record_it_cannot_read() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A scan of a long range of the log (the store reads ranges of 4 MiB and
+/// more on a thread of its own while the caller visits their events) visits
+/// the same events in the same order, and lists the same unreadable
+/// records, as scans of short ranges covering it, which read inline.
+#[test]
+fn a_long_scan_visits_what_short_scans_visit_in_the_same_order() {
+    let c = test_charter(&["BW", "EU", "ZA"]);
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path(), &c, opts()).unwrap();
+    let log = dir.path().join("events.log");
+    let net = c.network_id();
+    let mut writers = [
+        FeedWriter::new(net, author("BW")),
+        FeedWriter::new(net, author("ZA")),
+    ];
+    let mut n = 0u64;
+    while std::fs::metadata(&log).unwrap().len() < 5 << 20 {
+        let w = &mut writers[(n / 256 % 2) as usize];
+        let batch: Vec<SignedEvent> = (0..256)
+            .map(|_| {
+                n += 1;
+                let cert = sample_certificate(w.author.participant, code("EU"), n);
+                w.next(EventBody::CertificateIssued(cert), 1_767_225_600_000 + n)
+            })
+            .collect();
+        l.append_batch(batch).unwrap();
+    }
+    let recs = event_records(&log);
+    // Two damaged records (a byte changed, so their checksums fail), at a
+    // third and two thirds of the log.
+    let damaged = [
+        recs[recs.len() / 3].clone(),
+        recs[2 * recs.len() / 3].clone(),
+    ];
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&log)
+        .unwrap();
+    for (off, body_len, _) in &damaged {
+        let at = off + 8 + *body_len as u64 / 2;
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[b[0] ^ 0x10], at).unwrap();
+    }
+    drop(f);
+
+    let mut long = Vec::new();
+    let (scan, end) = l
+        .for_each_event_between(0, None, |id, ev| long.push((*id, ev.seq())))
+        .unwrap();
+    assert!(
+        end >= 4 << 20,
+        "the range is long enough to be read on its own thread"
+    );
+
+    // Short ranges, each ending at the start of an undamaged record.
+    let mut short = Vec::new();
+    let (mut events, mut unreadable, mut unreadable_count) = (0, Vec::new(), 0);
+    let mut from = 0;
+    let bounds = recs
+        .iter()
+        .step_by(500)
+        .skip(1)
+        .map(|r| r.0)
+        .filter(|o| damaged.iter().all(|d| d.0 != *o))
+        .chain([end]);
+    for to in bounds {
+        let (s, e) = l
+            .for_each_event_between(from, Some(to), |id, ev| short.push((*id, ev.seq())))
+            .unwrap();
+        assert!(to - from < 4 << 20, "a short range is read inline");
+        events += s.events;
+        unreadable_count += s.unreadable_count;
+        unreadable.extend(s.unreadable);
+        from = e;
+    }
+    assert_eq!(from, end);
+    assert_eq!(long.len(), recs.len() - 2);
+    assert_eq!(long, short);
+    assert_eq!(scan.events, events);
+    assert_eq!(scan.events as usize, long.len());
+    assert_eq!(scan.unreadable_count, 2);
+    assert_eq!(scan.unreadable_count, unreadable_count);
+    assert_eq!(scan.unreadable, unreadable);
+    let offsets: Vec<u64> = scan.unreadable.iter().map(|d| d.offset).collect();
+    assert_eq!(offsets, [damaged[0].0, damaged[1].0]);
+    // Every undamaged record is visited, in log order.
+    let expected: Vec<_> = recs
+        .iter()
+        .filter(|r| damaged.iter().all(|d| d.0 != r.0))
+        .map(|r| (r.2.id(), r.2.seq()))
+        .collect();
+    assert_eq!(long, expected);
+}

@@ -438,51 +438,52 @@ impl Ledger {
             return Ok((scan, end.max(from)));
         }
         let log = LogFile::open_read_only(&self.log_path)?;
-        let reader = log.reader()?;
-        log.scan_all(start, |item| {
-            match item {
-                LogItem::Damage(d) => {
-                    if d.offset < end {
-                        let (author, seq) = recovery::read_place(&reader, d.offset, d.to);
-                        scan.unreadable(DamagedRecord {
-                            offset: d.offset,
-                            to: d.to.min(end),
-                            author,
-                            seq,
-                            reason: d.reason,
-                        });
-                    }
+        if end - start < PIPELINE_FROM_BYTES || crate::cores::cores() < 2 {
+            let reader = log.reader()?;
+            log.scan_all(start, |item| {
+                if let Some((id, ev)) = visit_item(item, end, &reader, &mut scan) {
+                    f(&id, &ev);
                 }
-                LogItem::Record(rec) if rec.offset < end => {
-                    let to = rec.offset + 9 + rec.payload.len() as u64;
-                    let bad = match rec.kind {
-                        KIND_EVENT => match SignedEvent::decode(&rec.payload) {
-                            Ok(ev) => {
-                                f(&ev.id(), &ev);
-                                scan.events += 1;
-                                None
-                            }
-                            Err(e) => Some(format!("the event does not decode: {e}")),
-                        },
-                        KIND_FORK_PROOF => ForkProof::decode(&rec.payload)
-                            .err()
-                            .map(|e| format!("the fork proof does not decode: {e}")),
-                        _ => None,
-                    };
-                    if let Some(reason) = bad {
-                        let (author, seq) = recovery::place_at_fixed_offsets(&rec.payload);
-                        scan.unreadable(DamagedRecord {
-                            offset: rec.offset,
-                            to,
-                            author,
-                            seq,
-                            reason: format!("the record's checksum holds but {reason}"),
-                        });
+                Ok(())
+            })?;
+            return Ok((scan, end));
+        }
+        // A long range: one thread reads, checks and decodes the records
+        // (and computes each id) while this one visits them, in log order.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(EventId, SignedEvent)>>(4);
+        let scan = std::thread::scope(|s| {
+            let decoder = s.spawn(move || -> Result<EventScan, StoreError> {
+                let reader = log.reader()?;
+                let mut chunk = Vec::with_capacity(PIPELINE_CHUNK);
+                log.scan_all(start, |item| {
+                    if let Some(decoded) = visit_item(item, end, &reader, &mut scan) {
+                        chunk.push(decoded);
+                        if chunk.len() == PIPELINE_CHUNK {
+                            let full =
+                                std::mem::replace(&mut chunk, Vec::with_capacity(PIPELINE_CHUNK));
+                            // The visitor is gone only when it panicked:
+                            // stop reading (its panic is what the caller
+                            // sees, not this error).
+                            tx.send(full).map_err(|_| {
+                                StoreError::Poisoned("a scan of the log lost its visitor".into())
+                            })?;
+                        }
                     }
+                    Ok(())
+                })?;
+                if !chunk.is_empty() {
+                    let _ = tx.send(chunk);
                 }
-                LogItem::Record(_) => {}
+                Ok(scan)
+            });
+            for chunk in rx {
+                for (id, ev) in &chunk {
+                    f(id, ev);
+                }
             }
-            Ok(())
+            decoder
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })?;
         Ok((scan, end))
     }
@@ -491,6 +492,67 @@ impl Ledger {
     /// reads up to now.
     pub fn durable_log_end(&self) -> u64 {
         lock(&self.commit).synced
+    }
+}
+
+/// Ranges of the log at least this long are read on a thread of their own
+/// while the caller visits their events (for less, the thread costs more
+/// than it saves).
+const PIPELINE_FROM_BYTES: u64 = 4 << 20;
+/// Events handed from the reading thread to the visitor at once.
+const PIPELINE_CHUNK: usize = 1024;
+
+/// One item of a log scan: the event a record holds, decoded, with its id;
+/// or nothing (another kind of record, or one at or past `end`), with a
+/// record that cannot be read listed in `scan`.
+fn visit_item(
+    item: LogItem,
+    end: u64,
+    reader: &File,
+    scan: &mut EventScan,
+) -> Option<(EventId, SignedEvent)> {
+    match item {
+        LogItem::Damage(d) => {
+            if d.offset < end {
+                let (author, seq) = recovery::read_place(reader, d.offset, d.to);
+                scan.unreadable(DamagedRecord {
+                    offset: d.offset,
+                    to: d.to.min(end),
+                    author,
+                    seq,
+                    reason: d.reason,
+                });
+            }
+            None
+        }
+        LogItem::Record(rec) if rec.offset < end => {
+            let to = rec.offset + 9 + rec.payload.len() as u64;
+            let bad = match rec.kind {
+                KIND_EVENT => match SignedEvent::decode(&rec.payload) {
+                    Ok(ev) => {
+                        scan.events += 1;
+                        return Some((ev.id(), ev));
+                    }
+                    Err(e) => Some(format!("the event does not decode: {e}")),
+                },
+                KIND_FORK_PROOF => ForkProof::decode(&rec.payload)
+                    .err()
+                    .map(|e| format!("the fork proof does not decode: {e}")),
+                _ => None,
+            };
+            if let Some(reason) = bad {
+                let (author, seq) = recovery::place_at_fixed_offsets(&rec.payload);
+                scan.unreadable(DamagedRecord {
+                    offset: rec.offset,
+                    to,
+                    author,
+                    seq,
+                    reason: format!("the record's checksum holds but {reason}"),
+                });
+            }
+            None
+        }
+        LogItem::Record(_) => None,
     }
 }
 
