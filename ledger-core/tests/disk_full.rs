@@ -247,6 +247,14 @@ fn body(issuer: CountryCode, n: u64) -> EventBody {
     EventBody::CertificateIssued(sample_certificate(issuer, dest, n))
 }
 
+/// Whether the store rebuilt its index while running: a full disk under
+/// the index breaks it, and a rebuild that finds room in the space the old
+/// files leave refuses nothing, so the disk may then take long to fill
+/// again.
+fn rebuilt_its_index(l: &Ledger) -> bool {
+    l.recovery_report().index_rebuilt.is_some()
+}
+
 fn open(dir: &Path, c: &Charter) -> Ledger {
     Ledger::open(dir, c, opts()).unwrap_or_else(|e| panic!("the store does not open: {e}"))
 }
@@ -350,9 +358,7 @@ impl Tally {
 #[derive(Clone, Copy)]
 enum Until {
     /// Each writer stops after this many failed appends (the disk is full),
-    /// or once the store has rebuilt its index: a full disk under the index
-    /// breaks it, and a rebuild that finds room in the space the old files
-    /// leave refuses nothing, so the disk may then take long to fill again.
+    /// or once the store [`rebuilt_its_index`].
     Failures(u64),
     /// Each writer makes exactly this many appends, and every one must
     /// succeed (space is back).
@@ -398,9 +404,7 @@ impl Load<'_> {
 
     fn stop(&self, until: Until, writes: u64, fails: u64, start: Instant) -> bool {
         let done = match until {
-            Until::Failures(n) => {
-                fails >= n || self.ledger.recovery_report().index_rebuilt.is_some()
-            }
+            Until::Failures(n) => fails >= n || rebuilt_its_index(self.ledger),
             Until::Writes(n) => writes >= n,
         };
         done || start.elapsed() > PHASE_LIMIT
@@ -785,9 +789,8 @@ fn fill_under_load(test: &str, site: Site, kib: u64, leave: u64) {
         "{test}: {} bytes free on the tmpfs after the fill",
         free_bytes(&rig.full)
     );
-    assert_eq!(
-        l.recovery_report().index_rebuilt,
-        None,
+    assert!(
+        !rebuilt_its_index(&l),
         "{test}: the index was rebuilt before the disk was filled"
     );
     let done = ctx.load(&l).run(Until::Failures(3), "while the disk fills");
@@ -1167,9 +1170,8 @@ fn retry_once(test: &str, site: Site, kib: u64) {
     let mut k = 100;
     let refused = loop {
         // The index is applied behind the answer: a full disk under it
-        // refuses no write when the rebuild of the broken index (in the
-        // space its old files leave) succeeds.
-        if site == Site::Index && l.recovery_report().index_rebuilt.is_some() {
+        // refuses no write when the store rebuilt it.
+        if site == Site::Index && rebuilt_its_index(&l) {
             break Vec::new();
         }
         assert!(

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use ledger_core::analysis::{AuditParams, LedgerView};
 use ledger_core::bundle::{build, BundleError};
-use ledger_core::store::{Ledger, LogFile, LogItem, StoreOptions, HEADER_LEN, KIND_EVENT};
+use ledger_core::store::{
+    Ledger, LogFile, LogItem, StoreOptions, HEADER_LEN, KIND_EVENT, SCAN_THREAD_FROM_BYTES,
+};
 use ledger_core::testkit::{matching_confirmation, sample_certificate, test_charter, FeedWriter};
 use ledger_core::{AuthorId, Charter, CountryCode, EventBody, SignedEvent};
 
@@ -223,8 +225,9 @@ fn no_bundle_is_built_around_a_record_it_cannot_read() {
     }
 }
 
-/// A scan of a long range of the log (the store reads ranges of 4 MiB and
-/// more on a thread of its own while the caller visits their events) visits
+/// A scan of a long range of the log (the store reads ranges of
+/// `SCAN_THREAD_FROM_BYTES` and more on a thread of its own while the
+/// caller visits their events) visits
 /// the same events in the same order, and lists the same unreadable
 /// records, as scans of short ranges covering it, which read inline.
 #[test]
@@ -239,7 +242,7 @@ fn a_long_scan_visits_what_short_scans_visit_in_the_same_order() {
         FeedWriter::new(net, author("ZA")),
     ];
     let mut n = 0u64;
-    while std::fs::metadata(&log).unwrap().len() < 5 << 20 {
+    while std::fs::metadata(&log).unwrap().len() < SCAN_THREAD_FROM_BYTES + (1 << 20) {
         let w = &mut writers[(n / 256 % 2) as usize];
         let batch: Vec<SignedEvent> = (0..256)
             .map(|_| {
@@ -275,7 +278,7 @@ fn a_long_scan_visits_what_short_scans_visit_in_the_same_order() {
         .for_each_event_between(0, None, |id, ev| long.push((*id, ev.seq())))
         .unwrap();
     assert!(
-        end >= 4 << 20,
+        end >= SCAN_THREAD_FROM_BYTES,
         "the range is long enough to be read on its own thread"
     );
 
@@ -294,7 +297,10 @@ fn a_long_scan_visits_what_short_scans_visit_in_the_same_order() {
         let (s, e) = l
             .for_each_event_between(from, Some(to), |id, ev| short.push((*id, ev.seq())))
             .unwrap();
-        assert!(to - from < 4 << 20, "a short range is read inline");
+        assert!(
+            to - from < SCAN_THREAD_FROM_BYTES,
+            "a short range is read inline"
+        );
         events += s.events;
         unreadable_count += s.unreadable_count;
         unreadable.extend(s.unreadable);

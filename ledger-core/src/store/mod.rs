@@ -70,7 +70,7 @@ pub use authoring::AuthoringRecord;
 use feedfiles::{FeedFiles, FileBatch, Place};
 pub use files::{stored_charter, write_atomic};
 use index::*;
-pub use read::{EventScan, MAX_UNREADABLE_LISTED};
+pub use read::{EventScan, MAX_UNREADABLE_LISTED, SCAN_THREAD_FROM_BYTES};
 pub use recovery::{DamageReport, DamagedRecord, RecoveryReport, TornTail};
 pub use repair::{check_log, repair, Fetch, RepairReport};
 pub use verify::verify_log;

@@ -438,7 +438,7 @@ impl Ledger {
             return Ok((scan, end.max(from)));
         }
         let log = LogFile::open_read_only(&self.log_path)?;
-        if end - start < PIPELINE_FROM_BYTES || crate::cores::cores() < 2 {
+        if end - start < SCAN_THREAD_FROM_BYTES || crate::cores::cores() < 2 {
             let reader = log.reader()?;
             log.scan_all(start, |item| {
                 if let Some((id, ev)) = visit_item(item, end, &reader, &mut scan) {
@@ -496,9 +496,9 @@ impl Ledger {
 }
 
 /// Ranges of the log at least this long are read on a thread of their own
-/// while the caller visits their events (for less, the thread costs more
-/// than it saves).
-const PIPELINE_FROM_BYTES: u64 = 4 << 20;
+/// while the caller of [`Ledger::for_each_event_between`] visits their
+/// events (for less, the thread costs more than it saves).
+pub const SCAN_THREAD_FROM_BYTES: u64 = 4 << 20;
 /// Events handed from the reading thread to the visitor at once.
 const PIPELINE_CHUNK: usize = 1024;
 
